@@ -1,0 +1,20 @@
+"""fsql: feature views as SQL + YAML, compiled once for training sets and online serving."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["FeatureStore", "__version__"]
+
+if TYPE_CHECKING:
+    from fsql.store import FeatureStore
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily so that `import fsql` (and `fsql --help`) stays cheap.
+    if name == "FeatureStore":
+        from fsql.store import FeatureStore
+
+        return FeatureStore
+    raise AttributeError(name)

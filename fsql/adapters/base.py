@@ -1,0 +1,56 @@
+"""The five verbs every offline engine adapter offers, and how one is opened."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+
+class OfflineAdapter(ABC):
+    """Executes SQL text and exchanges Arrow data with one engine connection."""
+
+    dialect_name: str = ""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement (DDL/DML); raise the driver's error untouched."""
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query and return the whole result as an Arrow table."""
+
+    @abstractmethod
+    def fetch_batches(
+        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Run a query and stream its result, so large results never sit in memory."""
+
+    @abstractmethod
+    def register(self, name: str, data: pa.Table) -> None:
+        """Make an Arrow table queryable under `name` for this connection."""
+
+    @abstractmethod
+    def unregister(self, name: str) -> None:
+        """Forget a registered table."""
+
+    @abstractmethod
+    def table_schema(self, table: str) -> pa.Schema | None:
+        """The Arrow schema of a table, or None when it does not exist."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+def open_offline(config: Mapping[str, Any], project_root: Path) -> OfflineAdapter:
+    """Open the adapter a profile's `offline:` block names (drivers imported lazily)."""
+    kind = config.get("type", "duckdb")
+    if kind == "duckdb":
+        from fsql.adapters.duckdb import DuckDBAdapter
+
+        return DuckDBAdapter.from_config(config, project_root)
+    raise ValueError(f"offline engine '{kind}' is not available in this build")

@@ -1,0 +1,1 @@
+"""Pure compilation: definitions in, sqlglot trees and manifest out; no connections."""

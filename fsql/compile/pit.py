@@ -1,0 +1,140 @@
+"""The point-in-time join, written once as a sqlglot tree and lowered per dialect.
+
+For every entity row (keys k, time t) and view V with TTL T, the chosen row of V
+has keys k and the greatest (event_ts, created_ts) with `t - T <= event_ts <= t`.
+Feature rows that share (keys, event_ts) are first reduced to the one with the
+greatest created timestamp, so no plan has to pick among ties. The entity table is
+a registered relation with a row id (`__fsql_row`) and its event time normalised
+to UTC (`__fsql_ts`); results come back ordered by row id, one row per entity row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from fsql.compile.relations import Relations
+from fsql.definitions.models import FeatureView
+
+ENTITY_TABLE = "__fsql_entities"
+ROW_ID = "__fsql_row"
+ENTITY_TS = "__fsql_ts"
+FEATURE_TS = "__fsql_feature_ts"
+ENTITY_ALIAS = "e"
+
+
+@dataclass(frozen=True)
+class PitItem:
+    """One view of a training set: which features, and the column name of each."""
+
+    view: FeatureView
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _seconds(view: FeatureView) -> int | None:
+    return int(view.ttl.total_seconds()) if view.ttl else None
+
+
+def _entity_bound(agg: type[exp.AggFunc]) -> exp.Expression:
+    """`(SELECT MIN/MAX(__fsql_ts) FROM entities)`: prunes feature rows nobody can pick."""
+    return exp.select(agg(this=_col(ENTITY_TS))).from_(ENTITY_TABLE).subquery()
+
+
+def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
+    """The candidate rows of one view: pruned to the entity time span, ties reduced."""
+    view = item.view
+    ts = _col(view.timestamp)
+    keys = [_col(k) for k in view.join_keys]
+    conditions: list[exp.Expression] = [
+        exp.Not(this=exp.Is(this=ts.copy(), expression=exp.null())),
+        exp.LTE(this=ts.copy(), expression=_entity_bound(exp.Max)),
+    ]
+    seconds = _seconds(view)
+    lower: exp.Expression = _entity_bound(exp.Min)
+    if seconds is not None:
+        lower = exp.Sub(this=lower, expression=_interval(seconds))
+        conditions.append(exp.GTE(this=ts.copy(), expression=lower))
+    select = (
+        exp.select(
+            *[k.copy() for k in keys],
+            exp.alias_(ts.copy(), FEATURE_TS),
+            *[_col(f) for f in item.features],
+        )
+        .from_(relations.view_table(view.name))
+        .where(exp.and_(*conditions))
+    )
+    if view.created_timestamp:
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[*[k.copy() for k in keys], ts.copy()],
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(
+                        this=_col(view.created_timestamp), desc=True, nulls_first=False
+                    )
+                ]
+            ),
+        )
+        select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
+    return select
+
+
+def _interval(seconds: int) -> exp.Interval:
+    return exp.Interval(this=exp.Literal.number(seconds), unit=exp.var("SECOND"))
+
+
+def point_in_time_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
+    """SELECT __fsql_row, <features...> FROM entities, one row per entity row, in order."""
+    strategy = relations.dialect.pit_strategy
+    if strategy != "asof":
+        raise ValueError(f"point-in-time strategy '{strategy}' is not available")
+    return _asof_query(items, relations)
+
+
+def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
+    """Native `ASOF LEFT JOIN` per view (left outer, one match at most per entity row)."""
+    projections: list[exp.Expression] = [_col(ROW_ID, ENTITY_ALIAS)]
+    query = exp.select()
+    joins: list[exp.Join] = []
+    for index, item in enumerate(items):
+        alias = f"__fsql_v{index}"
+        query = query.with_(alias, as_=feature_rows(item, relations))
+        on = exp.and_(
+            *[
+                exp.EQ(this=_col(k, ENTITY_ALIAS), expression=_col(k, alias))
+                for k in item.view.join_keys
+            ],
+            exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias)),
+        )
+        joins.append(
+            exp.Join(
+                this=exp.to_table(alias).as_(alias),
+                method="ASOF",
+                side="LEFT",
+                on=on,
+            )
+        )
+        seconds = _seconds(item.view)
+        for feature, out_name in zip(item.features, item.output_names, strict=True):
+            value: exp.Expression = _col(feature, alias)
+            if seconds is not None:
+                # ASOF picks the newest row at or before t; older than t - T means no candidate.
+                fresh = exp.GTE(
+                    this=_col(FEATURE_TS, alias),
+                    expression=exp.Sub(
+                        this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_interval(seconds)
+                    ),
+                )
+                value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
+            projections.append(exp.alias_(value, out_name))
+    query = query.select(*projections).from_(exp.to_table(ENTITY_TABLE).as_(ENTITY_ALIAS))
+    for join in joins:
+        query = query.join(join)
+    return query.order_by(_col(ROW_ID, ENTITY_ALIAS))

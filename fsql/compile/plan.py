@@ -1,0 +1,113 @@
+"""Compile every view of a project for one dialect into SQL trees (no connection)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from fsql.compile.pit import PitItem, point_in_time_query
+from fsql.compile.relations import Relations
+from fsql.compile.views import create_table, latest_per_key, table_query
+from fsql.definitions.models import FeatureRef, FeatureView, Project
+from fsql.dialects.base import EngineDialect
+from fsql.errors import ProjectError
+from fsql.project.load import check_ref
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """Everything the runner executes for one view."""
+
+    view: FeatureView
+    create: exp.Create
+    incremental: exp.Query | None
+    latest_full: exp.Query
+    latest_range: exp.Query
+
+
+@dataclass(frozen=True)
+class CompiledProject:
+    project: Project
+    dialect: EngineDialect
+    relations: Relations
+    plans: dict[str, ViewPlan]
+
+    def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
+        return self.dialect.sql(expression, pretty=pretty)
+
+    def select_features(self, refs: Sequence[str], full_feature_names: bool) -> FeatureSelection:
+        return resolve_features(self.project, refs, full_feature_names)
+
+    def training_query(self, items: Sequence[PitItem]) -> exp.Select:
+        return point_in_time_query(items, self.relations)
+
+
+def compile_project(project: Project, dialect: EngineDialect, schema: str | None = None
+                    ) -> CompiledProject:
+    relations = Relations(dialect, project.sources, schema)
+    plans = {}
+    for name, view in project.views.items():
+        plans[name] = ViewPlan(
+            view=view,
+            create=create_table(view, relations),
+            incremental=(
+                table_query(view, relations, incremental=True)
+                if view.materialized == "incremental"
+                else None
+            ),
+            latest_full=latest_per_key(view, relations, with_start=False),
+            latest_range=latest_per_key(view, relations, with_start=True),
+        )
+    return CompiledProject(project, dialect, relations, plans)
+
+
+@dataclass(frozen=True)
+class FeatureSelection:
+    """Requested features grouped per view (one join each), and the output column order."""
+
+    items: tuple[PitItem, ...]
+    columns: tuple[str, ...]
+    refs: tuple[str, ...]
+
+
+def resolve_features(project: Project, refs: Sequence[str], full_feature_names: bool
+                     ) -> FeatureSelection:
+    """Turn `view:feature` / `view` strings into per-view items, in requested order.
+
+    Features of one view are grouped into one join (first appearance decides the
+    view's position); output columns keep the requested order. Raises on unknown
+    references and on two outputs with the same name.
+    """
+    if not refs:
+        raise ProjectError("no features requested", hint="pass --features view:feature,...")
+    per_view: dict[str, list[tuple[str, str]]] = {}
+    seen: dict[str, str] = {}
+    for text in refs:
+        try:
+            ref = FeatureRef.parse(text)
+        except ValueError as err:
+            raise ProjectError(str(err), hint="write view:feature or a view name") from None
+        problem = check_ref(ref, project.views, set())
+        if problem:
+            raise ProjectError(problem)
+        view = project.views[ref.view]
+        names = [ref.feature] if ref.feature else list(view.feature_names)
+        for feature in names:
+            out = f"{view.name}__{feature}" if full_feature_names else feature
+            if out in seen:
+                if seen[out] == f"{view.name}:{feature}":
+                    continue  # the same feature asked for twice: one column
+                raise ProjectError(
+                    f"two requested features are both named '{out}' ({seen[out]} and "
+                    f"{view.name}:{feature})",
+                    hint="use --full-feature-names (full_feature_names=True) or drop one",
+                )
+            seen[out] = f"{view.name}:{feature}"
+            per_view.setdefault(view.name, []).append((feature, out))
+    items = tuple(
+        PitItem(project.views[name], tuple(f for f, _ in pairs), tuple(o for _, o in pairs))
+        for name, pairs in per_view.items()
+    )
+    return FeatureSelection(items, tuple(seen), tuple(str(r) for r in refs))

@@ -1,0 +1,64 @@
+"""Writing compiled SQL and manifest.json into target/, replaced as a whole.
+
+Everything is written to a fresh folder beside the old output first; only when all
+of it is written does it replace `target/compiled` and `target/manifest.json`, so
+a failed compile leaves the previous output exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fsql.compile.manifest import build_manifest
+from fsql.compile.plan import CompiledProject
+from fsql.config.secrets import scrub
+
+
+def compiled_files(compiled: CompiledProject) -> dict[str, str]:
+    """Relative path -> SQL text for every view of the project."""
+    dialect = compiled.dialect.name
+    files: dict[str, str] = {}
+    for name, plan in compiled.plans.items():
+        base = f"{dialect}/{name}"
+        files[f"{base}/model.sql"] = plan.view.rendered_sql
+        files[f"{base}/table.sql"] = compiled.sql(plan.create, pretty=True) + ";\n"
+        if plan.incremental is not None:
+            files[f"{base}/table_incremental.sql"] = (
+                compiled.sql(plan.incremental, pretty=True) + ";\n"
+            )
+        files[f"{base}/materialize_full.sql"] = compiled.sql(plan.latest_full, pretty=True) + ";\n"
+        files[f"{base}/materialize_incremental.sql"] = (
+            compiled.sql(plan.latest_range, pretty=True) + ";\n"
+        )
+    return files
+
+
+def write_target(compiled: CompiledProject, target_name: str) -> Path:
+    """Write target/compiled and target/manifest.json; returns the target folder."""
+    target = compiled.project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fsql-compile-", dir=target))
+    try:
+        for rel, text in compiled_files(compiled).items():
+            path = staging / "compiled" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(scrub(text), encoding="utf-8")
+        manifest = build_manifest(compiled.project, target_name, compiled.dialect.name)
+        (staging / "manifest.json").write_text(
+            scrub(json.dumps(manifest, indent=2, sort_keys=False)) + "\n", encoding="utf-8"
+        )
+        old = target / "compiled"
+        trash = target / f".fsql-old-{os.getpid()}"
+        if old.exists():
+            old.rename(trash)
+        (staging / "compiled").rename(old)
+        os.replace(staging / "manifest.json", target / "manifest.json")
+        if trash.exists():
+            shutil.rmtree(trash, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

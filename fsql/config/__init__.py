@@ -1,0 +1,1 @@
+"""Project and profile configuration, env_var() rendering and secret scrubbing."""

@@ -1,0 +1,144 @@
+"""profiles.yml: where it is found, which target is used, and env_var() in its values.
+
+Every value produced by env_var() in a profile is registered as a secret, so a
+password can be used to connect but never printed, logged or written to target/.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from fsql.config.secrets import register_secret
+from fsql.config.yaml_lines import line_of, load_yaml_file
+from fsql.errors import ProjectError
+
+PROFILES_FILE = "profiles.yml"
+OFFLINE_TYPES = {"duckdb", "snowflake", "bigquery"}
+ONLINE_TYPES = {"sqlite", "redis"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resolved output of a profile: the offline engine and the online store."""
+
+    profile: str
+    name: str
+    offline: dict[str, Any] = field(default_factory=dict)
+    online: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+
+    @property
+    def offline_type(self) -> str:
+        return str(self.offline.get("type", "duckdb"))
+
+    @property
+    def online_type(self) -> str:
+        return str(self.online.get("type", "sqlite"))
+
+
+def find_profiles(project_dir: Path, profiles_dir: str | Path | None) -> Path:
+    """Search order: --profiles-dir, $FSQL_PROFILES_DIR, the project dir, ~/.fsql/."""
+    candidates: list[Path] = []
+    if profiles_dir:
+        candidates.append(Path(profiles_dir))
+    elif os.environ.get("FSQL_PROFILES_DIR"):
+        candidates.append(Path(os.environ["FSQL_PROFILES_DIR"]))
+    else:
+        candidates += [project_dir, Path.home() / ".fsql"]
+    for folder in candidates:
+        path = folder.expanduser() / PROFILES_FILE
+        if path.is_file():
+            return path
+    searched = ", ".join(str(c) for c in candidates)
+    raise ProjectError(
+        f"no {PROFILES_FILE} found (searched {searched})",
+        hint="copy profiles.example.yml to profiles.yml or pass --profiles-dir",
+    )
+
+
+def _env_var(name: str, default: Any = None) -> str:
+    if name in os.environ:
+        value = os.environ[name]
+    elif default is not None:
+        value = str(default)
+    else:
+        raise ProjectError(
+            f"env_var('{name}') is not set and has no default",
+            hint=f"export {name}=... or give a default: env_var('{name}', 'value')",
+        )
+    register_secret(value)
+    return value
+
+
+def _render(value: Any, env: jinja2.Environment, file: str, line: int | None) -> Any:
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        try:
+            return env.from_string(value).render()
+        except ProjectError as err:
+            raise ProjectError(err.message, file=file, line=line, hint=err.hint) from None
+        except jinja2.TemplateError as err:
+            raise ProjectError(f"bad template in value: {err}", file=file, line=line) from None
+    if isinstance(value, dict):
+        return {k: _render(v, env, file, line_of(value) or line) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, env, file, line) for v in value]
+    return value
+
+
+def load_target(
+    project_dir: Path, profile: str, target: str | None, profiles_dir: str | Path | None = None
+) -> Target:
+    """Resolve `profile` and `target` (None: the profile's default) into a Target."""
+    path = find_profiles(project_dir, profiles_dir)
+    display = str(path)
+    data = load_yaml_file(path, display)
+    if not isinstance(data, dict) or profile not in data:
+        known = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
+        raise ProjectError(
+            f"profile '{profile}' not found",
+            file=display,
+            hint=f"profiles here: {known}; set 'profile' in fsql_project.yml",
+        )
+    prof = data[profile]
+    outputs = prof.get("outputs") if isinstance(prof, dict) else None
+    if not isinstance(outputs, dict) or not outputs:
+        raise ProjectError(
+            f"profile '{profile}' has no outputs",
+            file=display,
+            line=line_of(prof),
+            hint="add outputs: {dev: {offline: ..., online: ...}}",
+        )
+    name = target or prof.get("target") or next(iter(outputs))
+    if name not in outputs:
+        raise ProjectError(
+            f"target '{name}' not found in profile '{profile}'",
+            file=display,
+            line=line_of(outputs),
+            hint="targets here: " + ", ".join(sorted(outputs)),
+        )
+    out = outputs[name]
+    if not isinstance(out, dict):
+        raise ProjectError(
+            f"target '{name}' must be a mapping", file=display, line=line_of(outputs)
+        )
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.globals["env_var"] = _env_var
+    rendered = _render(out, env, display, line_of(out))
+    offline = rendered.get("offline") or {"type": "duckdb"}
+    online = rendered.get("online") or {"type": "sqlite", "path": "target/online.db"}
+    for kind, conf, allowed in (
+        ("offline", offline, OFFLINE_TYPES),
+        ("online", online, ONLINE_TYPES),
+    ):
+        if not isinstance(conf, dict) or conf.get("type") not in allowed:
+            raise ProjectError(
+                f"target '{name}': {kind} type must be one of {', '.join(sorted(allowed))}",
+                file=display,
+                line=line_of(out),
+            )
+    return Target(profile=profile, name=name, offline=offline, online=online, file=display)

@@ -1,0 +1,1 @@
+"""Running compiled plans: building view tables and training sets on an adapter."""

@@ -1,0 +1,133 @@
+"""Entity tables: reading them, checking them, and preparing them for the join.
+
+The entity table never enters SQL as text: it is registered with the engine as
+Arrow, slimmed to the join keys plus a row id and a UTC event time, so the join
+does not drag label columns through the engine and rows come back in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
+from fsql.definitions.types import type_family
+from fsql.errors import ProjectError
+
+EVENT_TIMESTAMP = "event_timestamp"
+UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def read_table_file(path: str | Path, what: str = "entity file") -> pa.Table:
+    """Read a parquet or csv file into Arrow; a missing or unreadable file is exit 2."""
+    p = Path(path)
+    if not p.is_file():
+        raise ProjectError(f"{what} not found", file=str(path), hint="check the path")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pq.read_table(p)
+        if suffix in (".csv", ".tsv"):
+            options = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+            return pacsv.read_csv(p, parse_options=options)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ProjectError(f"cannot read {what}: {err}", file=str(path)) from None
+    raise ProjectError(
+        f"unsupported {what} format '{suffix}'", file=str(path), hint="use .parquet or .csv"
+    )
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Accept a pandas DataFrame, an Arrow table or record batch."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise ProjectError(
+        f"entity data must be a pandas DataFrame or an Arrow table, not {type(data).__name__}"
+    )
+
+
+def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    """Normalise a time column to UTC microseconds; naive values are read as UTC."""
+    dtype = column.type
+    if pa.types.is_timestamp(dtype):
+        if dtype.tz is None:
+            return pc.cast(column, UTC_US, safe=False)
+        return pc.cast(column, UTC_US, safe=False)
+    if pa.types.is_date(dtype):
+        return pc.cast(pc.cast(column, pa.timestamp("us")), UTC_US)
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        try:
+            series = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+        except (ValueError, TypeError) as err:
+            raise ProjectError(
+                f"column '{name}' has values that are not timestamps: {err}", file=where,
+                hint="write ISO-8601 times such as 2026-01-31 12:00:00",
+            ) from None
+        return pa.chunked_array([pa.Array.from_pandas(series).cast(UTC_US, safe=False)])
+    raise ProjectError(
+        f"column '{name}' must be a timestamp, not {dtype}", file=where,
+        hint="store event times as timestamps or ISO-8601 strings",
+    )
+
+
+def prepare_entities(
+    entities: pa.Table,
+    items: Sequence[PitItem],
+    view_schemas: Mapping[str, pa.Schema],
+    where: str = "entity table",
+) -> pa.Table:
+    """The slim table registered for the join: keys, `__fsql_row`, `__fsql_ts`.
+
+    Checks that `event_timestamp` and every join key exist and that each key's type
+    can be compared with the view's key column: a mismatch is an error naming the
+    column, never a silently empty join.
+    """
+    names = entities.column_names
+    if EVENT_TIMESTAMP not in names:
+        raise ProjectError(
+            f"the entity table has no '{EVENT_TIMESTAMP}' column (columns: "
+            f"{', '.join(names)})", file=where, hint="add the time each row is observed at",
+        )
+    keys: list[str] = []
+    for item in items:
+        for key in item.view.join_keys:
+            if key not in names:
+                raise ProjectError(
+                    f"the entity table has no join key column '{key}' needed by view "
+                    f"'{item.view.name}'", file=where, hint="add the column or drop the view's "
+                    "features",
+                )
+            schema = view_schemas.get(item.view.name)
+            if schema is not None and key in schema.names:
+                want, have = schema.field(key).type, entities.schema.field(key).type
+                if not pa.types.is_null(have) and type_family(want) != type_family(have):
+                    raise ProjectError(
+                        f"join key '{key}' is {have} in the entity table but {want} in view "
+                        f"'{item.view.name}'", file=where,
+                        hint=f"convert the entity column '{key}' to {type_family(want)}",
+                    )
+            if key not in keys:
+                keys.append(key)
+    for item in items:
+        clash = set(item.output_names) & set(names)
+        if clash:
+            raise ProjectError(
+                f"feature column(s) {', '.join(sorted(clash))} would overwrite entity columns",
+                file=where, hint="rename the entity column or use --full-feature-names",
+            )
+    columns = [entities.column(k) for k in keys]
+    columns.append(pa.chunked_array([pa.array(range(entities.num_rows), pa.int64())])
+                   if entities.num_rows else pa.chunked_array([], pa.int64()))
+    columns.append(utc_timestamps(entities.column(EVENT_TIMESTAMP), EVENT_TIMESTAMP, where))
+    return pa.Table.from_arrays(columns, names=[*keys, ROW_ID, ENTITY_TS])

@@ -1,0 +1,74 @@
+"""Training sets: the point-in-time join run on an adapter, results in entity order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from fsql.adapters.base import OfflineAdapter
+from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
+from fsql.compile.plan import CompiledProject, FeatureSelection
+from fsql.config.secrets import scrub
+from fsql.errors import RunError
+from fsql.execute.entities import prepare_entities
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The joined table plus what produced it (for the sidecar metadata)."""
+
+    table: pa.Table
+    sql: str
+    selection: FeatureSelection
+
+
+def compile_training_sql(compiled: CompiledProject, items: Sequence[PitItem]) -> str:
+    return compiled.sql(compiled.training_query(items), pretty=True)
+
+
+def run_training_set(
+    adapter: OfflineAdapter,
+    compiled: CompiledProject,
+    entities: pa.Table,
+    selection: FeatureSelection,
+    where: str = "entity table",
+) -> TrainingSet:
+    """Join features onto `entities`; entity columns are returned exactly as given."""
+    items = selection.items
+    schemas = {}
+    for item in items:
+        schema = adapter.table_schema(item.view.name)
+        if schema is None:
+            raise RunError(
+                f"view '{item.view.name}' has no table yet", hint="run `fsql run` first"
+            )
+        schemas[item.view.name] = schema
+    slim = prepare_entities(entities, items, schemas, where)
+    sql = compile_training_sql(compiled, items)
+    name = ENTITY_TABLE
+    adapter.register(name, slim)
+    try:
+        result = adapter.fetch_arrow(sql)
+    except Exception as err:  # driver errors differ per engine
+        text = scrub(str(err)).strip().splitlines()
+        raise RunError(
+            f"training-set query failed: {text[0] if text else repr(err)}",
+            hint="see the SQL with --debug or job.sql",
+        ) from err
+    finally:
+        adapter.unregister(name)
+    if result.num_rows != entities.num_rows:
+        raise RunError(
+            f"training-set query returned {result.num_rows} rows for {entities.num_rows} entity "
+            "rows", hint="this is a bug in fsql; please report it with the SQL",
+        )
+    rows = result.column(ROW_ID)
+    expected = pa.array(range(entities.num_rows), pa.int64())
+    if not rows.equals(pa.chunked_array([expected], pa.int64())):
+        result = result.sort_by(ROW_ID)
+    out = entities
+    for name in selection.columns:
+        out = out.append_column(name, result.column(name))
+    return TrainingSet(out, sql, selection)

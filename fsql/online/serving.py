@@ -1,0 +1,60 @@
+"""Online reads: many entity rows and several views, each view one batched store read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fsql.compile.plan import FeatureSelection
+from fsql.errors import ProjectError
+from fsql.online.base import OnlineStore, OnlineTable
+
+
+class OnlineResponse:
+    """Values per column, aligned with the entity rows (Feast's `to_dict()` shape)."""
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        self._columns = columns
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {name: list(values) for name, values in self._columns.items()}
+
+    def to_df(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self._columns)
+
+
+def read_online(
+    store: OnlineStore,
+    tables: Mapping[str, OnlineTable],
+    selection: FeatureSelection,
+    entity_rows: Sequence[Mapping[str, Any]],
+    now_us: int | None = None,
+) -> OnlineResponse:
+    """Read the selected features for each entity row; TTL applied at `now_us`."""
+    now = time.time_ns() // 1000 if now_us is None else now_us
+    columns: dict[str, list[Any]] = {}
+    for row in entity_rows:
+        for key in row:
+            columns.setdefault(key, [])
+    for key in columns:
+        columns[key] = [row.get(key) for row in entity_rows]
+    values_by_name: dict[str, list[Any]] = {}
+    for item in selection.items:
+        table = tables[item.view.name]
+        try:
+            keys = [tuple(row[k] for k in table.join_keys) for row in entity_rows]
+        except KeyError as err:
+            raise ProjectError(
+                f"entity row has no join key {err.args[0]!r} needed by view '{item.view.name}'",
+                hint=f"pass {', '.join(table.join_keys)} in every entity row",
+            ) from None
+        found = store.read(table, keys, now)
+        positions = [table.feature_names.index(f) for f in item.features]
+        for pos, out in zip(positions, item.output_names, strict=True):
+            values_by_name[out] = [None if rec is None else rec[pos] for rec in found]
+    for name in selection.columns:
+        columns[name] = values_by_name[name]
+    return OnlineResponse(columns)

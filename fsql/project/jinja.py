@@ -1,0 +1,185 @@
+"""Jinja rendering of models: source(), ref(), var(), env_var(), is_incremental(), macros.
+
+`ref()` and `source()` render placeholder table names (`__fsql_ref__view`,
+`__fsql_src__source__table`) rather than real relations: the compiler swaps them
+for each target's relation on the parsed tree, so one rendering serves every
+engine, and identifiers never travel as pasted text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from fsql.config.secrets import is_secret
+from fsql.errors import ProjectError
+
+REF_PREFIX = "__fsql_ref__"
+SRC_PREFIX = "__fsql_src__"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_ENV_PREFIX = "FSQL_SECRET_"
+
+
+def ref_placeholder(view: str) -> str:
+    return f"{REF_PREFIX}{view}"
+
+
+def source_placeholder(source: str, table: str) -> str:
+    return f"{SRC_PREFIX}{source}__{table}"
+
+
+@dataclass
+class RenderRecord:
+    """What one rendering of a model used: its DAG edges and inputs."""
+
+    refs: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    incremental: bool = False
+    this: str = ""
+
+
+class _Undefined(jinja2.StrictUndefined):
+    pass
+
+
+class ModelRenderer:
+    """Renders model templates; one instance per project load (macros parsed once)."""
+
+    def __init__(self, vars_: dict[str, Any], macro_files: dict[str, str]) -> None:
+        self._vars = vars_
+        self._current = RenderRecord()
+        self.env = jinja2.Environment(
+            undefined=_Undefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+        )
+        self.env.globals.update(
+            ref=self._ref,
+            source=self._source,
+            var=self._var,
+            env_var=self._env_var,
+            is_incremental=self._is_incremental,
+        )
+        for display, text in macro_files.items():
+            try:
+                module = self.env.from_string(text).make_module()
+            except jinja2.TemplateSyntaxError as err:
+                raise ProjectError(
+                    f"macro syntax error: {err.message}",
+                    file=display,
+                    line=err.lineno,
+                    hint="fix the Jinja in this macro file",
+                ) from None
+            except ProjectError as err:
+                raise ProjectError(err.message, file=display, hint=err.hint) from None
+            for name in dir(module):
+                if not name.startswith("_"):
+                    value = getattr(module, name)
+                    if isinstance(value, jinja2.runtime.Macro):
+                        self.env.globals[name] = value
+
+    def _ref(self, view: str) -> str:
+        if not isinstance(view, str) or not _IDENT.match(view):
+            raise ProjectError(f"ref({view!r}): view names are letters, digits and _")
+        if view not in self._current.refs:
+            self._current.refs.append(view)
+        return ref_placeholder(view)
+
+    def _source(self, source: str, table: str) -> str:
+        for part in (source, table):
+            if not isinstance(part, str) or not _IDENT.match(part):
+                raise ProjectError(
+                    f"source({source!r}, {table!r}): names are letters, digits and _"
+                )
+        key = (source, table)
+        if key not in self._current.sources:
+            self._current.sources.append(key)
+        return source_placeholder(source, table)
+
+    def _var(self, name: str, default: Any = jinja2.Undefined) -> Any:
+        if name in self._vars:
+            return self._vars[name]
+        if default is not jinja2.Undefined and not isinstance(default, jinja2.Undefined):
+            return default
+        raise ProjectError(
+            f"var('{name}') is not defined",
+            hint=f"set it under vars in fsql_project.yml, pass --vars '{{{name}: ...}}', "
+            "or give a default",
+        )
+
+    def _env_var(self, name: str, default: Any = None) -> str:
+        if name.startswith(SECRET_ENV_PREFIX):
+            raise ProjectError(
+                f"env_var('{name}') is a secret and cannot be used in model SQL",
+                hint="secrets belong in profiles.yml only",
+            )
+        if name in os.environ:
+            value = os.environ[name]
+        elif default is not None:
+            value = str(default)
+        else:
+            raise ProjectError(
+                f"env_var('{name}') is not set and has no default",
+                hint=f"export {name}=... or give a default",
+            )
+        if is_secret(value):
+            raise ProjectError(
+                f"env_var('{name}') holds a value used as a secret in profiles.yml",
+                hint="secrets cannot be used in model SQL",
+            )
+        return value
+
+    def _is_incremental(self) -> bool:
+        return self._current.incremental
+
+    def render(
+        self, text: str, display: str, view: str, incremental: bool
+    ) -> tuple[str, RenderRecord]:
+        """Render one model; errors carry the model file and the template line."""
+        record = RenderRecord(incremental=incremental, this=ref_placeholder(view))
+        self._current = record
+        try:
+            template = self.env.from_string(text)
+            rendered = template.render(this=record.this)
+        except jinja2.TemplateSyntaxError as err:
+            raise ProjectError(
+                f"Jinja syntax error: {err.message}",
+                file=display,
+                line=err.lineno,
+                hint="literal {{ or {# in SQL needs {% raw %}...{% endraw %}",
+            ) from None
+        except jinja2.UndefinedError as err:
+            raise ProjectError(
+                f"undefined in template: {err.message}",
+                file=display,
+                line=_template_line(err),
+                hint="check the spelling of the variable or macro",
+            ) from None
+        except ProjectError as err:
+            raise ProjectError(
+                err.message, file=display, line=err.location.line, hint=err.hint
+            ) from None
+        except jinja2.TemplateError as err:
+            raise ProjectError(f"template error: {err}", file=display) from None
+        finally:
+            self._current = RenderRecord()
+        return rendered, record
+
+
+def _template_line(err: BaseException) -> int | None:
+    tb = err.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def read_macros(paths: list[Path], rel: Any) -> dict[str, str]:
+    return {rel(p): p.read_text(encoding="utf-8") for p in paths}

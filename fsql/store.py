@@ -1,0 +1,293 @@
+"""FeatureStore: the Python API, wiring project, compiler, engine and online store.
+
+A store parses and compiles the project once when it is built; afterwards reads
+only look up cached plans and pooled connections, so a serving process builds one
+store and reuses it. This module holds no SQL of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot
+
+from fsql.adapters.base import OfflineAdapter, open_offline
+from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
+from fsql.config.profiles import Target, load_target
+from fsql.config.secrets import scrub
+from fsql.definitions.models import Project
+from fsql.dialects.base import get_dialect
+from fsql.errors import ProjectError, RunError
+from fsql.execute.build import ViewBuilder
+from fsql.execute.entities import read_table_file, to_arrow
+from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
+from fsql.graph.dag import Dag
+from fsql.graph.selector import select_views
+from fsql.online.base import OnlineStore, OnlineTable
+from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
+from fsql.online.open import online_table, open_online
+from fsql.online.serving import OnlineResponse, read_online
+from fsql.project.load import load_project
+
+Progress = Callable[[str], None]
+
+
+class RetrievalJob:
+    """A training set to be computed: `.sql` is known at once, the data on first use."""
+
+    def __init__(self, store: FeatureStore, entities: pa.Table, selection: FeatureSelection,
+                 where: str) -> None:
+        self._store = store
+        self._entities = entities
+        self.selection = selection
+        self._where = where
+        self._result: TrainingSet | None = None
+        self.sql = compile_training_sql(store.compiled, selection.items)
+
+    def _run(self) -> TrainingSet:
+        if self._result is None:
+            self._result = self._store._training_set(self._entities, self.selection, self._where)
+        return self._result
+
+    def to_arrow(self) -> pa.Table:
+        return self._run().table
+
+    def to_df(self) -> Any:
+        return self.to_arrow().to_pandas()
+
+    def to_parquet(self, path: str | Path) -> Path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        pq.write_table(self.to_arrow(), tmp)
+        tmp.replace(out)  # never leave a half-written file under the real name
+        return out
+
+    @property
+    def row_count(self) -> int:
+        return self.to_arrow().num_rows
+
+
+class FeatureStore:
+    """One project on one target: training sets, materialization and online reads."""
+
+    def __init__(
+        self,
+        project_dir: str | Path = ".",
+        target: str | None = None,
+        profiles_dir: str | Path | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.project: Project = load_project(project_dir, dict(vars or {}))
+        self.target: Target = load_target(
+            self.project.root, self.project.profile, target, profiles_dir
+        )
+        try:
+            self.dialect = get_dialect(self.target.offline_type)
+        except ValueError:
+            raise ProjectError(
+                f"offline engine '{self.target.offline_type}' is not available in this build",
+                file=self.target.file, hint="use type: duckdb",
+            ) from None
+        self.compiled: CompiledProject = compile_project(self.project, self.dialect)
+        self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
+        self._tables: dict[str, OnlineTable] = {
+            v.name: online_table(v) for v in self.project.views.values()
+        }
+        self._selections: dict[tuple[tuple[str, ...], bool], FeatureSelection] = {}
+        self._lock = threading.RLock()
+        self._offline: OfflineAdapter | None = None
+        self._online: OnlineStore | None = None
+
+    # -- connections (opened lazily, kept for the store's life) ---------------------------------
+
+    @property
+    def offline(self) -> OfflineAdapter:
+        with self._lock:
+            if self._offline is None:
+                try:
+                    self._offline = open_offline(self.target.offline, self.project.root)
+                except Exception as err:
+                    raise RunError(
+                        f"cannot open the offline engine: {scrub(str(err))}",
+                        file=self.target.file,
+                    ) from err
+            return self._offline
+
+    @property
+    def online(self) -> OnlineStore:
+        with self._lock:
+            if self._online is None:
+                self._online = open_online(self.target.online, self.project.root)
+            return self._online
+
+    def close(self) -> None:
+        with self._lock:
+            if self._offline is not None:
+                self._offline.close()
+                self._offline = None
+            if self._online is not None:
+                self._online.close()
+                self._online = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- selection ------------------------------------------------------------------------------
+
+    def select(self, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> tuple[str, ...]:
+        tags = {v.name: v.tags for v in self.project.views.values()}
+        return select_views(self.dag, tags, select, exclude)
+
+    def feature_selection(
+        self,
+        features: Sequence[str] | None = None,
+        feature_service: str | None = None,
+        full_feature_names: bool = False,
+    ) -> FeatureSelection:
+        if feature_service is not None:
+            service = self.project.services.get(feature_service)
+            if service is None:
+                known = ", ".join(sorted(self.project.services)) or "none"
+                raise ProjectError(
+                    f"no feature service named '{feature_service}'", hint=f"known: {known}"
+                )
+            refs = tuple(str(r) for r in service.features)
+        else:
+            refs = tuple(features or ())
+        key = (refs, full_feature_names)
+        cached = self._selections.get(key)
+        if cached is None:
+            cached = self.compiled.select_features(refs, full_feature_names)
+            self._selections[key] = cached
+        return cached
+
+    # -- offline --------------------------------------------------------------------------------
+
+    def build(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
+        """Build the given views' tables (in DAG order)."""
+        with self._lock:
+            return ViewBuilder(self.offline, self.compiled).build(views, progress)
+
+    def ensure_built(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
+        """Build the views (and ancestors) whose tables are missing or out of date."""
+        with self._lock:
+            builder = ViewBuilder(self.offline, self.compiled)
+            return builder.build(builder.stale(views), progress)
+
+    def entities_from_sql(self, query: str) -> pa.Table:
+        """Run a user query (project dialect) on the offline engine as the entity table."""
+        try:
+            sql = sqlglot.transpile(query, read=self.project.dialect,
+                                    write=self.dialect.sqlglot_dialect)[0]
+        except sqlglot.errors.ParseError as err:
+            raise ProjectError(f"--entities-sql is not valid SQL: {str(err).splitlines()[0]}"
+                               ) from None
+        try:
+            with self._lock:
+                return self.offline.fetch_arrow(sql)
+        except Exception as err:
+            raise RunError(f"--entities-sql failed: {scrub(str(err)).splitlines()[0]}") from err
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: Sequence[str] | None = None,
+        feature_service: str | None = None,
+        full_feature_names: bool = False,
+    ) -> RetrievalJob:
+        """Point-in-time correct features for each entity row (SPEC §2)."""
+        where = "entity table"
+        if isinstance(entity_df, (str, Path)):
+            where = str(entity_df)
+            entities = read_table_file(entity_df)
+        else:
+            entities = to_arrow(entity_df)
+        selection = self.feature_selection(features, feature_service, full_feature_names)
+        return RetrievalJob(self, entities, selection, where)
+
+    def _training_set(self, entities: pa.Table, selection: FeatureSelection, where: str
+                      ) -> TrainingSet:
+        with self._lock:
+            self.ensure_built([item.view.name for item in selection.items])
+            return run_training_set(self.offline, self.compiled, entities, selection, where)
+
+    # -- online ---------------------------------------------------------------------------------
+
+    def _online_views(self, views: Sequence[str] | None) -> list[str]:
+        names = list(views) if views is not None else list(self.project.views)
+        return [n for n in names if self.project.views[n].online]
+
+    def materialize(
+        self,
+        start: datetime | None,
+        end: datetime,
+        views: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[MaterializeResult]:
+        """Write each online view's chosen rows in [start, end] to the online store."""
+        return self._materialize(views, start, as_utc(end), False, progress)
+
+    def materialize_incremental(
+        self, end: datetime, views: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> list[MaterializeResult]:
+        """Materialize only rows newer than each view's watermark (minus its lookback)."""
+        return self._materialize(views, None, as_utc(end), True, progress)
+
+    def _materialize(self, views: Sequence[str] | None, start: datetime | None, end: datetime,
+                     incremental: bool, progress: Progress | None) -> list[MaterializeResult]:
+        names = self._online_views(views)
+        if start is not None:
+            start = as_utc(start)
+            if start > end:
+                raise ProjectError("materialize: START is after END", hint="swap them")
+        with self._lock:
+            self.ensure_built(names, progress)
+            results = []
+            for name in names:
+                if progress:
+                    progress(f"materializing {name}")
+                results.append(materialize_view(
+                    self.offline, self.online, self.compiled, name, start, end,
+                    incremental=incremental, progress=progress,
+                ))
+            return results
+
+    def run(self, select: Sequence[str] = (), exclude: Sequence[str] = (),
+            progress: Progress | None = None, end: datetime | None = None
+            ) -> tuple[list[str], list[MaterializeResult]]:
+        """Build the selected views in DAG order, then materialize the online ones."""
+        names = self.select(select, exclude)
+        end = as_utc(end or datetime.now(UTC))
+        with self._lock:
+            built = self.build(names, progress)
+            results = []
+            for name in self._online_views(names):
+                view = self.project.views[name]
+                if progress:
+                    progress(f"materializing {name}")
+                results.append(materialize_view(
+                    self.offline, self.online, self.compiled, name, None, end,
+                    incremental=view.materialized == "incremental", progress=progress,
+                ))
+        return built, results
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | None = None,
+        entity_rows: Sequence[Mapping[str, Any]] = (),
+        feature_service: str | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Latest values per entity row; values older than a view's TTL come back None."""
+        selection = self.feature_selection(features, feature_service, full_feature_names)
+        return read_online(self.online, self._tables, selection, entity_rows)
