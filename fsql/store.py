@@ -41,8 +41,9 @@ Progress = Callable[[str], None]
 class RetrievalJob:
     """A training set to be computed: `.sql` is known at once, the data on first use."""
 
-    def __init__(self, store: FeatureStore, entities: pa.Table, selection: FeatureSelection,
-                 where: str) -> None:
+    def __init__(
+        self, store: FeatureStore, entities: pa.Table, selection: FeatureSelection, where: str
+    ) -> None:
         self._store = store
         self._entities = entities
         self.selection = selection
@@ -93,7 +94,8 @@ class FeatureStore:
         except ValueError:
             raise ProjectError(
                 f"offline engine '{self.target.offline_type}' is not available in this build",
-                file=self.target.file, hint="use type: duckdb",
+                file=self.target.file,
+                hint="use type: duckdb",
             ) from None
         self.compiled: CompiledProject = compile_project(self.project, self.dialect)
         self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
@@ -187,11 +189,13 @@ class FeatureStore:
     def entities_from_sql(self, query: str) -> pa.Table:
         """Run a user query (project dialect) on the offline engine as the entity table."""
         try:
-            sql = sqlglot.transpile(query, read=self.project.dialect,
-                                    write=self.dialect.sqlglot_dialect)[0]
+            sql = sqlglot.transpile(
+                query, read=self.project.dialect, write=self.dialect.sqlglot_dialect
+            )[0]
         except sqlglot.errors.ParseError as err:
-            raise ProjectError(f"--entities-sql is not valid SQL: {str(err).splitlines()[0]}"
-                               ) from None
+            raise ProjectError(
+                f"--entities-sql is not valid SQL: {str(err).splitlines()[0]}"
+            ) from None
         try:
             with self._lock:
                 return self.offline.fetch_arrow(sql)
@@ -215,8 +219,9 @@ class FeatureStore:
         selection = self.feature_selection(features, feature_service, full_feature_names)
         return RetrievalJob(self, entities, selection, where)
 
-    def _training_set(self, entities: pa.Table, selection: FeatureSelection, where: str
-                      ) -> TrainingSet:
+    def _training_set(
+        self, entities: pa.Table, selection: FeatureSelection, where: str
+    ) -> TrainingSet:
         with self._lock:
             self.ensure_built([item.view.name for item in selection.items])
             return run_training_set(self.offline, self.compiled, entities, selection, where)
@@ -243,8 +248,14 @@ class FeatureStore:
         """Materialize only rows newer than each view's watermark (minus its lookback)."""
         return self._materialize(views, None, as_utc(end), True, progress)
 
-    def _materialize(self, views: Sequence[str] | None, start: datetime | None, end: datetime,
-                     incremental: bool, progress: Progress | None) -> list[MaterializeResult]:
+    def _materialize(
+        self,
+        views: Sequence[str] | None,
+        start: datetime | None,
+        end: datetime,
+        incremental: bool,
+        progress: Progress | None,
+    ) -> list[MaterializeResult]:
         names = self._online_views(views)
         if start is not None:
             start = as_utc(start)
@@ -256,15 +267,27 @@ class FeatureStore:
             for name in names:
                 if progress:
                     progress(f"materializing {name}")
-                results.append(materialize_view(
-                    self.offline, self.online, self.compiled, name, start, end,
-                    incremental=incremental, progress=progress,
-                ))
+                results.append(
+                    materialize_view(
+                        self.offline,
+                        self.online,
+                        self.compiled,
+                        name,
+                        start,
+                        end,
+                        incremental=incremental,
+                        progress=progress,
+                    )
+                )
             return results
 
-    def run(self, select: Sequence[str] = (), exclude: Sequence[str] = (),
-            progress: Progress | None = None, end: datetime | None = None
-            ) -> tuple[list[str], list[MaterializeResult]]:
+    def run(
+        self,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: Progress | None = None,
+        end: datetime | None = None,
+    ) -> tuple[list[str], list[MaterializeResult]]:
         """Build the selected views in DAG order, then materialize the online ones."""
         names = self.select(select, exclude)
         end = as_utc(end or datetime.now(UTC))
@@ -275,10 +298,18 @@ class FeatureStore:
                 view = self.project.views[name]
                 if progress:
                     progress(f"materializing {name}")
-                results.append(materialize_view(
-                    self.offline, self.online, self.compiled, name, None, end,
-                    incremental=view.materialized == "incremental", progress=progress,
-                ))
+                results.append(
+                    materialize_view(
+                        self.offline,
+                        self.online,
+                        self.compiled,
+                        name,
+                        None,
+                        end,
+                        incremental=view.materialized == "incremental",
+                        progress=progress,
+                    )
+                )
         return built, results
 
     def get_online_features(

@@ -63,6 +63,7 @@ def build_manifest(project: Project, target_name: str, engine: str) -> dict[str,
             for o in project.on_demand.values()
         },
         "dag": {"order": list(project.views)},
-        "ttl_note": {n: format_duration(v.ttl) if v.ttl else None for n, v in
-                     project.views.items()},
+        "ttl_note": {
+            n: format_duration(v.ttl) if v.ttl else None for n, v in project.views.items()
+        },
     }

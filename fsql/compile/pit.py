@@ -76,9 +76,7 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
             partition_by=[*[k.copy() for k in keys], ts.copy()],
             order=exp.Order(
                 expressions=[
-                    exp.Ordered(
-                        this=_col(view.created_timestamp), desc=True, nulls_first=False
-                    )
+                    exp.Ordered(this=_col(view.created_timestamp), desc=True, nulls_first=False)
                 ]
             ),
         )

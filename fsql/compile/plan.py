@@ -44,8 +44,9 @@ class CompiledProject:
         return point_in_time_query(items, self.relations)
 
 
-def compile_project(project: Project, dialect: EngineDialect, schema: str | None = None
-                    ) -> CompiledProject:
+def compile_project(
+    project: Project, dialect: EngineDialect, schema: str | None = None
+) -> CompiledProject:
     relations = Relations(dialect, project.sources, schema)
     plans = {}
     for name, view in project.views.items():
@@ -72,8 +73,9 @@ class FeatureSelection:
     refs: tuple[str, ...]
 
 
-def resolve_features(project: Project, refs: Sequence[str], full_feature_names: bool
-                     ) -> FeatureSelection:
+def resolve_features(
+    project: Project, refs: Sequence[str], full_feature_names: bool
+) -> FeatureSelection:
     """Turn `view:feature` / `view` strings into per-view items, in requested order.
 
     Features of one view are grouped into one join (first appearance decides the

@@ -41,7 +41,9 @@ class Relations:
             raise ProjectError(
                 f"source {source.source_name}.{source.name} is a file ({source.path}); "
                 f"{self.dialect.name} reads warehouse tables only",
-                file=source.file, line=source.line, hint="give it an identifier: instead",
+                file=source.file,
+                line=source.line,
+                hint="give it an identifier: instead",
             )
         reader = _FILE_READERS[source.file_format or "parquet"]
         path = exp.Literal.string(source.path.as_posix() if source.path else "")

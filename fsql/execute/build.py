@@ -26,14 +26,17 @@ def _state_ddl() -> exp.Create:
         this=exp.Schema(
             this=exp.to_table(STATE_TABLE),
             expressions=[
-                exp.ColumnDef(this=exp.to_identifier("view_name"),
-                              kind=exp.DataType.build("VARCHAR"),
-                              constraints=[exp.ColumnConstraint(
-                                  kind=exp.PrimaryKeyColumnConstraint())]),
-                exp.ColumnDef(this=exp.to_identifier("content_hash"),
-                              kind=exp.DataType.build("VARCHAR")),
-                exp.ColumnDef(this=exp.to_identifier("built_at"),
-                              kind=exp.DataType.build("TIMESTAMPTZ")),
+                exp.ColumnDef(
+                    this=exp.to_identifier("view_name"),
+                    kind=exp.DataType.build("VARCHAR"),
+                    constraints=[exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())],
+                ),
+                exp.ColumnDef(
+                    this=exp.to_identifier("content_hash"), kind=exp.DataType.build("VARCHAR")
+                ),
+                exp.ColumnDef(
+                    this=exp.to_identifier("built_at"), kind=exp.DataType.build("TIMESTAMPTZ")
+                ),
             ],
         ),
         kind="TABLE",
@@ -104,8 +107,10 @@ class ViewBuilder:
                 STATE_TABLE,
                 overwrite=False,
             )
-            delete = exp.delete(STATE_TABLE, where=exp.EQ(
-                this=exp.column("view_name"), expression=exp.Literal.string(name)))
+            delete = exp.delete(
+                STATE_TABLE,
+                where=exp.EQ(this=exp.column("view_name"), expression=exp.Literal.string(name)),
+            )
             statements += [self._sql(delete), self._sql(record)]
             try:
                 self.adapter.execute("BEGIN TRANSACTION")

@@ -71,12 +71,14 @@ def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.Chunked
             series = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
         except (ValueError, TypeError) as err:
             raise ProjectError(
-                f"column '{name}' has values that are not timestamps: {err}", file=where,
+                f"column '{name}' has values that are not timestamps: {err}",
+                file=where,
                 hint="write ISO-8601 times such as 2026-01-31 12:00:00",
             ) from None
         return pa.chunked_array([pa.Array.from_pandas(series).cast(UTC_US, safe=False)])
     raise ProjectError(
-        f"column '{name}' must be a timestamp, not {dtype}", file=where,
+        f"column '{name}' must be a timestamp, not {dtype}",
+        file=where,
         hint="store event times as timestamps or ISO-8601 strings",
     )
 
@@ -96,8 +98,9 @@ def prepare_entities(
     names = entities.column_names
     if EVENT_TIMESTAMP not in names:
         raise ProjectError(
-            f"the entity table has no '{EVENT_TIMESTAMP}' column (columns: "
-            f"{', '.join(names)})", file=where, hint="add the time each row is observed at",
+            f"the entity table has no '{EVENT_TIMESTAMP}' column (columns: {', '.join(names)})",
+            file=where,
+            hint="add the time each row is observed at",
         )
     keys: list[str] = []
     for item in items:
@@ -105,8 +108,9 @@ def prepare_entities(
             if key not in names:
                 raise ProjectError(
                     f"the entity table has no join key column '{key}' needed by view "
-                    f"'{item.view.name}'", file=where, hint="add the column or drop the view's "
-                    "features",
+                    f"'{item.view.name}'",
+                    file=where,
+                    hint="add the column or drop the view's features",
                 )
             schema = view_schemas.get(item.view.name)
             if schema is not None and key in schema.names:
@@ -114,7 +118,8 @@ def prepare_entities(
                 if not pa.types.is_null(have) and type_family(want) != type_family(have):
                     raise ProjectError(
                         f"join key '{key}' is {have} in the entity table but {want} in view "
-                        f"'{item.view.name}'", file=where,
+                        f"'{item.view.name}'",
+                        file=where,
                         hint=f"convert the entity column '{key}' to {type_family(want)}",
                     )
             if key not in keys:
@@ -124,10 +129,14 @@ def prepare_entities(
         if clash:
             raise ProjectError(
                 f"feature column(s) {', '.join(sorted(clash))} would overwrite entity columns",
-                file=where, hint="rename the entity column or use --full-feature-names",
+                file=where,
+                hint="rename the entity column or use --full-feature-names",
             )
     columns = [entities.column(k) for k in keys]
-    columns.append(pa.chunked_array([pa.array(range(entities.num_rows), pa.int64())])
-                   if entities.num_rows else pa.chunked_array([], pa.int64()))
+    columns.append(
+        pa.chunked_array([pa.array(range(entities.num_rows), pa.int64())])
+        if entities.num_rows
+        else pa.chunked_array([], pa.int64())
+    )
     columns.append(utc_timestamps(entities.column(EVENT_TIMESTAMP), EVENT_TIMESTAMP, where))
     return pa.Table.from_arrays(columns, names=[*keys, ROW_ID, ENTITY_TS])

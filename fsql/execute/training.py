@@ -41,9 +41,7 @@ def run_training_set(
     for item in items:
         schema = adapter.table_schema(item.view.name)
         if schema is None:
-            raise RunError(
-                f"view '{item.view.name}' has no table yet", hint="run `fsql run` first"
-            )
+            raise RunError(f"view '{item.view.name}' has no table yet", hint="run `fsql run` first")
         schemas[item.view.name] = schema
     slim = prepare_entities(entities, items, schemas, where)
     sql = compile_training_sql(compiled, items)
@@ -62,7 +60,8 @@ def run_training_set(
     if result.num_rows != entities.num_rows:
         raise RunError(
             f"training-set query returned {result.num_rows} rows for {entities.num_rows} entity "
-            "rows", hint="this is a bug in fsql; please report it with the SQL",
+            "rows",
+            hint="this is a bug in fsql; please report it with the SQL",
         )
     rows = result.column(ROW_ID)
     expected = pa.array(range(entities.num_rows), pa.int64())

@@ -106,7 +106,8 @@ def materialize_view(
         first = scrub(str(err)).strip().splitlines()
         raise RunError(
             f"materializing view '{name}' failed: {first[0] if first else repr(err)}",
-            file=view.sql_path, hint="nothing was lost; re-run the same command",
+            file=view.sql_path,
+            hint="nothing was lost; re-run the same command",
         ) from err
     previous = state.watermark if state is not None else None
     watermark = max(previous, end) if previous is not None else end

@@ -118,12 +118,17 @@ class _Builder:
         self.entities: dict[str, Entity] = {}
         self.sources: dict[tuple[str, str], Source] = {}
         self.view_docs: dict[str, tuple[LineDict, str]] = {}
+        self.duplicates: set[str] = set()
         self.service_docs: list[tuple[LineDict, str]] = []
         self.odf_docs: list[tuple[LineDict, str]] = []
 
     def build(self) -> Project:
         for path in self.files.yml:
             self._read_yml(path)
+        if self.errs.errors and any("invalid YAML" in e.message for e in self.errs.errors):
+            # A file that does not parse hides what it declares: checking the rest now
+            # would only report consequences. Fix the YAML first.
+            raise_collected(self.errs.errors)
         sql_files: dict[str, Path] = {}
         for path in self.files.sql:
             if path.stem in sql_files:
@@ -136,6 +141,8 @@ class _Builder:
         renderer = self._renderer()
         views: dict[str, FeatureView] = {}
         for name, (doc, display) in self.view_docs.items():
+            if name in self.duplicates:
+                continue  # reported once; checking either copy would only add noise
             if name not in sql_files:
                 self.errs.add(
                     f"feature view '{name}' has no SQL file",
@@ -217,7 +224,9 @@ class _Builder:
                     f"duplicate feature view '{name}' (also in {self.view_docs[name][1]})",
                     display,
                     line_of(item),
+                    hint="feature view names must be unique",
                 )
+                self.duplicates.add(name)
             else:
                 self.view_docs[name] = (item, display)
         self.service_docs += [

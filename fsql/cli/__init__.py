@@ -1,0 +1,1 @@
+"""The `fsql` command line: thin click commands over the FeatureStore API."""

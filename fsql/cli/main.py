@@ -1,0 +1,321 @@
+"""`fsql` commands. Each is a few lines over FeatureStore; errors go through one handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from fsql import __version__
+from fsql.cli.errors import handle_errors
+from fsql.cli.options import common, parse_vars, selection, split_list
+from fsql.errors import ProjectError
+
+
+def _store(
+    project_dir: str, profiles_dir: str | None, target: str | None, vars_: str | None
+) -> Any:
+    from fsql.store import FeatureStore
+
+    return FeatureStore(
+        project_dir, target=target, profiles_dir=profiles_dir, vars=parse_vars(vars_)
+    )
+
+
+class _Progress:
+    """Progress lines on stderr, each with the time since the command started."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        click.echo(f"[{time.monotonic() - self.start:7.2f}s] {message}", err=True)
+
+
+def _time(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProjectError(
+            f"{what} {text!r} is not a timestamp",
+            hint="use ISO-8601, e.g. 2026-01-31T00:00:00 (UTC when no offset)",
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fsql")
+def cli() -> None:
+    """fsql: feature views as SQL + YAML; point-in-time training sets and online serving."""
+
+
+@cli.command("compile")
+@common
+@handle_errors
+def compile_cmd(
+    project_dir: str, profiles_dir: str | None, target: str | None, vars_: str | None, debug: bool
+) -> None:
+    """Parse, validate and compile everything into target/. Touches no database."""
+    from fsql.compile.writer import write_target
+
+    store = _store(project_dir, profiles_dir, target, vars_)
+    out = write_target(store.compiled, store.target.name)
+    click.echo(
+        f"compiled {len(store.project.views)} views for {store.dialect.name} into "
+        f"{out / 'compiled'} and {out / 'manifest.json'}"
+    )
+
+
+@cli.command("run")
+@common
+@selection
+@handle_errors
+def run_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> None:
+    """Compile, build view tables in DAG order, then materialize online views."""
+    from fsql.compile.writer import write_target
+
+    progress = _Progress()
+    with _store(project_dir, profiles_dir, target, vars_) as store:
+        write_target(store.compiled, store.target.name)
+        built, results = store.run(split_list(select), split_list(exclude), progress=progress)
+        for result in results:
+            progress(f"{result.view}: {result.rows:,} keys written ({result.reason})")
+    click.echo(f"built {len(built)} views, materialized {len(results)} online views")
+
+
+@cli.command("build-training-set")
+@common
+@click.option(
+    "--entities",
+    "entities_file",
+    type=click.Path(dir_okay=False),
+    help="Entity rows: a parquet or csv file.",
+)
+@click.option("--entities-sql", default=None, help="Entity rows: a query on the offline engine.")
+@click.option(
+    "--features", multiple=True, help="Feature refs view:feature or view, comma-separated."
+)
+@click.option("--feature-service", default=None, help="A feature service name.")
+@click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .parquet or .csv (plus FILE.meta.json).",
+)
+@handle_errors
+def training_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    entities_file: str | None,
+    entities_sql: str | None,
+    features: tuple[str, ...],
+    feature_service: str | None,
+    full_feature_names: bool,
+    output: str,
+) -> None:
+    """Write the point-in-time join of entity rows and features."""
+    from fsql.execute.outputs import output_format, write_training_set
+
+    if (entities_file is None) == (entities_sql is None):
+        raise ProjectError("give exactly one of --entities FILE or --entities-sql QUERY")
+    refs = split_list(features)
+    if bool(refs) == bool(feature_service):
+        raise ProjectError("give exactly one of --features or --feature-service")
+    out = Path(output)
+    output_format(out)
+    progress = _Progress()
+    with _store(project_dir, profiles_dir, target, vars_) as store:
+        entities: Any = entities_file if entities_file else store.entities_from_sql(entities_sql)
+        job = store.get_historical_features(
+            entities,
+            features=refs or None,
+            feature_service=feature_service,
+            full_feature_names=full_feature_names,
+        )
+        progress("joining features")
+        table = job.to_arrow()
+        meta = {
+            "run_at": datetime.now(UTC).isoformat(),
+            "target": {
+                "name": store.target.name,
+                "offline": store.target.offline_type,
+                "online": store.target.online_type,
+            },
+            "entities": entities_file or {"sql": entities_sql},
+            "feature_service": feature_service,
+            "features": list(job.selection.refs),
+            "columns": list(job.selection.columns),
+            "full_feature_names": full_feature_names,
+            "views": {n: v.content_hash for n, v in store.project.views.items()},
+            "row_count": table.num_rows,
+            "sql": job.sql,
+        }
+        write_training_set(table, out, meta)
+    click.echo(f"wrote {table.num_rows:,} rows to {out}")
+
+
+@cli.command("materialize")
+@common
+@selection
+@click.argument("start")
+@click.argument("end")
+@handle_errors
+def materialize_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    start: str,
+    end: str,
+) -> None:
+    """Materialize online views over [START, END] (ISO-8601; UTC when no offset)."""
+    progress = _Progress()
+    with _store(project_dir, profiles_dir, target, vars_) as store:
+        views = store.select(split_list(select), split_list(exclude))
+        results = store.materialize(_time(start, "START"), _time(end, "END"), views, progress)
+    for result in results:
+        click.echo(f"{result.view}: {result.rows:,} keys written")
+
+
+@cli.command("materialize-incremental")
+@common
+@selection
+@click.argument("end")
+@handle_errors
+def materialize_incremental_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    end: str,
+) -> None:
+    """Materialize rows newer than each online view's watermark, up to END."""
+    progress = _Progress()
+    with _store(project_dir, profiles_dir, target, vars_) as store:
+        views = store.select(split_list(select), split_list(exclude))
+        results = store.materialize_incremental(_time(end, "END"), views, progress)
+    for result in results:
+        click.echo(f"{result.view}: {result.rows:,} keys written ({result.reason})")
+
+
+def _entity_value(text: str) -> Any:
+    value = yaml.safe_load(text)
+    return value if isinstance(value, (int, float, str, bool)) else text
+
+
+@cli.command("get-online")
+@common
+@click.option("--features", multiple=True, help="Feature refs, comma-separated.")
+@click.option("--feature-service", default=None, help="A feature service name.")
+@click.option(
+    "--entity",
+    "entity",
+    multiple=True,
+    required=True,
+    help="key=value (repeat for composite keys and several views' keys).",
+)
+@click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@handle_errors
+def get_online_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    features: tuple[str, ...],
+    feature_service: str | None,
+    entity: tuple[str, ...],
+    full_feature_names: bool,
+) -> None:
+    """Print online values for one entity row as JSON."""
+    row: dict[str, Any] = {}
+    for item in entity:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ProjectError(f"--entity {item!r} must be key=value")
+        row[key.strip()] = _entity_value(value.strip())
+    refs = split_list(features)
+    if bool(refs) == bool(feature_service):
+        raise ProjectError("give exactly one of --features or --feature-service")
+    with _store(project_dir, profiles_dir, target, vars_) as store:
+        response = store.get_online_features(
+            refs or None, [row], feature_service, full_feature_names
+        )
+        data = {k: v[0] for k, v in response.to_dict().items()}
+    click.echo(json.dumps(data, default=str, indent=2))
+
+
+@cli.command("ls")
+@common
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@handle_errors
+def ls_cmd(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars_: str | None,
+    debug: bool,
+    fmt: str,
+) -> None:
+    """List views, features, services and lineage."""
+    from fsql.project.load import load_project
+
+    project = load_project(project_dir, parse_vars(vars_))
+    if fmt == "json":
+        from fsql.compile.manifest import build_manifest
+
+        manifest = build_manifest(project, target or "", "")
+        click.echo(json.dumps({k: manifest[k] for k in ("views", "feature_services")}, indent=2))
+        return
+    for view in project.views.values():
+        flags = ", ".join(
+            filter(
+                None,
+                [
+                    "online" if view.online else "offline",
+                    f"ttl {view.metadata()['ttl']}" if view.ttl else None,
+                    view.materialized,
+                    *(f"tag:{t}" for t in view.tags),
+                ],
+            )
+        )
+        click.echo(f"{view.name}  [{flags}]  keys: {', '.join(view.join_keys)}")
+        upstream = [*view.refs, *(f"{s}.{t}" for s, t in view.sources)]
+        click.echo(f"  <- {', '.join(upstream) or '(none)'}")
+        for feature in view.features:
+            click.echo(f"  {feature.name}: {feature.type.value}")
+    for service in project.services.values():
+        click.echo(f"service {service.name}: {', '.join(str(r) for r in service.features)}")
+
+
+def main() -> None:
+    cli(prog_name="fsql")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

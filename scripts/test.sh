@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install fsql with its test tools into .venv, lint, and run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+.venv/bin/ruff check fsql tests
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,203 @@
+"""Bad input: exit code 2, one clear line naming the file, no traceback, target/ untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from fsql.cli.main import cli
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [*args, "--project-dir", str(project)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+USER_YML = "models/user/user.yml"
+USER_SQL = "models/user/user_features.sql"
+ITEM_SQL = "models/item/item_features.sql"
+SOURCES = "models/sources.yml"
+
+# (id, mutation, text the one error line must contain, file it must name)
+CASES: list[tuple[str, Callable[[Path], None], str, str]] = [
+    ("unknown_ref", lambda p: edit(p / USER_SQL, "ref('user_daily_orders')",
+                                   "ref('user_daily_order')"), "ref('user_daily_order')",
+     USER_SQL),
+    ("unknown_source", lambda p: edit(p / ITEM_SQL, "source('raw', 'reviews')",
+                                      "source('raw', 'review')"), "source('raw', 'review')",
+     ITEM_SQL),
+    ("unknown_entity", lambda p: edit(p / USER_YML, "entities: [user]", "entities: [usr]"),
+     "unknown entity 'usr'", USER_YML),
+    ("unknown_view_in_service", lambda p: edit(p / "models/services.yml", "- item_features",
+                                               "- item_featurez"),
+     "unknown feature view 'item_featurez'", "models/services.yml"),
+    ("syntax_error", lambda p: edit(p / USER_SQL, "with daily as (", "with daily as (( select"),
+     "SQL syntax error", USER_SQL),
+    ("cycle", lambda p: edit(p / "models/staging/user_daily_orders.sql", "from ",
+                             "from {{ ref('user_features') }} as cyc, ", ), "cycle", ".sql"),
+    ("missing_feature_column", lambda p: edit(p / USER_YML, "- name: user_order_days",
+                                              "- name: user_order_dayz"),
+     "does not output column 'user_order_dayz'", USER_SQL),
+    ("missing_created_column", lambda p: edit(p / USER_YML,
+                                              "created_timestamp: created_timestamp",
+                                              "created_timestamp: created_at"),
+     "does not output column 'created_at'", USER_SQL),
+    ("missing_join_key", lambda p: edit(p / SOURCES, "join_keys: [item_id]",
+                                        "join_keys: [product_id]"),
+     "does not output column 'product_id'", ITEM_SQL),
+    ("bad_ttl", lambda p: edit(p / USER_YML, "ttl: 3650d", "ttl: 10 days"), "ttl", USER_YML),
+    ("bad_schedule", lambda p: edit(p / USER_YML, "schedule: 1d", "schedule: daily"),
+     "schedule", USER_YML),
+    ("view_without_sql", lambda p: (p / USER_SQL).unlink(), "has no SQL file", USER_YML),
+    ("sql_without_metadata", lambda p: (p / "models/extra_view.sql").write_text("select 1 as a"),
+     "no feature_views entry", "models/extra_view.sql"),
+    ("yaml_syntax", lambda p: append(p / USER_YML, "\n  - name: [unclosed\n"), "invalid YAML",
+     USER_YML),
+    ("undefined_var", lambda p: edit(p / USER_SQL, "var('purchase_window_days', 30)",
+                                     "var('no_such_var')"), "var('no_such_var')", USER_SQL),
+]
+CASES.append(
+    ("duplicate_entity", lambda p: edit(p / SOURCES, "  - name: item\n",
+                                        "  - name: user\n    join_keys: [user_id]\n"
+                                        "  - name: item\n"),
+     "duplicate entity 'user'", SOURCES)
+)
+CASES.append(
+    ("duplicate_view", lambda p: append(p / "models/item/item.yml",
+                                        "\n  - name: user_features\n    entities: [user]\n"
+                                        "    timestamp: event_timestamp\n"
+                                        "    features: [{name: x, type: int64}]\n"),
+     "duplicate feature view 'user_features'", "models/item/item.yml")
+)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_project_exits_2_with_one_line_and_keeps_target(
+    example_project: Path, case: tuple[str, Callable[[Path], None], str, str]
+) -> None:
+    _, mutate, needle, file = case
+    code, _, _ = run(example_project, "compile")
+    assert code == 0
+    before = snapshot(example_project / "target")
+    mutate(example_project)
+    code, out, err = run(example_project, "compile")
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert needle in lines[0]
+    assert file in lines[0]
+    assert snapshot(example_project / "target") == before
+
+
+def test_cycle_message_prints_the_cycle(example_project: Path) -> None:
+    edit(example_project / "models/staging/user_daily_orders.sql", "from ",
+         "from {{ ref('user_features') }} as cyc, ")
+    code, _, err = run(example_project, "compile")
+    assert code == 2
+    assert re.search(r"user_daily_orders -> user_features -> user_daily_orders|"
+                     r"user_features -> user_daily_orders -> user_features", err), err
+
+
+def test_several_errors_are_reported_in_one_pass(example_project: Path) -> None:
+    edit(example_project / USER_YML, "ttl: 3650d", "ttl: forever")
+    edit(example_project / ITEM_SQL, "source('raw', 'reviews')", "source('raw', 'review')")
+    code, _, err = run(example_project, "compile")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 2
+
+
+def test_unknown_target(example_project: Path) -> None:
+    code, _, err = run(example_project, "compile", "--target", "prod")
+    assert code == 2
+    assert "target 'prod' not found" in err and "profiles.yml" in err
+
+
+def _training(project: Path, entities: Path, features: str, out: Path) -> tuple[int, str]:
+    code, _, err = run(project, "build-training-set", "--entities", str(entities),
+                       "--features", features, "--output", str(out))
+    return code, err
+
+
+def test_missing_entity_file(example_project: Path, tmp_path: Path) -> None:
+    code, err = _training(example_project, tmp_path / "nope.parquet",
+                          "user_features:user_lifetime_value", tmp_path / "o.parquet")
+    assert code == 2 and "nope.parquet" in err and "not found" in err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_entity_file_without_event_timestamp(example_project: Path, tmp_path: Path) -> None:
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"user_id": [1, 2]}), path)
+    code, err = _training(example_project, path, "user_features:user_lifetime_value",
+                          tmp_path / "o.parquet")
+    assert code == 2 and "event_timestamp" in err and str(path) in err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_entity_key_type_mismatch(example_project: Path, tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,event_timestamp\nu1,2026-02-01 00:00:00\n")
+    code, err = _training(example_project, path, "user_features:user_lifetime_value",
+                          tmp_path / "o.parquet")
+    assert code == 2 and "'user_id'" in err and "user_features" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_unknown_feature_ref(example_project: Path, tmp_path: Path) -> None:
+    code, err = _training(example_project, example_project / "data/entities.csv",
+                          "user_features:no_such", tmp_path / "o.parquet")
+    assert code == 2 and "no feature 'no_such'" in err
+
+
+def test_two_features_with_the_same_name(example_project: Path, tmp_path: Path) -> None:
+    edit(example_project / "models/item/item.yml", "name: item_review_count",
+         "name: user_order_days")
+    edit(example_project / ITEM_SQL, "as item_review_count", "as user_order_days")
+    code, err = _training(example_project, example_project / "data/entities.csv",
+                          "user_features:user_order_days,item_features:user_order_days",
+                          tmp_path / "o.parquet")
+    assert code == 2 and "both named 'user_order_days'" in err and "full-feature-names" in err
+
+
+def test_real_process_prints_no_traceback(example_project: Path) -> None:
+    edit(example_project / USER_YML, "ttl: 3650d", "ttl: 7 parsecs")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fsql.cli.main", "compile", "--project-dir", str(example_project)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: models/user/user.yml:")
+    assert "Traceback" not in proc.stderr
+    debug = subprocess.run(
+        [sys.executable, "-m", "fsql.cli.main", "compile", "--debug", "--project-dir",
+         str(example_project)], capture_output=True, text=True, check=False,
+    )
+    assert "Traceback" in debug.stderr

@@ -1,0 +1,28 @@
+"""Shared fixtures: a private copy of the example project for each test that needs one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_PARTS = ["fsql_project.yml", "profiles.yml", "models", "macros", "data"]
+
+
+def copy_example(dest: Path) -> Path:
+    """Copy the repo's example project (without target/) into `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in EXAMPLE_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+        else:
+            shutil.copy(src, dest / part)
+    return dest
+
+
+@pytest.fixture
+def example_project(tmp_path: Path) -> Path:
+    return copy_example(tmp_path / "shop")
