@@ -107,7 +107,7 @@ def test_bad_project_exits_2_with_one_line_and_keeps_target(
     assert code == 0
     before = snapshot(example_project / "target")
     mutate(example_project)
-    code, out, err = run(example_project, "compile")
+    code, _, err = run(example_project, "compile")
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err

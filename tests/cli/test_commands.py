@@ -1,0 +1,161 @@
+"""The CLI end to end on a copy of the example project (DuckDB + SQLite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from fsql.cli.main import cli
+
+
+def fsql(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [*args, "--project-dir", str(project)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def ran_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import copy_example
+
+    project = copy_example(tmp_path_factory.mktemp("cli") / "shop")
+    code, _out, err = fsql(project, "run")
+    assert code == 0, err
+    return project
+
+
+def test_compile_writes_sql_and_manifest_without_touching_a_database(
+    example_project: Path,
+) -> None:
+    code, out, _ = fsql(example_project, "compile")
+    assert code == 0 and "compiled 3 views" in out
+    target = example_project / "target"
+    for view in ("user_daily_orders", "user_features", "item_features"):
+        for name in ("table.sql", "materialize_full.sql", "materialize_incremental.sql"):
+            assert (target / "compiled" / "duckdb" / view / name).is_file()
+    manifest = json.loads((target / "manifest.json").read_text())
+    user = manifest["views"]["user_features"]
+    assert len(user["content_hash"]) == 64
+    assert user["depends_on"]["views"] == ["user_daily_orders"]
+    assert manifest["views"]["user_daily_orders"]["children"] == ["user_features"]
+    assert "user_30d_purchase_count" in user["columns"]
+    assert {f["name"]: f["type"] for f in user["features"]}["user_lifetime_value"] == "float64"
+    assert not (target / "fsql.duckdb").exists()
+    assert not (target / "online.db").exists()
+
+
+def test_run_builds_and_materializes(ran_project: Path) -> None:
+    assert (ran_project / "target" / "fsql.duckdb").is_file()
+    assert (ran_project / "target" / "online.db").is_file()
+    code, out, err = fsql(ran_project, "get-online", "--features",
+                          "user_features:user_lifetime_value,item_features:item_category",
+                          "--entity", "user_id=3", "--entity", "item_id=1002")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["user_id"] == 3 and data["item_id"] == 1002
+    assert isinstance(data["user_lifetime_value"], float)
+    assert isinstance(data["item_category"], str)
+
+
+def test_get_online_unknown_key_gives_nulls(ran_project: Path) -> None:
+    code, out, _ = fsql(ran_project, "get-online", "--feature-service", "churn_model",
+                        "--entity", "user_id=99999", "--entity", "item_id=1")
+    assert code == 0
+    data = json.loads(out)
+    assert data["user_lifetime_value"] is None and data["item_category"] is None
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_build_training_set_writes_file_and_sidecar(ran_project: Path, tmp_path: Path,
+                                                     suffix: str) -> None:
+    out = tmp_path / f"train.{suffix}"
+    code, _stdout, err = fsql(ran_project, "build-training-set", "--entities",
+                             str(ran_project / "data/entities.csv"), "--feature-service",
+                             "churn_model", "--output", str(out))
+    assert code == 0, err
+    entities = pacsv.read_csv(ran_project / "data/entities.csv")
+    table = pq.read_table(out) if suffix == "parquet" else pacsv.read_csv(out)
+    assert table.num_rows == entities.num_rows
+    assert table.column_names[: entities.num_columns] == entities.column_names
+    assert table.column_names[entities.num_columns:] == [
+        "user_30d_purchase_count", "user_lifetime_value", "item_avg_rating",
+        "item_review_count", "item_category",
+    ]
+    assert table.column("user_id").to_pylist() == entities.column("user_id").to_pylist()
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["row_count"] == entities.num_rows
+    assert meta["target"]["name"] == "dev"
+    assert meta["feature_service"] == "churn_model"
+    assert set(meta["views"]) == {"user_daily_orders", "user_features", "item_features"}
+    assert "ASOF LEFT JOIN" in meta["sql"]
+    assert meta["run_at"]
+
+
+def test_full_feature_names_and_entities_sql(ran_project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.parquet"
+    query = ("select user_id, event_timestamp + interval 1 day as event_timestamp "
+             "from user_features order by user_id, event_timestamp limit 25")
+    code, _, err = fsql(ran_project, "build-training-set", "--entities-sql", query,
+                        "--features", "user_features:user_order_days", "--full-feature-names",
+                        "--output", str(out))
+    assert code == 0, err
+    table = pq.read_table(out)
+    assert table.num_rows == 25
+    assert table.column_names[-1] == "user_features__user_order_days"
+    assert table.column(2).null_count == 0
+
+
+def test_materialize_range_and_incremental(example_project: Path) -> None:
+    code, out, err = fsql(example_project, "materialize", "2026-01-01T00:00:00",
+                          "2026-02-01T00:00:00", "--select", "item_features")
+    assert code == 0, err
+    assert out.startswith("item_features:")
+    code, out, err = fsql(example_project, "materialize-incremental", "2026-03-01T00:00:00")
+    assert code == 0, err
+    assert "item_features" in out and "user_features" in out
+    code, out, err = fsql(example_project, "materialize", "2026-03-01", "2026-01-01")
+    assert code == 2 and "START is after END" in err
+
+
+def test_run_select_and_exclude(example_project: Path) -> None:
+    code, out, err = fsql(example_project, "run", "--select", "+user_features",
+                          "--exclude", "user_features")
+    assert code == 0, err
+    assert "built 1 views, materialized 0 online views" in out
+
+
+def test_ls_lists_views_features_services_and_lineage(example_project: Path) -> None:
+    code, out, _ = fsql(example_project, "ls")
+    assert code == 0
+    assert "user_features" in out and "<- user_daily_orders" in out
+    assert "service churn_model" in out and "item_avg_rating: float64" in out
+    code, out, _ = fsql(example_project, "ls", "--format", "json")
+    assert code == 0 and "user_features" in json.loads(out)["views"]
+
+
+def test_secret_from_env_var_never_written(example_project: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    sentinel = "s3cr3t-Sentinel-Value-42"
+    monkeypatch.setenv("FSQL_TEST_PASSWORD", sentinel)
+    profiles = example_project / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace(
+        "{type: duckdb,", "{type: duckdb, password: \"{{ env_var('FSQL_TEST_PASSWORD') }}\",", 1
+    ))
+    assert "FSQL_TEST_PASSWORD" in profiles.read_text()
+    assert fsql(example_project, "run")[0] == 0
+    out = tmp_path / "t.parquet"
+    fsql(example_project, "build-training-set", "--entities",
+         str(example_project / "data/entities.csv"), "--feature-service", "churn_model",
+         "--output", str(out))
+    code, stdout, stderr = fsql(example_project, "build-training-set", "--entities-sql",
+                                f'select * from "{sentinel}"',
+                                "--features", "user_features", "--output", str(out))
+    assert code == 1
+    assert sentinel not in stdout + stderr
+    for path in [*(example_project / "target").rglob("*"), *tmp_path.rglob("*.json")]:
+        if path.is_file() and path.suffix in (".sql", ".json"):
+            assert sentinel not in path.read_text(), path
