@@ -61,8 +61,8 @@ def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.Chunked
     """Normalise a time column to UTC microseconds; naive values are read as UTC."""
     dtype = column.type
     if pa.types.is_timestamp(dtype):
-        if dtype.tz is None:
-            return pc.cast(column, UTC_US, safe=False)
+        # Arrow stores instants as UTC: naive values become UTC as they are, aware ones
+        # keep their instant. Nanoseconds are truncated to the engines' microseconds.
         return pc.cast(column, UTC_US, safe=False)
     if pa.types.is_date(dtype):
         return pc.cast(pc.cast(column, pa.timestamp("us")), UTC_US)

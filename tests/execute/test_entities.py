@@ -1,0 +1,96 @@
+"""Entity tables: time normalisation, required columns, key type checks, file formats."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
+from fsql.errors import ProjectError
+from fsql.execute.entities import prepare_entities, read_table_file, utc_timestamps
+
+T = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class _View:
+    """Only what prepare_entities reads of a view."""
+
+    name = "v"
+    join_keys = ("user_id",)
+
+
+ITEM = PitItem(_View(), ("f",), ("f",))  # type: ignore[arg-type]
+SCHEMA = pa.schema([("user_id", pa.int64()), ("f", pa.float64())])
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.chunked_array([pa.array([T.replace(tzinfo=None)], pa.timestamp("ns"))]),
+        pa.chunked_array([pa.array([T], pa.timestamp("us", tz="UTC"))]),
+        pa.chunked_array([pa.array([T.astimezone(timezone(timedelta(hours=2)))],
+                                   pa.timestamp("ms", tz="+02:00"))]),
+        pa.chunked_array([pa.array(["2026-01-02 03:04:05"])]),
+        pa.chunked_array([pa.array(["2026-01-02T05:04:05+02:00"])]),
+    ],
+    ids=["naive-ns", "utc", "plus2", "naive-string", "offset-string"],
+)
+def test_times_normalise_to_the_same_utc_instant(column: pa.ChunkedArray) -> None:
+    out = utc_timestamps(column, "event_timestamp", "x")
+    assert out.type == pa.timestamp("us", tz="UTC")
+    assert out.to_pylist() == [T]
+
+
+def test_dates_become_midnight_utc() -> None:
+    out = utc_timestamps(pa.chunked_array([pa.array([date(2026, 1, 2)])]), "t", "x")
+    assert out.to_pylist() == [datetime(2026, 1, 2, tzinfo=UTC)]
+
+
+def test_non_time_columns_are_rejected() -> None:
+    with pytest.raises(ProjectError, match="must be a timestamp"):
+        utc_timestamps(pa.chunked_array([pa.array([1])]), "event_timestamp", "e.csv")
+    with pytest.raises(ProjectError, match="not timestamps"):
+        utc_timestamps(pa.chunked_array([pa.array(["soon"])]), "event_timestamp", "e.csv")
+
+
+def test_prepare_keeps_only_keys_row_id_and_time() -> None:
+    table = pa.table({"label": [1, 0], "user_id": [5, 6], "event_timestamp": [T, T]})
+    slim = prepare_entities(table, [ITEM], {"v": SCHEMA})
+    assert slim.column_names == ["user_id", ROW_ID, ENTITY_TS]
+    assert slim.column(ROW_ID).to_pylist() == [0, 1]
+
+
+def test_prepare_errors_name_the_column() -> None:
+    with pytest.raises(ProjectError, match="no 'event_timestamp' column"):
+        prepare_entities(pa.table({"user_id": [1]}), [ITEM], {"v": SCHEMA})
+    with pytest.raises(ProjectError, match="no join key column 'user_id'"):
+        prepare_entities(pa.table({"uid": [1], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA})
+    with pytest.raises(ProjectError, match="join key 'user_id' is string"):
+        prepare_entities(pa.table({"user_id": ["1"], "event_timestamp": [T]}), [ITEM],
+                         {"v": SCHEMA})
+    with pytest.raises(ProjectError, match="would overwrite entity columns"):
+        prepare_entities(pa.table({"user_id": [1], "f": [0.0], "event_timestamp": [T]}), [ITEM],
+                         {"v": SCHEMA})
+
+
+def test_integer_widths_and_all_null_keys_are_accepted() -> None:
+    narrow = pa.table({"user_id": pa.array([1], pa.int32()), "event_timestamp": [T]})
+    assert prepare_entities(narrow, [ITEM], {"v": SCHEMA}).num_rows == 1
+    nulls = pa.table({"user_id": pa.array([None], pa.null()), "event_timestamp": [T]})
+    assert prepare_entities(nulls, [ITEM], {"v": SCHEMA}).num_rows == 1
+
+
+def test_read_table_file_formats(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "e.parquet")
+    (tmp_path / "e.csv").write_text("a\n1\n")
+    (tmp_path / "e.json").write_text("{}")
+    assert read_table_file(tmp_path / "e.parquet").num_rows == 1
+    assert read_table_file(tmp_path / "e.csv").num_rows == 1
+    with pytest.raises(ProjectError, match="unsupported entity file format"):
+        read_table_file(tmp_path / "e.json")
+    with pytest.raises(ProjectError, match="not found"):
+        read_table_file(tmp_path / "missing.csv")

@@ -1,0 +1,93 @@
+"""Materialization: watermarks move only after the write, stale definitions start over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fsql import FeatureStore
+from fsql.errors import RunError
+from tests.support.project_factory import ViewSpec, make_project
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _project(root: Path, value_sql: str = "spend") -> Path:
+    rows = [
+        {"user_id": 1, "event_timestamp": NOW - timedelta(hours=3), "spend": 1.0},
+        {"user_id": 1, "event_timestamp": NOW - timedelta(hours=1), "spend": 2.0},
+        {"user_id": 2, "event_timestamp": NOW - timedelta(hours=2), "spend": 5.0},
+    ]
+    sql = (f"select user_id, event_timestamp, {value_sql} as spend "
+           "from {{ source('raw', 'spend_raw') }}")
+    view = ViewSpec("spend", ["user"], [("spend", "float64")], rows, ttl="1d", online=True,
+                    sql=sql)
+    return make_project(root, [view], {"user": ["user_id"]})
+
+
+def _read(store: FeatureStore) -> list[float | None]:
+    return store.get_online_features(["spend:spend"], [{"user_id": 1}, {"user_id": 2}]
+                                     ).to_dict()["spend"]
+
+
+def test_range_then_incremental_moves_watermark(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with FeatureStore(project_dir=root) as store:
+        end = NOW - timedelta(minutes=150)
+        [result] = store.materialize(NOW - timedelta(days=1), end)
+        assert result.rows == 1
+        assert _read(store) == [1.0, None]
+        assert store.online.get_state("spend").watermark == end
+        [result] = store.materialize_incremental(NOW)
+        assert result.rows == 2
+        assert _read(store) == [2.0, 5.0]
+        assert store.online.get_state("spend").watermark == NOW
+        # An older range does not move the watermark back, nor the values.
+        store.materialize(NOW - timedelta(days=1), end)
+        assert store.online.get_state("spend").watermark == NOW
+        assert _read(store) == [2.0, 5.0]
+
+
+def test_failed_run_moves_no_watermark_and_rerun_completes(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with FeatureStore(project_dir=root) as store:
+        store.materialize(None, NOW - timedelta(minutes=150))
+        before = store.online.get_state("spend")
+        store.offline.execute("DROP TABLE spend")
+        store.offline.execute("CREATE TABLE spend AS SELECT 1 AS user_id")  # broken table
+        store.offline.execute(
+            "UPDATE fsql_build_state SET content_hash = content_hash"  # still "current"
+        )
+        with pytest.raises(RunError, match="materializing view 'spend' failed"):
+            store.materialize_incremental(NOW)
+        assert store.online.get_state("spend") == before
+        assert _read(store) == [1.0, None]
+        store.build(["spend"])
+        store.materialize_incremental(NOW)
+        assert _read(store) == [2.0, 5.0]
+
+
+def test_changed_definition_rematerializes_from_scratch(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with FeatureStore(project_dir=root) as store:
+        store.materialize(None, NOW)
+        assert _read(store) == [2.0, 5.0]
+    _project(root, value_sql="spend * 10")
+    with FeatureStore(project_dir=root) as store:
+        [result] = store.materialize_incremental(NOW)
+        assert "definition changed" in result.reason
+        assert _read(store) == [20.0, 50.0]
+
+
+def test_run_state_lives_in_the_online_store(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with FeatureStore(project_dir=root) as store:
+        store.materialize(None, NOW - timedelta(hours=2))
+    # A fresh checkout has no target/compiled or manifest: the state must not depend on them.
+    for leftover in (root / "target" / "compiled", root / "target" / "manifest.json"):
+        assert not leftover.exists()
+    with FeatureStore(project_dir=root) as store:
+        state = store.online.get_state("spend")
+        assert state is not None and state.watermark == NOW - timedelta(hours=2)

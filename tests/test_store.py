@@ -1,0 +1,73 @@
+"""FeatureStore: built once, it serves reads without parsing or compiling anything."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fsql import FeatureStore
+from fsql.errors import ProjectError
+from tests.support.project_factory import ViewSpec, make_project
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _project(root: Path) -> Path:
+    rows = [
+        {"user_id": 1, "event_timestamp": NOW - timedelta(hours=2), "spend": 1.5},
+        {"user_id": 1, "event_timestamp": NOW - timedelta(hours=1), "spend": 2.5},
+        {"user_id": 2, "event_timestamp": NOW - timedelta(days=3), "spend": 9.0},
+    ]
+    view = ViewSpec("spend", ["user"], [("spend", "float64")], rows, ttl="1d", online=True)
+    return make_project(root, [view], {"user": ["user_id"]})
+
+
+def test_reads_need_no_project_files_after_construction(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    store = FeatureStore(project_dir=root)
+    store.materialize(None, NOW)
+    entity_df = pd.DataFrame({"user_id": [1, 2], "event_timestamp": [NOW, NOW]})
+    expected = store.get_historical_features(entity_df, ["spend:spend"]).to_df()
+    # The definitions were parsed and compiled once: removing the sources of the project
+    # must not matter to reads served by the same store.
+    shutil.rmtree(root / "models")
+    (root / "fsql_project.yml").unlink()
+    online = store.get_online_features(["spend:spend"], [{"user_id": 1}, {"user_id": 2}])
+    assert online.to_dict() == {"user_id": [1, 2], "spend": [2.5, None]}
+    again = store.get_historical_features(entity_df, ["spend:spend"]).to_df()
+    pd.testing.assert_frame_equal(expected, again)
+    assert again["spend"].tolist()[0] == 2.5 and pd.isna(again["spend"].tolist()[1])
+    store.close()
+
+
+def test_job_exposes_sql_before_running_and_writes_parquet(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    with FeatureStore(project_dir=root) as store:
+        entity_df = pd.DataFrame({"user_id": [2, 1], "event_timestamp": [NOW, NOW]})
+        job = store.get_historical_features(entity_df, features=["spend"])
+        assert "ASOF LEFT JOIN" in job.sql
+        out = job.to_parquet(tmp_path / "out" / "train.parquet")
+        frame = pd.read_parquet(out)
+        assert frame["user_id"].tolist() == [2, 1]
+        assert job.to_arrow().num_rows == 2
+
+
+def test_feature_service_and_unknown_names(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    (root / "models" / "services.yml").write_text(
+        "feature_services:\n  - name: svc\n    features: [spend:spend]\n"
+    )
+    with FeatureStore(project_dir=root) as store:
+        entity_df = pd.DataFrame({"user_id": [1], "event_timestamp": [NOW]})
+        frame = store.get_historical_features(entity_df, feature_service="svc").to_df()
+        assert frame["spend"].tolist() == [2.5]
+        with pytest.raises(ProjectError, match="no feature service named 'nope'"):
+            store.get_historical_features(entity_df, feature_service="nope")
+        with pytest.raises(ProjectError, match="unknown feature view"):
+            store.get_online_features(["nope:x"], [{"user_id": 1}])
+        with pytest.raises(ProjectError, match="no join key 'user_id'"):
+            store.get_online_features(["spend:spend"], [{"uid": 1}])
