@@ -22,6 +22,7 @@ ENTITY_TABLE = "__fsql_entities"
 ROW_ID = "__fsql_row"
 ENTITY_TS = "__fsql_ts"
 FEATURE_TS = "__fsql_feature_ts"
+FEATURE_ORDER = "__fsql_order"
 ENTITY_ALIAS = "e"
 
 
@@ -48,8 +49,13 @@ def _entity_bound(agg: type[exp.AggFunc]) -> exp.Expression:
 
 
 def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
-    """The candidate rows of one view: pruned to the entity time span, ties reduced."""
+    """The candidate rows of one view: pruned to the entity time span, ties reduced.
+
+    When the dialect's ASOF join orders by a struct, ties are not reduced here: each
+    row carries `{t: event_ts, c: created_ts}` and the join itself picks the greatest.
+    """
     view = item.view
+    dialect = relations.dialect
     ts = _col(view.timestamp)
     keys = [_col(k) for k in view.join_keys]
     conditions: list[exp.Expression] = [
@@ -61,16 +67,26 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
     if seconds is not None:
         lower = exp.Sub(this=lower, expression=_interval(seconds))
         conditions.append(exp.GTE(this=ts.copy(), expression=lower))
+    struct_order = bool(view.created_timestamp) and dialect.asof_struct_order
+    order_col: list[exp.Expression] = []
+    if struct_order:
+        # A NULL created timestamp loses to any value: it compares as -infinity.
+        created = exp.Coalesce(
+            this=_col(str(view.created_timestamp)),
+            expressions=[exp.cast(exp.Literal.string("-infinity"), dialect.timestamp())],
+        )
+        order_col.append(exp.alias_(_order_struct(ts.copy(), created), FEATURE_ORDER))
     select = (
         exp.select(
             *[k.copy() for k in keys],
             exp.alias_(ts.copy(), FEATURE_TS),
+            *order_col,
             *[_col(f) for f in item.features],
         )
         .from_(relations.view_table(view.name))
         .where(exp.and_(*conditions))
     )
-    if view.created_timestamp:
+    if view.created_timestamp and not struct_order:
         rank = exp.Window(
             this=exp.RowNumber(),
             partition_by=[*[k.copy() for k in keys], ts.copy()],
@@ -82,6 +98,26 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
         )
         select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
     return select
+
+
+def _order_struct(ts: exp.Expression, created: exp.Expression) -> exp.Struct:
+    return exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier("t"), expression=ts),
+            exp.PropertyEQ(this=exp.to_identifier("c"), expression=created),
+        ]
+    )
+
+
+def _asof_inequality(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
+    """`e.ts >= f.ts`, or on (ts, created) structs when the dialect supports it."""
+    if item.view.created_timestamp and relations.dialect.asof_struct_order:
+        entity_side = _order_struct(
+            _col(ENTITY_TS, ENTITY_ALIAS),
+            exp.cast(exp.Literal.string("infinity"), relations.dialect.timestamp()),
+        )
+        return exp.GTE(this=entity_side, expression=_col(FEATURE_ORDER, alias))
+    return exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias))
 
 
 def _interval(seconds: int) -> exp.Interval:
@@ -109,7 +145,7 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
                 exp.EQ(this=_col(k, ENTITY_ALIAS), expression=_col(k, alias))
                 for k in item.view.join_keys
             ],
-            exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias)),
+            _asof_inequality(item, alias, relations),
         )
         joins.append(
             exp.Join(

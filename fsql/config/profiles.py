@@ -1,6 +1,6 @@
 """profiles.yml: where it is found, which target is used, and env_var() in its values.
 
-Every value produced by env_var() in a profile is registered as a secret, so a
+Every value env_var() reads from the environment for a profile is registered as a secret, so a
 password can be used to connect but never printed, logged or written to target/.
 """
 
@@ -64,15 +64,14 @@ def find_profiles(project_dir: Path, profiles_dir: str | Path | None) -> Path:
 def _env_var(name: str, default: Any = None) -> str:
     if name in os.environ:
         value = os.environ[name]
-    elif default is not None:
-        value = str(default)
-    else:
-        raise ProjectError(
-            f"env_var('{name}') is not set and has no default",
-            hint=f"export {name}=... or give a default: env_var('{name}', 'value')",
-        )
-    register_secret(value)
-    return value
+        register_secret(value)  # from the environment: treated as a secret everywhere
+        return value
+    if default is not None:
+        return str(default)  # written in profiles.yml in plain text: not a secret
+    raise ProjectError(
+        f"env_var('{name}') is not set and has no default",
+        hint=f"export {name}=... or give a default: env_var('{name}', 'value')",
+    )
 
 
 def _render(value: Any, env: jinja2.Environment, file: str, line: int | None) -> Any:

@@ -25,6 +25,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     out = LineDict()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise ProjectError(
+                "a mapping key must be a plain name",
+                file=getattr(loader, "fsql_file", None),
+                line=key_node.start_mark.line + 1,
+                hint="write keys as plain strings",
+            )
         if key in out:
             raise ProjectError(
                 f"duplicate key {key!r}",

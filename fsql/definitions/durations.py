@@ -7,6 +7,7 @@ from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _WHOLE = re.compile(r"^(?:\d+[smhdw])+$")
+_MAX_SECONDS = 1000 * 366 * 86400  # beyond this, datetime arithmetic overflows
 _PART = re.compile(r"(\d+)([smhdw])")
 
 
@@ -25,6 +26,8 @@ def parse_duration(value: object) -> timedelta:
             "e.g. 7d or 1h30m"
         )
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))
+    if seconds > _MAX_SECONDS:
+        raise ValueError(f"{value!r} is longer than 1000 years")
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
     return timedelta(seconds=seconds)

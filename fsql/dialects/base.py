@@ -22,6 +22,9 @@ class EngineDialect:
     pit_strategy: str
     type_map: Mapping[FeatureType, str] = field(default_factory=dict)
     timestamp_type: str = "TIMESTAMPTZ"
+    # The engine's ASOF inequality accepts a STRUCT, compared field by field: then the
+    # (event_ts, created_ts) tie-break happens inside the join, with no window pass.
+    asof_struct_order: bool = False
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
         return exp.DataType.build(self.type_map[ftype], dialect=self.sqlglot_dialect)

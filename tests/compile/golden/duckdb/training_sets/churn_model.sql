@@ -2,6 +2,7 @@ WITH __fsql_v0 AS (
   SELECT
     user_id,
     event_timestamp AS __fsql_feature_ts,
+    {'t': event_timestamp, 'c': COALESCE(created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))} AS __fsql_order,
     user_30d_purchase_count,
     user_lifetime_value
   FROM user_features
@@ -17,8 +18,6 @@ WITH __fsql_v0 AS (
         MIN(__fsql_ts)
       FROM __fsql_entities
     ) - INTERVAL 315360000 SECOND
-  QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY user_id, event_timestamp ORDER BY created_timestamp DESC) = 1
 ), __fsql_v1 AS (
   SELECT
     item_id,
@@ -50,7 +49,8 @@ SELECT
   __fsql_v1.item_category AS item_category
 FROM __fsql_entities AS e
 ASOF LEFT JOIN __fsql_v0 AS __fsql_v0
-  ON e.user_id = __fsql_v0.user_id AND e.__fsql_ts >= __fsql_v0.__fsql_feature_ts
+  ON e.user_id = __fsql_v0.user_id
+  AND {'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ)} >= __fsql_v0.__fsql_order
 ASOF LEFT JOIN __fsql_v1 AS __fsql_v1
   ON e.item_id = __fsql_v1.item_id AND e.__fsql_ts >= __fsql_v1.__fsql_feature_ts
 ORDER BY
