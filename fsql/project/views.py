@@ -26,6 +26,7 @@ from fsql.project.collect import (
     hint_names,
 )
 from fsql.project.jinja import ModelRenderer, read_macros
+from fsql.project.lines import template_line
 
 
 class ViewsMixin(BuildState):
@@ -37,19 +38,20 @@ class ViewsMixin(BuildState):
             self.errs.errors.append(err)
             return None
 
-    def _parse(self, rendered: str, display: str) -> exp.Query | None:
+    def _parse(self, rendered: str, display: str, template: str = "") -> exp.Query | None:
         try:
             statements = [s for s in sqlglot.parse(rendered, read=self.config.dialect) if s]
         except ParseError as err:
             first = err.errors[0] if err.errors else {}
             desc = str(first.get("description") or err).split("\n")[0]
-            self.errs.add(
-                f"SQL syntax error: {desc}",
-                display,
-                first.get("line"),
-                column=first.get("col"),
-                hint="fix the SQL (line numbers are of the rendered model, see target/compiled)",
-            )
+            line, column = first.get("line"), first.get("col")
+            hint = "fix the SQL"
+            if line is not None:
+                line, exact = template_line(template or rendered, rendered, line)
+                if not exact:
+                    column = None
+                    hint += " (line of the rendered model; see target/compiled/.../model.sql)"
+            self.errs.add(f"SQL syntax error: {desc}", display, line, column=column, hint=hint)
             return None
         except TokenError as err:
             self.errs.add(f"SQL syntax error: {err}", display, hint="fix the SQL")
@@ -131,8 +133,8 @@ class ViewsMixin(BuildState):
         except ProjectError as err:
             self.errs.errors.append(err)
             return None
-        query = self._parse(rendered, rel)
-        inc_query = self._parse(rendered_inc, rel) if rendered_inc != rendered else query
+        query = self._parse(rendered, rel, text)
+        inc_query = self._parse(rendered_inc, rel, text) if rendered_inc != rendered else query
         if query is None or inc_query is None or len(self.errs.errors) > before:
             return None
         outputs = output_columns(query)
