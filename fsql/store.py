@@ -126,7 +126,7 @@ class FeatureStore:
     def online(self) -> OnlineStore:
         with self._lock:
             if self._online is None:
-                self._online = open_online(self.target.online, self.project.root)
+                self._online = open_online(self.target.online, self.project.root, self.project.name)
             return self._online
 
     def close(self) -> None:
@@ -263,23 +263,30 @@ class FeatureStore:
                 raise ProjectError("materialize: START is after END", hint="swap them")
         with self._lock:
             self.ensure_built(names, progress)
-            results = []
-            for name in names:
-                if progress:
-                    progress(f"materializing {name}")
-                results.append(
-                    materialize_view(
-                        self.offline,
-                        self.online,
-                        self.compiled,
-                        name,
-                        start,
-                        end,
-                        incremental=incremental,
-                        progress=progress,
-                    )
-                )
-            return results
+            return [
+                self._materialize_one(name, start, end, incremental, progress) for name in names
+            ]
+
+    def _materialize_one(
+        self,
+        name: str,
+        start: datetime | None,
+        end: datetime,
+        incremental: bool,
+        progress: Progress | None,
+    ) -> MaterializeResult:
+        if progress:
+            progress(f"materializing {name}")
+        return materialize_view(
+            self.offline,
+            self.online,
+            self.compiled,
+            name,
+            start,
+            end,
+            incremental=incremental,
+            progress=progress,
+        )
 
     def run(
         self,
@@ -293,23 +300,16 @@ class FeatureStore:
         end = as_utc(end or datetime.now(UTC))
         with self._lock:
             built = self.build(names, progress)
-            results = []
-            for name in self._online_views(names):
-                view = self.project.views[name]
-                if progress:
-                    progress(f"materializing {name}")
-                results.append(
-                    materialize_view(
-                        self.offline,
-                        self.online,
-                        self.compiled,
-                        name,
-                        None,
-                        end,
-                        incremental=view.materialized == "incremental",
-                        progress=progress,
-                    )
+            results = [
+                self._materialize_one(
+                    name,
+                    None,
+                    end,
+                    self.project.views[name].materialized == "incremental",
+                    progress,
                 )
+                for name in self._online_views(names)
+            ]
         return built, results
 
     def get_online_features(

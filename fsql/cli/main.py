@@ -13,19 +13,8 @@ import click
 import yaml
 
 from fsql import __version__
-from fsql.cli.errors import handle_errors
-from fsql.cli.options import common, parse_vars, selection, split_list
+from fsql.cli.options import StoreOptions, common, parse_vars, selection, split_list
 from fsql.errors import ProjectError
-
-
-def _store(
-    project_dir: str, profiles_dir: str | None, target: str | None, vars_: str | None
-) -> Any:
-    from fsql.store import FeatureStore
-
-    return FeatureStore(
-        project_dir, target=target, profiles_dir=profiles_dir, vars=parse_vars(vars_)
-    )
 
 
 class _Progress:
@@ -49,6 +38,13 @@ def _time(text: str, what: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _features_or_service(features: tuple[str, ...], service: str | None) -> list[str]:
+    refs = split_list(features)
+    if bool(refs) == bool(service):
+        raise ProjectError("give exactly one of --features or --feature-service")
+    return refs
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fsql")
 def cli() -> None:
@@ -57,14 +53,11 @@ def cli() -> None:
 
 @cli.command("compile")
 @common
-@handle_errors
-def compile_cmd(
-    project_dir: str, profiles_dir: str | None, target: str | None, vars_: str | None, debug: bool
-) -> None:
+def compile_cmd(options: StoreOptions) -> None:
     """Parse, validate and compile everything into target/. Touches no database."""
     from fsql.compile.writer import write_target
 
-    store = _store(project_dir, profiles_dir, target, vars_)
+    store = options.open()
     out = write_target(store.compiled, store.target.name)
     click.echo(
         f"compiled {len(store.project.views)} views for {store.dialect.name} into "
@@ -75,21 +68,12 @@ def compile_cmd(
 @cli.command("run")
 @common
 @selection
-@handle_errors
-def run_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-) -> None:
+def run_cmd(options: StoreOptions, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
     """Compile, build view tables in DAG order, then materialize online views."""
     from fsql.compile.writer import write_target
 
     progress = _Progress()
-    with _store(project_dir, profiles_dir, target, vars_) as store:
+    with options.open() as store:
         write_target(store.compiled, store.target.name)
         built, results = store.run(split_list(select), split_list(exclude), progress=progress)
         for result in results:
@@ -106,9 +90,7 @@ def run_cmd(
     help="Entity rows: a parquet or csv file.",
 )
 @click.option("--entities-sql", default=None, help="Entity rows: a query on the offline engine.")
-@click.option(
-    "--features", multiple=True, help="Feature refs view:feature or view, comma-separated."
-)
+@click.option("--features", multiple=True, help="Feature refs view:feature or view.")
 @click.option("--feature-service", default=None, help="A feature service name.")
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option(
@@ -118,13 +100,8 @@ def run_cmd(
     type=click.Path(dir_okay=False),
     help="Output file: .parquet or .csv (plus FILE.meta.json).",
 )
-@handle_errors
 def training_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
+    options: StoreOptions,
     entities_file: str | None,
     entities_sql: str | None,
     features: tuple[str, ...],
@@ -137,14 +114,12 @@ def training_cmd(
 
     if (entities_file is None) == (entities_sql is None):
         raise ProjectError("give exactly one of --entities FILE or --entities-sql QUERY")
-    refs = split_list(features)
-    if bool(refs) == bool(feature_service):
-        raise ProjectError("give exactly one of --features or --feature-service")
+    refs = _features_or_service(features, feature_service)
     out = Path(output)
     output_format(out)
     progress = _Progress()
-    with _store(project_dir, profiles_dir, target, vars_) as store:
-        entities: Any = entities_file if entities_file else store.entities_from_sql(entities_sql)
+    with options.open() as store:
+        entities: Any = entities_file or store.entities_from_sql(str(entities_sql))
         job = store.get_historical_features(
             entities,
             features=refs or None,
@@ -178,47 +153,38 @@ def training_cmd(
 @selection
 @click.argument("start")
 @click.argument("end")
-@handle_errors
 def materialize_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    start: str,
-    end: str,
+    options: StoreOptions, select: tuple[str, ...], exclude: tuple[str, ...], start: str, end: str
 ) -> None:
     """Materialize online views over [START, END] (ISO-8601; UTC when no offset)."""
-    progress = _Progress()
-    with _store(project_dir, profiles_dir, target, vars_) as store:
-        views = store.select(split_list(select), split_list(exclude))
-        results = store.materialize(_time(start, "START"), _time(end, "END"), views, progress)
-    for result in results:
-        click.echo(f"{result.view}: {result.rows:,} keys written")
+    _materialize(options, select, exclude, _time(start, "START"), _time(end, "END"))
 
 
 @cli.command("materialize-incremental")
 @common
 @selection
 @click.argument("end")
-@handle_errors
 def materialize_incremental_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    end: str,
+    options: StoreOptions, select: tuple[str, ...], exclude: tuple[str, ...], end: str
 ) -> None:
     """Materialize rows newer than each online view's watermark, up to END."""
+    _materialize(options, select, exclude, None, _time(end, "END"))
+
+
+def _materialize(
+    options: StoreOptions,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    start: datetime | None,
+    end: datetime,
+) -> None:
     progress = _Progress()
-    with _store(project_dir, profiles_dir, target, vars_) as store:
+    with options.open() as store:
         views = store.select(split_list(select), split_list(exclude))
-        results = store.materialize_incremental(_time(end, "END"), views, progress)
+        if start is None:
+            results = store.materialize_incremental(end, views, progress)
+        else:
+            results = store.materialize(start, end, views, progress)
     for result in results:
         click.echo(f"{result.view}: {result.rows:,} keys written ({result.reason})")
 
@@ -240,13 +206,8 @@ def _entity_value(text: str) -> Any:
     help="key=value (repeat for composite keys and several views' keys).",
 )
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
-@handle_errors
 def get_online_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
+    options: StoreOptions,
     features: tuple[str, ...],
     feature_service: str | None,
     entity: tuple[str, ...],
@@ -259,10 +220,8 @@ def get_online_cmd(
         if not sep or not key:
             raise ProjectError(f"--entity {item!r} must be key=value")
         row[key.strip()] = _entity_value(value.strip())
-    refs = split_list(features)
-    if bool(refs) == bool(feature_service):
-        raise ProjectError("give exactly one of --features or --feature-service")
-    with _store(project_dir, profiles_dir, target, vars_) as store:
+    refs = _features_or_service(features, feature_service)
+    with options.open() as store:
         response = store.get_online_features(
             refs or None, [row], feature_service, full_feature_names
         )
@@ -273,36 +232,22 @@ def get_online_cmd(
 @cli.command("ls")
 @common
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@handle_errors
-def ls_cmd(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars_: str | None,
-    debug: bool,
-    fmt: str,
-) -> None:
+def ls_cmd(options: StoreOptions, fmt: str) -> None:
     """List views, features, services and lineage."""
     from fsql.project.load import load_project
 
-    project = load_project(project_dir, parse_vars(vars_))
+    project = load_project(options.project_dir, parse_vars(options.vars))
     if fmt == "json":
         from fsql.compile.manifest import build_manifest
 
-        manifest = build_manifest(project, target or "", "")
+        manifest = build_manifest(project, options.target or "", "")
         click.echo(json.dumps({k: manifest[k] for k in ("views", "feature_services")}, indent=2))
         return
     for view in project.views.values():
+        ttl = f"ttl {view.metadata()['ttl']}" if view.ttl else None
+        tags = [f"tag:{t}" for t in view.tags]
         flags = ", ".join(
-            filter(
-                None,
-                [
-                    "online" if view.online else "offline",
-                    f"ttl {view.metadata()['ttl']}" if view.ttl else None,
-                    view.materialized,
-                    *(f"tag:{t}" for t in view.tags),
-                ],
-            )
+            filter(None, ["online" if view.online else "offline", ttl, view.materialized, *tags])
         )
         click.echo(f"{view.name}  [{flags}]  keys: {', '.join(view.join_keys)}")
         upstream = [*view.refs, *(f"{s}.{t}" for s, t in view.sources)]

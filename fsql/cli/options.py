@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
+from fsql.cli.errors import run_guarded
 from fsql.errors import ProjectError
+
+if TYPE_CHECKING:
+    from fsql.store import FeatureStore
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -58,10 +64,46 @@ _SELECT = [
 ]
 
 
+@dataclass(frozen=True)
+class StoreOptions:
+    """The common options, handed to every command as one object."""
+
+    project_dir: str
+    profiles_dir: str | None
+    target: str | None
+    vars: str | None
+    debug: bool
+
+    def open(self) -> FeatureStore:
+        from fsql.store import FeatureStore  # heavy imports only when a command runs
+
+        return FeatureStore(
+            self.project_dir,
+            target=self.target,
+            profiles_dir=self.profiles_dir,
+            vars=parse_vars(self.vars),
+        )
+
+
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the common options; the command receives them as `StoreOptions` first, and
+    its errors are rendered by the one CLI error handler."""
+
+    @functools.wraps(func)
+    def wrapper(
+        project_dir: str,
+        profiles_dir: str | None,
+        target: str | None,
+        vars_: str | None,
+        debug: bool,
+        **kwargs: Any,
+    ) -> Any:
+        options = StoreOptions(project_dir, profiles_dir, target, vars_, debug)
+        return run_guarded(lambda: func(options, **kwargs), debug)
+
     for option in reversed(_COMMON):
-        func = option(func)
-    return func
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def selection(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -34,10 +34,16 @@ def parse_duration(value: object) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """Render a timedelta back into the shortest duration string (for manifests and logs)."""
+    """Render a timedelta back as a duration string (for manifests and logs).
+
+    Weeks only for whole weeks up to a year (`2w`); otherwise days and smaller units,
+    so `3650d` stays `3650d` rather than becoming `521w3d`.
+    """
     seconds = int(delta.total_seconds())
+    if seconds and seconds % _UNITS["w"] == 0 and seconds <= 52 * _UNITS["w"]:
+        return f"{seconds // _UNITS['w']}w"
     parts = []
-    for unit in ("w", "d", "h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         size = _UNITS[unit]
         if seconds >= size:
             parts.append(f"{seconds // size}{unit}")

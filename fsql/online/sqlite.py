@@ -12,9 +12,10 @@ Why SQLite this way (measured in ENGINE_NOTES "Online stores"):
 - join-key columns have no declared type (no affinity): `1` and `'1'` stay
   different keys, as key types matter everywhere else in fsql.
 
-All SQL is built as sqlglot trees with quoted identifiers and `?` parameters, and
-generated once per view layout (and per read batch size); a read does no SQL
-generation after its first call.
+The statements live in `fsql.online.sqlite_sql` (built with sqlglot) and the value
+conversions in `fsql.online.sqlite_values`; this module holds the per-view plan
+(statements generated once per view layout and per read batch size, so a read does
+no SQL generation after its first call) and the store itself.
 
 Threading: one connection shared by all threads. Writes (and schema changes) are
 serialized by a lock and run in one `BEGIN IMMEDIATE` transaction per call; reads
@@ -24,250 +25,38 @@ which is harmless because every row on its own only ever moves forward in time.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
-from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError, RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
+from fsql.online.sqlite_sql import batch_select_sql, meta_sql, table_name, view_sql
+from fsql.online.sqlite_values import (
+    DECODERS,
+    as_table,
+    datetime_to_us,
+    feature_values,
+    plain,
+    to_micros,
+    us_to_datetime,
+)
 
 __all__ = ["SQLiteOnlineStore"]
 
 # A null created_ts is stored as the smallest int64 so that it sorts before any
 # real value in the row-value comparison (SQL NULL would make the guard NULL).
 NULL_CREATED_TS = -(2**63)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_ONE_US = timedelta(microseconds=1)
 # Parameters per read statement; batch sizes are rounded up to these buckets (the
 # last key repeated) so a view needs only a handful of distinct statements.
 _MAX_PARAMS = 500
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
-_TABLE_PREFIX = "fsql_view__"
-_META_TABLES = "fsql_tables"
-_META_STATE = "fsql_state"
-
-_STORAGE: dict[FeatureType, str] = {
-    FeatureType.INT32: "INTEGER",
-    FeatureType.INT64: "INTEGER",
-    FeatureType.BOOL: "INTEGER",
-    FeatureType.FLOAT32: "REAL",
-    FeatureType.FLOAT64: "REAL",
-    FeatureType.STRING: "TEXT",
-    FeatureType.TIMESTAMP: "INTEGER",  # microseconds since the epoch, UTC
-    FeatureType.DATE: "INTEGER",  # days since the epoch
-    FeatureType.BYTES: "BLOB",
-}
-
-
-def _us_to_datetime(us: int) -> datetime:
-    return _EPOCH + timedelta(0, 0, us)  # positional: 40% faster than keywords
-
-
-def _days_to_date(days: int) -> date:
-    return date.fromordinal(_EPOCH_ORDINAL + days)
-
-
-def _datetime_to_us(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # naive timestamps are UTC throughout fsql
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _ONE_US
-
-
-_DECODERS: dict[FeatureType, Callable[[Any], Any]] = {
-    FeatureType.BOOL: bool,
-    FeatureType.TIMESTAMP: _us_to_datetime,
-    FeatureType.DATE: _days_to_date,
-}
-
-
-# --- SQL builders (sqlglot trees, generated for SQLite) -----------------------------
-
-
-def _ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def _table(name: str) -> exp.Table:
-    return exp.Table(this=_ident(name))
-
-
-def _column(name: str, table: str | None = None) -> exp.Column:
-    return exp.Column(this=_ident(name), table=_ident(table) if table else None)
-
-
-def _sql(expression: exp.Expression) -> str:
-    return expression.sql(dialect="sqlite")
-
-
-def _create_sql(
-    name: str, columns: Sequence[tuple[str, str | None, bool]], pk: Sequence[str]
-) -> str:
-    """`CREATE TABLE IF NOT EXISTS` with (name, storage type or None, not null) columns."""
-    defs: list[exp.Expression] = []
-    for column, storage, not_null in columns:
-        constraints = [exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())] if not_null else []
-        kind = exp.DataType.build(storage, dialect="sqlite") if storage else None
-        defs.append(exp.ColumnDef(this=_ident(column), kind=kind, constraints=constraints))
-    defs.append(exp.PrimaryKey(expressions=[_ident(k) for k in pk]))
-    create = exp.Create(
-        this=exp.Schema(this=_table(name), expressions=defs), kind="TABLE", exists=True
-    )
-    # sqlglot 30.22 has no node for SQLite's WITHOUT ROWID table option (parsing it
-    # falls back to an opaque Command), so the fixed keyword pair is appended here.
-    return _sql(create) + " WITHOUT ROWID"
-
-
-def _drop_sql(name: str) -> str:
-    return _sql(exp.Drop(tables=[_table(name)], kind="TABLE", exists=True))
-
-
-def _upsert_sql(
-    name: str, columns: Sequence[str], keys: Sequence[str], guard: Sequence[str] | None
-) -> str:
-    """INSERT of one row of `?`; on a key conflict update the other columns, only when
-    the `guard` columns of the new row compare strictly greater (row values)."""
-    updates = [
-        exp.EQ(this=_column(c), expression=_column(c, "excluded")) for c in columns if c not in keys
-    ]
-    where = None
-    if guard:
-        where = exp.Where(
-            this=exp.GT(
-                this=exp.Tuple(expressions=[_column(c, "excluded") for c in guard]),
-                expression=exp.Tuple(expressions=[_column(c, name) for c in guard]),
-            )
-        )
-    insert = exp.Insert(
-        this=exp.Schema(this=_table(name), expressions=[_ident(c) for c in columns]),
-        expression=exp.Values(
-            expressions=[exp.Tuple(expressions=[exp.Placeholder() for _ in columns])]
-        ),
-        conflict=exp.OnConflict(
-            conflict_keys=[_ident(k) for k in keys],
-            action=exp.var("DO UPDATE"),
-            expressions=updates,
-            where=where,
-        ),
-    )
-    return _sql(insert)
-
-
-def _select_sql(name: str, columns: Sequence[str], condition: exp.Expression) -> str:
-    select = exp.Select(
-        expressions=[_column(c) for c in columns],
-        where=exp.Where(this=condition),
-    ).from_(_table(name))
-    return _sql(select)
-
-
-def _key_equals(keys: Sequence[str]) -> exp.Expression:
-    return exp.and_(*(exp.EQ(this=_column(k), expression=exp.Placeholder()) for k in keys))
-
-
-def _batch_select_sql(name: str, keys: Sequence[str], columns: Sequence[str], n: int) -> str:
-    """Read `n` keys in one statement.
-
-    One join key: `WHERE k IN (?, ...)`, a primary-key search per value. Several:
-    `(k1, k2) IN (VALUES ...)` makes SQLite 3.40 scan the whole table, so the key
-    list is joined instead: `FROM (VALUES (?, ?), ...) CROSS JOIN t ON ...`, where
-    CROSS JOIN pins the key list as the outer loop and each row is a key search.
-    """
-    if len(keys) == 1:
-        in_list = exp.In(this=_column(keys[0]), expressions=[exp.Placeholder() for _ in range(n)])
-        return _select_sql(name, columns, in_list)
-    alias = "fsql_keys"
-    values = exp.Values(
-        expressions=[exp.Tuple(expressions=[exp.Placeholder() for _ in keys]) for _ in range(n)],
-        alias=exp.TableAlias(this=_ident(alias)),
-    )
-    # SQLite names the columns of a VALUES list column1, column2, ...
-    on = exp.and_(
-        *(
-            exp.EQ(this=_column(k, name), expression=_column(f"column{i}", alias))
-            for i, k in enumerate(keys, start=1)
-        )
-    )
-    select = (
-        exp.Select(expressions=[_column(c, name) for c in columns])
-        .from_(values)
-        .join(_table(name), on=on, join_type="cross")
-    )
-    return _sql(select)
-
-
-def _delete_sql(name: str, key: str) -> str:
-    return _sql(
-        exp.Delete(
-            this=_table(name),
-            where=exp.Where(this=exp.EQ(this=_column(key), expression=exp.Placeholder())),
-        )
-    )
-
-
-@dataclass(frozen=True)
-class _MetaSQL:
-    """Statements on the two bookkeeping tables; the same for every store."""
-
-    create_tables: str
-    create_state: str
-    get_layout: str
-    set_layout: str
-    delete_layout: str
-    get_state: str
-    set_state: str
-    delete_state: str
-
-
-@cache
-def _meta_sql() -> _MetaSQL:
-    state_cols = ("view", "watermark", "materialized_at", "view_hash")
-    return _MetaSQL(
-        create_tables=_create_sql(
-            _META_TABLES, [("view", "TEXT", True), ("layout", "TEXT", True)], ["view"]
-        ),
-        create_state=_create_sql(
-            _META_STATE,
-            [
-                ("view", "TEXT", True),
-                ("watermark", "INTEGER", False),
-                ("materialized_at", "INTEGER", False),
-                ("view_hash", "TEXT", False),
-            ],
-            ["view"],
-        ),
-        get_layout=_select_sql(_META_TABLES, ["layout"], _key_equals(["view"])),
-        set_layout=_upsert_sql(_META_TABLES, ["view", "layout"], ["view"], None),
-        delete_layout=_delete_sql(_META_TABLES, "view"),
-        get_state=_select_sql(_META_STATE, state_cols[1:], _key_equals(["view"])),
-        set_state=_upsert_sql(_META_STATE, state_cols, ["view"], None),
-        delete_state=_delete_sql(_META_STATE, "view"),
-    )
-
-
-def table_name(view: str) -> str:
-    """The SQLite table holding `view`'s values.
-
-    SQLite folds ASCII case in identifiers even when quoted, so a view name with
-    upper-case letters gets a hash suffix: `Users` and `users` never share a table.
-    """
-    if view == view.lower():
-        return _TABLE_PREFIX + view
-    return f"{_TABLE_PREFIX}{view}__{hashlib.sha1(view.encode()).hexdigest()[:8]}"
-
 
 # --- per-view plan ------------------------------------------------------------------
 
@@ -307,10 +96,7 @@ class _Plan:
                 )
             seen[folded] = column
         name = table_name(table.view)
-        columns: list[tuple[str, str | None, bool]] = [(k, None, True) for k in keys]
-        columns += [(EVENT_TS, "INTEGER", True), (CREATED_TS, "INTEGER", True)]
-        columns += [(f, _STORAGE[t], False) for f, t in table.features]
-        all_columns = [c for c, _, _ in columns]
+        statements = view_sql(name, keys, table.features)
         rows_per_chunk = max(1, _MAX_PARAMS // len(keys))
         return cls(
             table=table,
@@ -318,12 +104,12 @@ class _Plan:
             layout=table.layout,
             keys=keys,
             ttl_us=table.ttl_us,
-            create_sql=_create_sql(name, columns, keys),
-            drop_sql=_drop_sql(name),
-            upsert_sql=_upsert_sql(name, all_columns, keys, (EVENT_TS, CREATED_TS)),
-            point_sql=_select_sql(name, [EVENT_TS, *features], _key_equals(keys)),
+            create_sql=statements.create,
+            drop_sql=statements.drop,
+            upsert_sql=statements.upsert,
+            point_sql=statements.point,
             decoders=tuple(
-                (i, _DECODERS[t]) for i, (_, t) in enumerate(table.features) if t in _DECODERS
+                (i, DECODERS[t]) for i, (_, t) in enumerate(table.features) if t in DECODERS
             ),
             rows_per_chunk=rows_per_chunk,
             buckets=tuple(sorted({min(b, rows_per_chunk) for b in _BUCKETS})),
@@ -334,7 +120,7 @@ class _Plan:
         sql = self.in_sql.get(n)
         if sql is None:
             columns = [*self.keys, EVENT_TS, *self.table.feature_names]
-            sql = _batch_select_sql(self.name, self.keys, columns, n)
+            sql = batch_select_sql(self.name, self.keys, columns, n)
             self.in_sql[n] = sql
         return sql
 
@@ -354,43 +140,6 @@ class _Plan:
             if v is not None:
                 out[i] = fn(v)
         return tuple(out)
-
-
-# --- Arrow -> Python columns ----------------------------------------------------------
-
-
-def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_dictionary(col.type):
-        return col.cast(col.type.value_type)
-    return col
-
-
-def _to_micros(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Timestamp (any unit or zone) -> int64 microseconds UTC; integers pass as they are."""
-    col = _plain(col)
-    if pa.types.is_timestamp(col.type):
-        col = pc.cast(col, pa.timestamp("us", tz=col.type.tz), safe=False)
-        return col.cast(pa.int64())
-    if pa.types.is_date(col.type):
-        return pc.cast(col.cast(pa.timestamp("us")), pa.int64())
-    return col
-
-
-def _feature_values(col: pa.ChunkedArray) -> list[Any]:
-    """One feature column as SQLite-ready Python values (timestamps as micros, dates as days)."""
-    col = _plain(col)
-    if pa.types.is_timestamp(col.type):
-        return _to_micros(col).to_pylist()
-    if pa.types.is_date(col.type):
-        return col.cast(pa.date32()).cast(pa.int32()).to_pylist()
-    # bools bind as 0/1: Python's bool is an int to sqlite3.
-    return col.to_pylist()
-
-
-def _as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
-    if isinstance(batch, pa.RecordBatch):
-        return pa.Table.from_batches([batch])
-    return batch
 
 
 # --- the store ------------------------------------------------------------------------
@@ -421,7 +170,7 @@ class SQLiteOnlineStore(OnlineStore):
         self._plans_by_id: dict[int, tuple[OnlineTable, _Plan]] = {}
         # Views whose stored layout this connection has checked (view -> layout).
         self._ready: dict[str, str] = {}
-        self._meta = _meta_sql()
+        self._meta = meta_sql()
         conn = self._conn
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -502,7 +251,7 @@ class SQLiteOnlineStore(OnlineStore):
 
     def upsert(self, table: OnlineTable, batch: pa.RecordBatch | pa.Table) -> int:
         plan = self._plan(table)
-        data = _as_table(batch)
+        data = as_table(batch)
         offered = data.num_rows
         if offered == 0:
             return 0
@@ -522,7 +271,7 @@ class SQLiteOnlineStore(OnlineStore):
                 data = data.filter(pc.is_valid(data.column(k)))
         if data.num_rows == 0:
             return offered
-        event = _to_micros(data.column(EVENT_TS))
+        event = to_micros(data.column(EVENT_TS))
         if event.null_count:
             raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
         if data.num_rows > 1:
@@ -530,14 +279,14 @@ class SQLiteOnlineStore(OnlineStore):
             data = data.take(order)
             event = event.take(order)
         if CREATED_TS in names:
-            created = pc.fill_null(_to_micros(data.column(CREATED_TS)), NULL_CREATED_TS)
+            created = pc.fill_null(to_micros(data.column(CREATED_TS)), NULL_CREATED_TS)
             created_values = created.to_pylist()
         else:
             created_values = [NULL_CREATED_TS] * data.num_rows
-        columns: list[list[Any]] = [_plain(data.column(k)).to_pylist() for k in plan.keys]
+        columns: list[list[Any]] = [plain(data.column(k)).to_pylist() for k in plan.keys]
         columns.append(event.to_pylist())
         columns.append(created_values)
-        columns.extend(_feature_values(data.column(f)) for f in table.feature_names)
+        columns.extend(feature_values(data.column(f)) for f in table.feature_names)
         rows = zip(*columns, strict=True)
 
         def work(conn: sqlite3.Connection) -> None:
@@ -608,16 +357,16 @@ class SQLiteOnlineStore(OnlineStore):
         watermark, materialized_at, view_hash = row
         return ViewState(
             view=view,
-            watermark=None if watermark is None else _us_to_datetime(watermark),
-            materialized_at=None if materialized_at is None else _us_to_datetime(materialized_at),
+            watermark=None if watermark is None else us_to_datetime(watermark),
+            materialized_at=None if materialized_at is None else us_to_datetime(materialized_at),
             view_hash=view_hash,
         )
 
     def set_state(self, state: ViewState) -> None:
         params = (
             state.view,
-            _datetime_to_us(state.watermark),
-            _datetime_to_us(state.materialized_at),
+            datetime_to_us(state.watermark),
+            datetime_to_us(state.materialized_at),
             state.view_hash,
         )
         with self._lock:

@@ -74,7 +74,8 @@ def test_huge_duration_is_a_value_error() -> None:
         (timedelta(days=14), "2w"),
         (timedelta(seconds=90), "1m30s"),
         (timedelta(hours=1, minutes=30), "1h30m"),
-        (timedelta(days=8, seconds=1), "1w1d1s"),
+        (timedelta(days=8, seconds=1), "8d1s"),
+        (timedelta(days=3650), "3650d"),
         (timedelta(0), "0s"),
     ],
 )
@@ -88,6 +89,6 @@ def test_round_trip(text: str) -> None:
     assert parse_duration(format_duration(delta)) == delta
 
 
-@pytest.mark.parametrize("text", ["1h30m", "2w", "1w1d", "59s"])
+@pytest.mark.parametrize("text", ["1h30m", "2w", "8d", "59s"])
 def test_canonical_text_is_a_fixed_point(text: str) -> None:
     assert format_duration(parse_duration(text)) == text
