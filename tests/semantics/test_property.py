@@ -2,10 +2,10 @@
 
 Hypothesis draws tiny data sets built to hit the hard cases: few keys and few distinct
 timestamps (so ties and exact TTL boundaries are common), created timestamps that tie or are
-NULL, NULL feature values (plus a never-NULL row number per view, so that picking the wrong one of
-two rows with equal values cannot pass unseen), NULL and unknown entity keys, duplicate entity rows, a random TTL
-or none. Rows sharing (key, event_ts, created_ts) would make the answer ambiguous (SPEC §2
-names no further tie-break), so the strategy never draws two of them.
+NULL, NULL feature values, NULL and unknown entity keys, duplicate entity rows, a random TTL
+or none. Each view also has a never-NULL row number, so picking the wrong one of two rows with
+equal values cannot pass unseen. Rows sharing (key, event_ts, created_ts) would make the
+answer ambiguous (SPEC §2 names no further tie-break), so the strategy never draws two of them.
 """
 
 from __future__ import annotations
@@ -39,31 +39,37 @@ strings = st.one_of(st.none(), st.sampled_from(["", "a", "b", "é"]))
 
 @st.composite
 def v1_rows(draw: st.DrawFn) -> list[Row]:
-    """Rows of a view with a created timestamp: unique per (key, event_ts, created_ts)."""
-    raw = draw(
+    """Rows of a view with a created timestamp, drawn as groups sharing (key, event_ts).
+
+    Each group has one to three rows with distinct created timestamps (one may be NULL), so
+    most draws hold ties to break; rows never share (key, event_ts, created_ts).
+    """
+    groups = draw(
         st.lists(
-            st.tuples(keys, minutes, st.one_of(st.none(), minutes), ints, strings, floats),
-            max_size=14,
+            st.tuples(
+                keys,
+                minutes,
+                st.lists(st.one_of(st.none(), minutes), min_size=1, max_size=3, unique=True),
+            ),
+            max_size=8,
+            unique_by=lambda g: (g[0], g[1]),
         )
     )
-    seen: set[tuple[Any, ...]] = set()
-    rows = []
-    for key, ev, cr, a, s, f in raw:
-        if (key, ev, cr) in seen:
-            continue
-        seen.add((key, ev, cr))
-        rows.append(
-            {
-                "user_id": key,
-                "event_timestamp": BASE + ev * MINUTE,
-                "created_timestamp": None if cr is None else BASE + cr * MINUTE,
-                "a": a,
-                "s": s,
-                "f": f,
-                "row1": len(rows),  # a row identity: any wrong choice shows up
-            }
-        )
-    return rows
+    rows: list[Row] = []
+    for key, ev, created in groups:
+        for cr in created:
+            rows.append(
+                {
+                    "user_id": key,
+                    "event_timestamp": BASE + ev * MINUTE,
+                    "created_timestamp": None if cr is None else BASE + cr * MINUTE,
+                    "a": draw(ints),
+                    "s": draw(strings),
+                    "f": draw(floats),
+                    "row1": len(rows),  # a row identity: any wrong choice shows up
+                }
+            )
+    return draw(st.permutations(rows))
 
 
 @st.composite
