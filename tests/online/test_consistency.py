@@ -112,7 +112,9 @@ def open_store(root: Path) -> Any:
 FEATURES = ["user_stats:count", "user_stats:score", "user_stats:name", "user_stats:active"]
 
 
-def test_online_read_equals_training_row_at_read_time(tmp_path: Path) -> None:
+def test_online_read_equals_training_row_at_read_time(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
     now = now_utc()
     rows = [
         stat(1, now - 10 * D, 1, 0.1, "ten days", False),
@@ -129,7 +131,7 @@ def test_online_read_equals_training_row_at_read_time(tmp_path: Path) -> None:
         stat(6, now + H, 61, 6.1, "future", True),
     ]
     spec = stats_view(rows)
-    root = make_project(tmp_path, [spec], USER)
+    root = make_project(tmp_path, [spec], USER, online_store=online_store_config)
     store = open_store(root)
     start, end = now - 30 * D, now
     store.materialize(start, end)
@@ -155,7 +157,7 @@ def test_online_read_equals_training_row_at_read_time(tmp_path: Path) -> None:
     check(got, read_at, [oracle_view(spec, USER)], FEATURES, entity_rows, expected)
 
 
-def test_read_applies_ttl_at_read_time(tmp_path: Path) -> None:
+def test_read_applies_ttl_at_read_time(tmp_path: Path, online_store_config: dict | None) -> None:
     """Rows fresh at the materialization end but older than now - TTL read as NULL."""
     now = now_utc()
     rows = [
@@ -165,7 +167,7 @@ def test_read_applies_ttl_at_read_time(tmp_path: Path) -> None:
         stat(3, now - 3 * D, 33, 3.3, "not materialized", True),  # after `end`
     ]
     spec = stats_view(rows)
-    root = make_project(tmp_path, [spec], USER)
+    root = make_project(tmp_path, [spec], USER, online_store=online_store_config)
     store = open_store(root)
     start, end = now - 30 * D, now - 5 * D
     store.materialize(start, end)
@@ -190,7 +192,9 @@ def test_read_applies_ttl_at_read_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("order", ["newer_then_older", "older_then_newer"])
-def test_materializations_never_go_back_in_time(tmp_path: Path, order: str) -> None:
+def test_materializations_never_go_back_in_time(
+    tmp_path: Path, online_store_config: dict | None, order: str
+) -> None:
     now = now_utc()
     rows = [
         stat(1, now - 2 * D, 1, 1.0, "two days", False),
@@ -198,7 +202,7 @@ def test_materializations_never_go_back_in_time(tmp_path: Path, order: str) -> N
         stat(2, now - 3 * D, 20, None, "only old", None),
     ]
     spec = stats_view(rows)
-    root = make_project(tmp_path, [spec], USER)
+    root = make_project(tmp_path, [spec], USER, online_store=online_store_config)
     store = open_store(root)
     full, partial = (now - 30 * D, now), (now - 30 * D, now - D)
     for start, end in [full, partial] if order == "newer_then_older" else [partial, full]:
@@ -216,7 +220,7 @@ def test_materializations_never_go_back_in_time(tmp_path: Path, order: str) -> N
     check(got, read_at, [oracle_view(spec, USER)], FEATURES, entity_rows, expected)
 
 
-def test_composite_keys_and_two_views(tmp_path: Path) -> None:
+def test_composite_keys_and_two_views(tmp_path: Path, online_store_config: dict | None) -> None:
     now = now_utc()
     entities = {"user": ["user_id"], "item": ["item_id"]}
     ui = ViewSpec(
@@ -244,7 +248,7 @@ def test_composite_keys_and_two_views(tmp_path: Path) -> None:
         online=True,  # no TTL: a 100-day-old value is still served
         key_types={"user_id": "int64"},
     )
-    root = make_project(tmp_path, [ui, age], entities)
+    root = make_project(tmp_path, [ui, age], entities, online_store=online_store_config)
     store = open_store(root)
     start, end = now - 365 * D, now
     store.materialize(start, end)

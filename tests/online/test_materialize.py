@@ -14,26 +14,30 @@ from tests.support.project_factory import ViewSpec, make_project
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def _project(root: Path, value_sql: str = "spend") -> Path:
+def _project(root: Path, online_store_config: dict | None, value_sql: str = "spend") -> Path:
     rows = [
         {"user_id": 1, "event_timestamp": NOW - timedelta(hours=3), "spend": 1.0},
         {"user_id": 1, "event_timestamp": NOW - timedelta(hours=1), "spend": 2.0},
         {"user_id": 2, "event_timestamp": NOW - timedelta(hours=2), "spend": 5.0},
     ]
-    sql = (f"select user_id, event_timestamp, {value_sql} as spend "
-           "from {{ source('raw', 'spend_raw') }}")
-    view = ViewSpec("spend", ["user"], [("spend", "float64")], rows, ttl="1d", online=True,
-                    sql=sql)
-    return make_project(root, [view], {"user": ["user_id"]})
+    sql = (
+        f"select user_id, event_timestamp, {value_sql} as spend "
+        "from {{ source('raw', 'spend_raw') }}"
+    )
+    view = ViewSpec("spend", ["user"], [("spend", "float64")], rows, ttl="1d", online=True, sql=sql)
+    return make_project(root, [view], {"user": ["user_id"]}, online_store=online_store_config)
 
 
 def _read(store: FeatureStore) -> list[float | None]:
-    return store.get_online_features(["spend:spend"], [{"user_id": 1}, {"user_id": 2}]
-                                     ).to_dict()["spend"]
+    return store.get_online_features(["spend:spend"], [{"user_id": 1}, {"user_id": 2}]).to_dict()[
+        "spend"
+    ]
 
 
-def test_range_then_incremental_moves_watermark(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p")
+def test_range_then_incremental_moves_watermark(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    root = _project(tmp_path / "p", online_store_config)
     with FeatureStore(project_dir=root) as store:
         end = NOW - timedelta(minutes=150)
         [result] = store.materialize(NOW - timedelta(days=1), end)
@@ -50,8 +54,10 @@ def test_range_then_incremental_moves_watermark(tmp_path: Path) -> None:
         assert _read(store) == [2.0, 5.0]
 
 
-def test_failed_run_moves_no_watermark_and_rerun_completes(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p")
+def test_failed_run_moves_no_watermark_and_rerun_completes(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    root = _project(tmp_path / "p", online_store_config)
     with FeatureStore(project_dir=root) as store:
         store.materialize(None, NOW - timedelta(minutes=150))
         before = store.online.get_state("spend")
@@ -69,20 +75,24 @@ def test_failed_run_moves_no_watermark_and_rerun_completes(tmp_path: Path) -> No
         assert _read(store) == [2.0, 5.0]
 
 
-def test_changed_definition_rematerializes_from_scratch(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p")
+def test_changed_definition_rematerializes_from_scratch(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    root = _project(tmp_path / "p", online_store_config)
     with FeatureStore(project_dir=root) as store:
         store.materialize(None, NOW)
         assert _read(store) == [2.0, 5.0]
-    _project(root, value_sql="spend * 10")
+    _project(root, online_store_config, value_sql="spend * 10")
     with FeatureStore(project_dir=root) as store:
         [result] = store.materialize_incremental(NOW)
         assert "definition changed" in result.reason
         assert _read(store) == [20.0, 50.0]
 
 
-def test_run_state_lives_in_the_online_store(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p")
+def test_run_state_lives_in_the_online_store(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    root = _project(tmp_path / "p", online_store_config)
     with FeatureStore(project_dir=root) as store:
         store.materialize(None, NOW - timedelta(hours=2))
     # A fresh checkout has no target/compiled or manifest: the state must not depend on them.

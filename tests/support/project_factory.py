@@ -183,6 +183,7 @@ def make_project(
     name: str = PROJECT_NAME,
     relative_store_paths: bool = False,
     extra_files: Mapping[str, str] | None = None,
+    online_store: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a project into `root` and return `root`.
 
@@ -190,7 +191,7 @@ def make_project(
     `root/target/` (`fsql.duckdb`, `online.db`); they are written as absolute paths unless
     `relative_store_paths`, since SPEC §5 does not say what a relative store path is
     relative to, and a path relative to the working directory would share one store
-    between tests.
+    between tests. `online_store` replaces the SQLite online block (e.g. a Redis one).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -209,7 +210,9 @@ def make_project(
                 "outputs": {
                     "dev": {
                         "offline": {"type": "duckdb", "path": offline},
-                        "online": {"type": "sqlite", "path": online},
+                        "online": dict(online_store)
+                        if online_store
+                        else {"type": "sqlite", "path": online},
                     }
                 },
             }
