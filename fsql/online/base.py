@@ -91,6 +91,13 @@ class OnlineStore(ABC):
         `now_us - ttl_us`. Timestamps come back as UTC datetimes.
         """
 
+    def read_views(
+        self, requests: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]]]], now_us: int
+    ) -> list[list[tuple[Any, ...] | None]]:
+        """`read` for several views at once; stores with network round trips override it
+        to fetch every view in one trip."""
+        return [self.read(table, keys, now_us) for table, keys in requests]
+
     @abstractmethod
     def get_state(self, view: str) -> ViewState | None:
         """The view's run state, or None when it was never materialized."""

@@ -41,7 +41,7 @@ def read_online(
             columns.setdefault(key, [])
     for key in columns:
         columns[key] = [row.get(key) for row in entity_rows]
-    values_by_name: dict[str, list[Any]] = {}
+    requests = []
     for item in selection.items:
         table = tables[item.view.name]
         try:
@@ -51,7 +51,11 @@ def read_online(
                 f"entity row has no join key {err.args[0]!r} needed by view '{item.view.name}'",
                 hint=f"pass {', '.join(table.join_keys)} in every entity row",
             ) from None
-        found = store.read(table, keys, now)
+        requests.append((table, keys))
+    values_by_name: dict[str, list[Any]] = {}
+    for item, (table, _), found in zip(
+        selection.items, requests, store.read_views(requests, now), strict=True
+    ):
         positions = [table.feature_names.index(f) for f in item.features]
         for pos, out in zip(positions, item.output_names, strict=True):
             values_by_name[out] = [None if rec is None else rec[pos] for rec in found]
