@@ -7,11 +7,11 @@ does not drag label columns through the engine and rows come back in order.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -50,7 +50,8 @@ def to_arrow(data: Any) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
-    if isinstance(data, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # a DataFrame means pandas is already imported
+    if pandas is not None and isinstance(data, pandas.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False)
     raise ProjectError(
         f"entity data must be a pandas DataFrame or an Arrow table, not {type(data).__name__}"
@@ -67,6 +68,8 @@ def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.Chunked
     if pa.types.is_date(dtype):
         return pc.cast(pc.cast(column, pa.timestamp("us")), UTC_US)
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        import pandas as pd  # only for text timestamps: ISO-8601 with offsets, mixed forms
+
         try:
             series = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
         except (ValueError, TypeError) as err:
