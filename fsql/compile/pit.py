@@ -39,13 +39,21 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name))
+
+
 def _seconds(view: FeatureView) -> int | None:
     return int(view.ttl.total_seconds()) if view.ttl else None
 
 
 def _entity_bound(agg: type[exp.AggFunc]) -> exp.Expression:
     """`(SELECT MIN/MAX(__fsql_ts) FROM entities)`: prunes feature rows nobody can pick."""
-    return exp.select(agg(this=_col(ENTITY_TS))).from_(ENTITY_TABLE).subquery()
+    return (
+        exp.select(agg(this=_col(ENTITY_TS)), copy=False)
+        .from_(_table(ENTITY_TABLE), copy=False)
+        .subquery(copy=False)
+    )
 
 
 def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
@@ -82,9 +90,10 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
             exp.alias_(ts.copy(), FEATURE_TS),
             *order_col,
             *[_col(f) for f in item.features],
+            copy=False,
         )
-        .from_(relations.view_table(view.name))
-        .where(exp.and_(*conditions))
+        .from_(relations.view_table(view.name), copy=False)
+        .where(exp.and_(*conditions, copy=False), copy=False)
     )
     if view.created_timestamp and not struct_order:
         rank = exp.Window(
@@ -96,7 +105,7 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
                 ]
             ),
         )
-        select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
+        select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
     return select
 
 
@@ -139,7 +148,7 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
         alias = f"__fsql_v{index}"
-        query = query.with_(alias, as_=feature_rows(item, relations))
+        query = query.with_(alias, as_=feature_rows(item, relations), copy=False)
         on = exp.and_(
             *[
                 exp.EQ(this=_col(k, ENTITY_ALIAS), expression=_col(k, alias))
@@ -149,7 +158,7 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
         )
         joins.append(
             exp.Join(
-                this=exp.to_table(alias).as_(alias),
+                this=_table(alias).as_(alias, copy=False),
                 method="ASOF",
                 side="LEFT",
                 on=on,
@@ -168,7 +177,9 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
                 )
                 value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
             projections.append(exp.alias_(value, out_name))
-    query = query.select(*projections).from_(exp.to_table(ENTITY_TABLE).as_(ENTITY_ALIAS))
+    query = query.select(*projections, copy=False).from_(
+        _table(ENTITY_TABLE).as_(ENTITY_ALIAS, copy=False), copy=False
+    )
     for join in joins:
-        query = query.join(join)
-    return query.order_by(_col(ROW_ID, ENTITY_ALIAS))
+        query = query.join(join, copy=False)
+    return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)

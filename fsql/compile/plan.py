@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -18,13 +19,72 @@ from fsql.project.load import check_ref
 
 @dataclass(frozen=True)
 class ViewPlan:
-    """Everything the runner executes for one view."""
+    """Everything the runner executes for one view, and its SQL text, generated once.
+
+    The trees are built for this plan alone, so they are generated without sqlglot's
+    defensive deep copy (the largest cost of compiling a big project) and the text is
+    kept: running a plan twice never regenerates it.
+    """
 
     view: FeatureView
+    dialect: EngineDialect
     create: exp.Create
     incremental: exp.Query | None
     latest_full: exp.Query
     latest_range: exp.Query
+    _text: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def sql(self, part: str) -> str:
+        """SQL text of `create`, `incremental`, `latest_full` or `latest_range`."""
+        text = self._text.get(part)
+        if text is None:
+            tree = getattr(self, part)
+            text = self._text[part] = tree.sql(
+                dialect=self.dialect.sqlglot_dialect, pretty=True, copy=False
+            )
+        return text
+
+
+class _LazyPlans(Mapping[str, ViewPlan]):
+    """Plans compiled on first use: a serving process that reads two views of a
+    thousand-view project compiles two."""
+
+    def __init__(self, project: Project, dialect: EngineDialect, relations: Relations) -> None:
+        self._project = project
+        self._dialect = dialect
+        self._relations = relations
+        self._done: dict[str, ViewPlan] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> ViewPlan:
+        plan = self._done.get(name)
+        if plan is None:
+            view = self._project.views[name]  # KeyError for unknown names, as a dict would
+            with self._lock:
+                plan = self._done.get(name) or _plan(view, self._dialect, self._relations)
+                self._done[name] = plan
+        return plan
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._project.views)
+
+    def __len__(self) -> int:
+        return len(self._project.views)
+
+
+def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> ViewPlan:
+    return ViewPlan(
+        view=view,
+        dialect=dialect,
+        create=create_table(view, relations),
+        incremental=(
+            table_query(view, relations, incremental=True)
+            if view.materialized == "incremental"
+            else None
+        ),
+        latest_full=latest_per_key(view, relations, with_start=False),
+        latest_range=latest_per_key(view, relations, with_start=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -32,7 +92,7 @@ class CompiledProject:
     project: Project
     dialect: EngineDialect
     relations: Relations
-    plans: dict[str, ViewPlan]
+    plans: Mapping[str, ViewPlan]
 
     def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
         return self.dialect.sql(expression, pretty=pretty)
@@ -47,21 +107,9 @@ class CompiledProject:
 def compile_project(
     project: Project, dialect: EngineDialect, schema: str | None = None
 ) -> CompiledProject:
+    """A compiled project whose view plans are built on first use."""
     relations = Relations(dialect, project.sources, schema)
-    plans = {}
-    for name, view in project.views.items():
-        plans[name] = ViewPlan(
-            view=view,
-            create=create_table(view, relations),
-            incremental=(
-                table_query(view, relations, incremental=True)
-                if view.materialized == "incremental"
-                else None
-            ),
-            latest_full=latest_per_key(view, relations, with_start=False),
-            latest_range=latest_per_key(view, relations, with_start=True),
-        )
-    return CompiledProject(project, dialect, relations, plans)
+    return CompiledProject(project, dialect, relations, _LazyPlans(project, dialect, relations))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class Relations:
     schema: str | None = None
 
     def view_table(self, view: str) -> exp.Table:
-        table = exp.to_table(view)
+        table = exp.Table(this=exp.to_identifier(view))
         if self.schema:
             table.set("db", exp.to_identifier(self.schema))
         return table

@@ -20,10 +20,12 @@ def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expression]:
     casts: list[exp.Expression] = []
     for col in (view.timestamp, view.created_timestamp):
         if col:
-            casts.append(exp.alias_(exp.cast(exp.column(col), dialect.timestamp()), col))
+            cast = exp.cast(exp.column(col), dialect.timestamp(), copy=False)
+            casts.append(exp.alias_(cast, col, copy=False))
     for feature in view.features:
         target = dialect.data_type(feature.type)
-        casts.append(exp.alias_(exp.cast(exp.column(feature.name), target), feature.name))
+        cast = exp.cast(exp.column(feature.name), target, copy=False)
+        casts.append(exp.alias_(cast, feature.name, copy=False))
     return casts
 
 
@@ -31,7 +33,8 @@ def table_query(view: FeatureView, relations: Relations, incremental: bool = Fal
     """SELECT producing the view's table: the model, with declared types enforced."""
     model = relations.resolve(view.incremental_query if incremental else view.query)
     star = exp.Star(replace=_casts(view, relations.dialect))
-    return exp.select(star).from_(model.subquery(MODEL_ALIAS))
+    # Builders copy their inputs by default; these trees are fresh, so skip the copies.
+    return exp.select(star, copy=False).from_(model.subquery(MODEL_ALIAS, copy=False), copy=False)
 
 
 def create_table(view: FeatureView, relations: Relations) -> exp.Create:
@@ -68,24 +71,29 @@ def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) ->
         order=exp.Order(expressions=order),
     )
     created_out = (
-        created.copy() if created is not None else exp.cast(exp.null(), dialect.timestamp())
+        created.copy()
+        if created is not None
+        else exp.cast(exp.null(), dialect.timestamp(), copy=False)
     )
     where: exp.Expression = exp.and_(
         *[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys],
         exp.Not(this=exp.Is(this=ts.copy(), expression=exp.null())),
         exp.LTE(this=ts.copy(), expression=exp.Placeholder(this="end")),
+        copy=False,
     )
     if with_start:
-        where = exp.and_(where, exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start")))
+        start = exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start"))
+        where = exp.and_(where, start, copy=False)
     return (
         exp.select(
             *[k.copy() for k in keys],
             exp.alias_(ts.copy(), "__event_ts"),
             exp.alias_(created_out, "__created_ts"),
             *[_col(f.name) for f in view.features],
+            copy=False,
         )
-        .from_(relations.view_table(view.name))
-        .where(where)
-        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
-        .order_by(*[k.copy() for k in keys])
+        .from_(relations.view_table(view.name), copy=False)
+        .where(where, copy=False)
+        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
+        .order_by(*[k.copy() for k in keys], copy=False)
     )

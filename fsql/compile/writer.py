@@ -25,15 +25,11 @@ def compiled_files(compiled: CompiledProject) -> dict[str, str]:
     for name, plan in compiled.plans.items():
         base = f"{dialect}/{name}"
         files[f"{base}/model.sql"] = plan.view.rendered_sql
-        files[f"{base}/table.sql"] = compiled.sql(plan.create, pretty=True) + ";\n"
+        files[f"{base}/table.sql"] = plan.sql("create") + ";\n"
         if plan.incremental is not None:
-            files[f"{base}/table_incremental.sql"] = (
-                compiled.sql(plan.incremental, pretty=True) + ";\n"
-            )
-        files[f"{base}/materialize_full.sql"] = compiled.sql(plan.latest_full, pretty=True) + ";\n"
-        files[f"{base}/materialize_incremental.sql"] = (
-            compiled.sql(plan.latest_range, pretty=True) + ";\n"
-        )
+            files[f"{base}/table_incremental.sql"] = plan.sql("incremental") + ";\n"
+        files[f"{base}/materialize_full.sql"] = plan.sql("latest_full") + ";\n"
+        files[f"{base}/materialize_incremental.sql"] = plan.sql("latest_range") + ";\n"
     return files
 
 

@@ -7,6 +7,7 @@ types are spelled. Anything more belongs in a rewrite hook, not in the compiler.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,13 +28,19 @@ class EngineDialect:
     asof_struct_order: bool = False
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
-        return exp.DataType.build(self.type_map[ftype], dialect=self.sqlglot_dialect)
+        return _build_type(self.type_map[ftype], self.sqlglot_dialect).copy()
 
     def timestamp(self) -> exp.DataType:
-        return exp.DataType.build(self.timestamp_type, dialect=self.sqlglot_dialect)
+        return _build_type(self.timestamp_type, self.sqlglot_dialect).copy()
 
     def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
         return expression.sql(dialect=self.sqlglot_dialect, pretty=pretty)
+
+
+@functools.cache
+def _build_type(name: str, dialect: str) -> exp.DataType:
+    """Type names are parsed once; callers get copies, since trees own their nodes."""
+    return exp.DataType.build(name, dialect=dialect)
 
 
 def get_dialect(name: str) -> EngineDialect:

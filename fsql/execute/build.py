@@ -97,7 +97,7 @@ class ViewBuilder:
             plan = self.compiled.plans[name]
             if progress:
                 progress(f"[{index}/{total}] building {name}")
-            statements = [self._sql(plan.create)]
+            statements = [plan.sql("create")]
             record = exp.insert(
                 exp.select(
                     exp.Literal.string(name),

@@ -90,8 +90,7 @@ def materialize_view(
             reason = "never materialized: full"
     if start is None and view.ttl is not None:
         start = end - view.ttl  # anything older is expired at `end` anyway
-    sql_tree = plan.latest_range if start is not None else plan.latest_full
-    sql = compiled.sql(sql_tree)
+    sql = plan.sql("latest_range" if start is not None else "latest_full")
     params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
     rows = 0
     try:

@@ -110,3 +110,4 @@ class BuildState:
     duplicates: set[str]
     service_docs: list[tuple[LineDict, str]]
     odf_docs: list[tuple[LineDict, str]]
+    _tokens: dict[str, list]  # rendered SQL -> its tokens, kept from parsing for the hash

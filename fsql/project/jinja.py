@@ -53,6 +53,7 @@ class ModelRenderer:
     def __init__(self, vars_: dict[str, Any], macro_files: dict[str, str]) -> None:
         self._vars = vars_
         self._current = RenderRecord()
+        self._templates: dict[str, jinja2.Template] = {}
         self.env = jinja2.Environment(
             undefined=_Undefined,
             autoescape=False,
@@ -146,7 +147,9 @@ class ModelRenderer:
         record = RenderRecord(incremental=incremental, this=ref_placeholder(view))
         self._current = record
         try:
-            template = self.env.from_string(text)
+            template = self._templates.get(text)
+            if template is None:  # each model renders twice (full, incremental): compile once
+                template = self._templates[text] = self.env.from_string(text)
             rendered = template.render(this=record.this)
         except jinja2.TemplateSyntaxError as err:
             raise ProjectError(

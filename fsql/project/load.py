@@ -38,6 +38,7 @@ class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
         self.entities: dict[str, Entity] = {}
         self.sources: dict[tuple[str, str], Source] = {}
         self.view_docs: dict[str, tuple[LineDict, str]] = {}
+        self._tokens: dict[str, list] = {}
         self.duplicates: set[str] = set()
         self.service_docs: list[tuple[LineDict, str]] = []
         self.odf_docs: list[tuple[LineDict, str]] = []

@@ -40,7 +40,10 @@ class ViewsMixin(BuildState):
 
     def _parse(self, rendered: str, display: str, template: str = "") -> exp.Query | None:
         try:
-            statements = [s for s in sqlglot.parse(rendered, read=self.config.dialect) if s]
+            dialect = sqlglot.Dialect.get_or_raise(self.config.dialect)
+            tokens = dialect.tokenize(rendered)
+            self._tokens[rendered] = tokens
+            statements = [s for s in dialect.parser().parse(tokens, rendered) if s]
         except ParseError as err:
             first = err.errors[0] if err.errors else {}
             desc = str(first.get("description") or err).split("\n")[0]
@@ -179,9 +182,9 @@ class ViewsMixin(BuildState):
             sources=tuple(dict.fromkeys([*record.sources, *record_inc.sources])),
             output_columns=tuple(outputs) if outputs else None,
         )
-        normalized = query.sql(dialect=self.config.dialect, comments=False)
+        normalized = normalized_tokens(self._tokens.pop(rendered, []))
         if inc_query is not query:
-            normalized += "\n" + inc_query.sql(dialect=self.config.dialect, comments=False)
+            normalized += "\n" + normalized_tokens(self._tokens.pop(rendered_inc, []))
         digest = content_hash(normalized, meta_view.metadata())
         return FeatureView(**{**meta_view.__dict__, "content_hash": digest})
 
@@ -251,6 +254,23 @@ class ViewsMixin(BuildState):
                         view.sql_path,
                         hint=hint_names(f"{key[0]}.{key[1]}", known),
                     )
+
+
+_KEEP_CASE = {"VAR", "IDENTIFIER", "STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING"}
+
+
+def normalized_tokens(tokens: list) -> str:
+    """The SQL as its token stream: whitespace, comments and keyword case do not count.
+
+    Hashing tokens rather than regenerated SQL keeps the hash of a definition stable
+    across formatting changes and costs a fraction of a generator pass per model.
+    """
+    parts = []
+    for token in tokens:
+        kind = token.token_type.name
+        text = token.text if kind in _KEEP_CASE else token.text.upper()
+        parts.append(f"{kind}:{text}")
+    return " ".join(parts)
 
 
 def output_columns(query: exp.Query) -> list[str] | None:
