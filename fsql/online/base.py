@@ -7,6 +7,7 @@ turns engine results into the batch layout described on `OnlineStore.upsert`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -37,11 +38,11 @@ class OnlineTable:
     features: tuple[tuple[str, FeatureType], ...]
     ttl_us: int | None = None
 
-    @property
+    @functools.cached_property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.features)
 
-    @property
+    @functools.cached_property
     def layout(self) -> str:
         payload = json.dumps(
             {"keys": list(self.join_keys), "features": [[n, t.value] for n, t in self.features]}

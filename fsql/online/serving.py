@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,12 @@ class OnlineResponse:
         import pandas as pd
 
         return pd.DataFrame(self._columns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _positions(table: OnlineTable, features: tuple[str, ...]) -> tuple[int, ...]:
+    """Where each requested feature sits in the stored values (computed once per pair)."""
+    return tuple(table.feature_names.index(f) for f in features)
 
 
 def read_online(
@@ -56,7 +63,7 @@ def read_online(
     for item, (table, _), found in zip(
         selection.items, requests, store.read_views(requests, now), strict=True
     ):
-        positions = [table.feature_names.index(f) for f in item.features]
+        positions = _positions(table, item.features)
         for pos, out in zip(positions, item.output_names, strict=True):
             values_by_name[out] = [None if rec is None else rec[pos] for rec in found]
     for name in selection.columns:
