@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +32,14 @@ import pyarrow.compute as pc
 from fsql.definitions.types import FeatureType
 from fsql.errors import RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineTable
+from fsql.online.times import (
+    EPOCH_ORDINAL,
+    datetime_to_us,
+    days_to_date,
+    plain,
+    to_micros,
+    us_to_datetime,
+)
 
 KEY_LAYOUT = """\
 Redis online store layout (fsql), P = key_prefix, J = project name, all integers big-endian:
@@ -61,28 +69,9 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
 
 OFFSET = 1 << 63
 _OFFSET_U64 = np.uint64(OFFSET)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_ONE_US = timedelta(microseconds=1)
 
 
 # --- scalar conversions -------------------------------------------------------------------
-
-
-def us_to_datetime(us: int) -> datetime:
-    return _EPOCH + timedelta(0, 0, us)  # positional: faster than keywords
-
-
-def days_to_date(days: int) -> date:
-    return date.fromordinal(_EPOCH_ORDINAL + days)
-
-
-def datetime_to_us(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # naive timestamps are UTC throughout fsql
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _ONE_US
 
 
 DECODERS: dict[FeatureType, Callable[[Any], Any]] = {
@@ -96,7 +85,7 @@ def _key_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return datetime_to_us(value)
     if isinstance(value, date):
-        return value.toordinal() - _EPOCH_ORDINAL
+        return value.toordinal() - EPOCH_ORDINAL
     if hasattr(value, "__index__"):  # numpy and other integer types
         return int(value)
     if hasattr(value, "__float__"):
@@ -171,22 +160,6 @@ def first_line(err: BaseException) -> str:
 
 
 # --- Arrow columns -> Python lists ----------------------------------------------------------
-
-
-def plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_dictionary(col.type):
-        return col.cast(col.type.value_type)
-    return col
-
-
-def to_micros(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Timestamps (any unit or zone) and dates -> int64 microseconds UTC; ints as they are."""
-    col = plain(col)
-    if pa.types.is_timestamp(col.type):
-        return pc.cast(col, pa.timestamp("us", tz=col.type.tz), safe=False).cast(pa.int64())
-    if pa.types.is_date(col.type):
-        return pc.cast(col.cast(pa.timestamp("us")), pa.int64())
-    return col
 
 
 def column_values(col: pa.ChunkedArray) -> list[Any]:

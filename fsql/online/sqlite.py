@@ -38,15 +38,8 @@ import pyarrow.compute as pc
 from fsql.errors import ProjectError, RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
 from fsql.online.sqlite_sql import batch_select_sql, meta_sql, table_name, view_sql
-from fsql.online.sqlite_values import (
-    DECODERS,
-    as_table,
-    datetime_to_us,
-    feature_values,
-    plain,
-    to_micros,
-    us_to_datetime,
-)
+from fsql.online.sqlite_values import DECODERS, as_table, feature_values
+from fsql.online.times import datetime_to_us, plain, to_micros, us_to_datetime
 
 __all__ = ["SQLiteOnlineStore"]
 
