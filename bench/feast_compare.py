@@ -60,8 +60,10 @@ def ensure_feast() -> str | None:
         if done.returncode == 0 and done.stdout.strip() == FEAST_VERSION:
             return None
     python = shutil.which("python3") or sys.executable
-    print(f"creating {VENV.relative_to(REPO)} with feast[duckdb,redis]=={FEAST_VERSION} ...",
-          file=sys.stderr)
+    print(
+        f"creating {VENV.relative_to(REPO)} with feast[duckdb,redis]=={FEAST_VERSION} ...",
+        file=sys.stderr,
+    )
     for cmd in (
         [python, "-m", "venv", str(VENV)],
         [str(VENV / "bin" / "pip"), "install", "-q", f"feast[duckdb,redis]=={FEAST_VERSION}"],
@@ -73,10 +75,14 @@ def ensure_feast() -> str | None:
     return None
 
 
-def feast(command: str, size: str, variant: str, *extra: str, timeout: float = 3600
-          ) -> dict[str, Any]:
-    return run_step([STEPS_PY, command, "--size", size, "--variant", variant, *extra],
-                    python=str(FEAST_PY), timeout=timeout)
+def feast(
+    command: str, size: str, variant: str, *extra: str, timeout: float = 3600
+) -> dict[str, Any]:
+    return run_step(
+        [STEPS_PY, command, "--size", size, "--variant", variant, *extra],
+        python=str(FEAST_PY),
+        timeout=timeout,
+    )
 
 
 def attempt(label: str, fn, *args, **kwargs) -> dict[str, Any]:
@@ -124,8 +130,7 @@ def run_size(size: str, steps: list[str], repeat: int, check: bool) -> list[dict
             if "error" in setup:
                 add("training", label, setup)
                 continue
-            add("training", label,
-                attempt("training", training, size, variant, repeat, out))
+            add("training", label, attempt("training", training, size, variant, repeat, out))
     for variant, label in (("duckdb_sqlite", "SQLite"), ("duckdb_redis", "Redis")):
         if "materialize" not in steps and "online" not in steps:
             break
@@ -139,22 +144,42 @@ def run_size(size: str, steps: list[str], repeat: int, check: bool) -> list[dict
                 add("materialize", label, done)
             if "online" in steps and "error" not in done:
                 for n, iterations in ONLINE_ITERATIONS.items():
-                    add(f"online, {n} row{'s' if n > 1 else ''}", label,
-                        attempt("online", feast, "online", size, variant, "--rows", str(n),
-                                "--iterations", str(iterations)))
+                    add(
+                        f"online, {n} row{'s' if n > 1 else ''}",
+                        label,
+                        attempt(
+                            "online",
+                            feast,
+                            "online",
+                            size,
+                            variant,
+                            "--rows",
+                            str(n),
+                            "--iterations",
+                            str(iterations),
+                        ),
+                    )
         finally:
             if variant.endswith("redis"):
                 attempt("cleanup", feast, "cleanup", size, variant)
     if check and "training" in steps:
         fsql_out = out_dir / "training_fsql.parquet"
         fsql = run_step([HERE, "fsql-training", "--size", size, "--out", str(fsql_out)])
-        for variant, label in (("duckdb_sqlite", "duckdb offline"),
-                               ("file_sqlite", "file offline (default)")):
+        for variant, label in (
+            ("duckdb_sqlite", "duckdb offline"),
+            ("file_sqlite", "file offline (default)"),
+        ):
             feast_out = out_dir / f"training_{variant}.parquet"
             if feast_out.exists():
-                rows.append({"size": size, "step": "check vs fsql", "store": label,
-                             "fsql_seconds": fsql["seconds"],
-                             **compare(fsql_out, feast_out, out_dir.parent / "data")})
+                rows.append(
+                    {
+                        "size": size,
+                        "step": "check vs fsql",
+                        "store": label,
+                        "fsql_seconds": fsql["seconds"],
+                        **compare(fsql_out, feast_out, out_dir.parent / "data"),
+                    }
+                )
     return rows
 
 
@@ -188,16 +213,20 @@ def compare(fsql_path: Path, feast_path: Path, data: Path) -> dict[str, Any]:
     order = ", ".join(f"{n} nulls first" for n in NAMES)
 
     def numbered(path: Path) -> str:
-        return (f"select * replace (event_timestamp::timestamptz as event_timestamp), "
-                f"row_number() over (partition by {', '.join(KEYS)} order by {order}) as rn "
-                f"from read_parquet('{path}')")
+        return (
+            f"select * replace (event_timestamp::timestamptz as event_timestamp), "
+            f"row_number() over (partition by {', '.join(KEYS)} order by {order}) as rn "
+            f"from read_parquet('{path}')"
+        )
 
     def differs(name: str) -> str:
         a, b = f"s.{name}", f"f.{name}"
         if name in ("country", "category"):
             return f"({a} is distinct from {b})"
-        return (f"(({a} is null) <> ({b} is null) or abs({a}::double - {b}::double) > "
-                f"1e-9 * greatest(1, abs({a}::double)))")
+        return (
+            f"(({a} is null) <> ({b} is null) or abs({a}::double - {b}::double) > "
+            f"1e-9 * greatest(1, abs({a}::double)))"
+        )
 
     views = {"user_stats": "user_id", "item_stats": "item_id"}
     flags = [
@@ -215,8 +244,10 @@ def compare(fsql_path: Path, feast_path: Path, data: Path) -> dict[str, Any]:
     )
     for view, key in views.items():
         src = f"read_parquet('{data / (view + '.parquet')}')"
-        window = (f"v.{key} = j.{key} and v.event_timestamp <= j.event_timestamp and "
-                  f"v.event_timestamp >= j.event_timestamp - interval 7 day")
+        window = (
+            f"v.{key} = j.{key} and v.event_timestamp <= j.event_timestamp and "
+            f"v.event_timestamp >= j.event_timestamp - interval 7 day"
+        )
         con.execute(
             f"create temp table {view}_why as select j.{key}, j.event_timestamp, "
             f"exists (select 1 from {src} v where v.{key} = j.{key}) as known, "
@@ -250,8 +281,12 @@ def compare(fsql_path: Path, feast_path: Path, data: Path) -> dict[str, Any]:
         from x"""
     values = con.execute(query).fetchone()
     result = dict(zip([d[0] for d in con.description], values, strict=True))
-    types = dict(con.execute(f"select column_name, column_type from (describe select * from "
-                             f"read_parquet('{feast_path}'))").fetchall())
+    types = dict(
+        con.execute(
+            f"select column_name, column_type from (describe select * from "
+            f"read_parquet('{feast_path}'))"
+        ).fetchall()
+    )
     result["int_features_as"] = {n: types[n] for n in ("purchase_count_30d", "session_count_1h")}
     return result
 
@@ -266,31 +301,76 @@ def render(rows: list[dict[str, Any]]) -> str:
         if r["step"] == "training" and "rows" in r:
             amount = f"{r['rows']:,} / {r['entity_rows']:,}"
             dropped = r["entity_rows"] - r["rows"]
-            note = note or (f"{dropped:,} entity rows dropped ({dropped / r['entity_rows']:.0%})"
-                            if dropped else "")
-            note += (f"{'; ' if note else ''}first call in a fresh process, runs {r['runs']};"
-                     f" 2nd call in the same process {r['warm_seconds']} s")
+            note = note or (
+                f"{dropped:,} entity rows dropped ({dropped / r['entity_rows']:.0%})"
+                if dropped
+                else ""
+            )
+            note += (
+                f"{'; ' if note else ''}first call in a fresh process, runs {r['runs']};"
+                f" 2nd call in the same process {r['warm_seconds']} s"
+            )
         elif r["step"] == "materialize" and "keys" in r:
             amount = f"{r['keys']:,} keys"
         elif r["step"].startswith("online") and "p50_ms" in r:
             amount = f"{r['iterations']} calls"
-        body.append([r["size"], r["step"], r["store"], r.get("seconds", ""), amount,
-                     r.get("p50_ms", ""), r.get("p99_ms", ""), r.get("peak_rss_mb", ""), note])
-    header = ["size", "step", "Feast store", "seconds", "rows / keys", "p50 ms", "p99 ms",
-              "peak RSS MB", "note"]
+        body.append(
+            [
+                r["size"],
+                r["step"],
+                r["store"],
+                r.get("seconds", ""),
+                amount,
+                r.get("p50_ms", ""),
+                r.get("p99_ms", ""),
+                r.get("peak_rss_mb", ""),
+                note,
+            ]
+        )
+    header = [
+        "size",
+        "step",
+        "Feast store",
+        "seconds",
+        "rows / keys",
+        "p50 ms",
+        "p99 ms",
+        "peak RSS MB",
+        "note",
+    ]
     text = table(body, header)
     checks = [r for r in rows if r["step"] == "check vs fsql"]
     if checks:
         text += "\n\n" + table(
-            [[r["size"], r["store"], r["matched"], r["only_fsql"], r["dropped_ttl_gap"],
-              r["dropped_shared_user_time"], r["only_feast"], r["differing"],
-              r["differing"] - r["differing_not_on_tie"],
-              "/".join(sorted(set(r["int_features_as"].values()))).lower(),
-              r["fsql_seconds"]] for r in checks],
-            ["size", "Feast training set vs fsql", "rows matched", "only in fsql",
-             "of which: no row in TTL window", "of which: shared (user, time)",
-             "only in Feast", "rows differing", "of which on a tie", "int features as",
-             "fsql s"],
+            [
+                [
+                    r["size"],
+                    r["store"],
+                    r["matched"],
+                    r["only_fsql"],
+                    r["dropped_ttl_gap"],
+                    r["dropped_shared_user_time"],
+                    r["only_feast"],
+                    r["differing"],
+                    r["differing"] - r["differing_not_on_tie"],
+                    "/".join(sorted(set(r["int_features_as"].values()))).lower(),
+                    r["fsql_seconds"],
+                ]
+                for r in checks
+            ],
+            [
+                "size",
+                "Feast training set vs fsql",
+                "rows matched",
+                "only in fsql",
+                "of which: no row in TTL window",
+                "of which: shared (user, time)",
+                "only in Feast",
+                "rows differing",
+                "of which on a tie",
+                "int features as",
+                "fsql s",
+            ],
         )
     return text
 
@@ -302,12 +382,18 @@ def main() -> None:
     inner.add_argument("--size", default="S")
     inner.add_argument("--out", required=True)
     parser.add_argument("--size", default="S", help="S, M or L, or a list: S,M")
-    parser.add_argument("--steps", default=None,
-                        help="comma list of training, materialize, online (default: all;"
-                        " materialize only at L)")
+    parser.add_argument(
+        "--steps",
+        default=None,
+        help="comma list of training, materialize, online (default: all; materialize only at L)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="training runs per store")
-    parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
-                        help="compare Feast's training set with fsql's (default: at S)")
+    parser.add_argument(
+        "--check",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compare Feast's training set with fsql's (default: at S)",
+    )
     parser.add_argument("--json", help="also write every result to this file")
     args = parser.parse_args()
     if args.command == "fsql-training":
@@ -330,9 +416,11 @@ def main() -> None:
         check = args.check if args.check is not None else size == "S"
         rows += run_size(size, steps, args.repeat, check)
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"Feast {FEAST_VERSION} on the fsql workload ({', '.join(sizes)}; steps {args.steps};"
-          f" {os.cpu_count()} CPUs; load average 1/5/15 min: {load_start} at the start,"
-          f" {load} at the end)\n")
+    print(
+        f"Feast {FEAST_VERSION} on the fsql workload ({', '.join(sizes)}; steps {args.steps};"
+        f" {os.cpu_count()} CPUs; load average 1/5/15 min: {load_start} at the start,"
+        f" {load} at the end)\n"
+    )
     print(render(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))

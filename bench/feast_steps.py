@@ -146,8 +146,9 @@ def redis_client():
     import redis
 
     host, rest = REDIS.split(",")
-    return redis.Redis(host=host.split(":")[0], port=int(host.split(":")[1]),
-                       db=int(rest.split("=")[1]))
+    return redis.Redis(
+        host=host.split(":")[0], port=int(host.split(":")[1]), db=int(rest.split("=")[1])
+    )
 
 
 def redis_keys(size: str, variant: str) -> list[bytes]:
@@ -182,9 +183,9 @@ def count_keys(size: str, variant: str) -> dict[str, int]:
     project = project_name(size, variant)
     try:
         return {
-            view: db.execute(
-                f"select count(distinct entity_key) from {project}_{view}"
-            ).fetchone()[0]
+            view: db.execute(f"select count(distinct entity_key) from {project}_{view}").fetchone()[
+                0
+            ]
             for view in ("user_stats", "item_stats")
         }
     finally:
@@ -201,8 +202,13 @@ def cmd_setup(args: argparse.Namespace) -> None:
     store = open_store(args.size, args.variant)
     started = time.perf_counter()
     store.apply(module.OBJECTS)
-    emit({"step": "apply", "seconds": round(time.perf_counter() - started, 3),
-          "redis_keys_deleted": deleted})
+    emit(
+        {
+            "step": "apply",
+            "seconds": round(time.perf_counter() - started, 3),
+            "redis_keys_deleted": deleted,
+        }
+    )
 
 
 def cmd_training(args: argparse.Namespace) -> None:
@@ -222,8 +228,16 @@ def cmd_training(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     store.get_historical_features(entity_df=entity_df, features=FEATURES).to_df()
     warm = time.perf_counter() - started
-    emit({"step": "training", "seconds": round(seconds, 3), "warm_seconds": round(warm, 3),
-          "rows": len(df), "entity_rows": len(entity_df), "columns": list(df.columns)})
+    emit(
+        {
+            "step": "training",
+            "seconds": round(seconds, 3),
+            "warm_seconds": round(warm, 3),
+            "rows": len(df),
+            "entity_rows": len(entity_df),
+            "columns": list(df.columns),
+        }
+    )
 
 
 def cmd_materialize(args: argparse.Namespace) -> None:
@@ -232,8 +246,14 @@ def cmd_materialize(args: argparse.Namespace) -> None:
     store.materialize(start_date=START, end_date=END)
     seconds = time.perf_counter() - started
     keys = count_keys(args.size, args.variant)
-    emit({"step": "materialize", "seconds": round(seconds, 3), "keys": sum(keys.values()),
-          "keys_by_view": keys})
+    emit(
+        {
+            "step": "materialize",
+            "seconds": round(seconds, 3),
+            "keys": sum(keys.values()),
+            "keys_by_view": keys,
+        }
+    )
 
 
 def cmd_online(args: argparse.Namespace) -> None:
@@ -246,9 +266,14 @@ def cmd_online(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(7)
     store = open_store(args.size, args.variant)
     batches = [
-        [{"user_id": int(u), "item_id": int(i)}
-         for u, i in zip(rng.integers(1, n_users + 1, args.rows),
-                         rng.integers(1, n_items + 1, args.rows), strict=True)]
+        [
+            {"user_id": int(u), "item_id": int(i)}
+            for u, i in zip(
+                rng.integers(1, n_users + 1, args.rows),
+                rng.integers(1, n_items + 1, args.rows),
+                strict=True,
+            )
+        ]
         for _ in range(64)
     ]
     for rows in batches[:8]:  # warm-up: registry, connections
@@ -262,9 +287,16 @@ def cmd_online(args: argparse.Namespace) -> None:
         times.append(time.perf_counter() - started)
     times.sort()
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    emit({"step": f"online_{args.rows}", "rows": args.rows, "iterations": len(times),
-          "p50_ms": round(statistics.median(times) * 1000, 3), "p99_ms": round(p99 * 1000, 3),
-          "nonnull_user_values_in_last_warmup": f"{nonnull}/{args.rows}"})
+    emit(
+        {
+            "step": f"online_{args.rows}",
+            "rows": args.rows,
+            "iterations": len(times),
+            "p50_ms": round(statistics.median(times) * 1000, 3),
+            "p99_ms": round(p99 * 1000, 3),
+            "nonnull_user_values_in_last_warmup": f"{nonnull}/{args.rows}",
+        }
+    )
 
 
 def cmd_cleanup(args: argparse.Namespace) -> None:
@@ -274,8 +306,9 @@ def cmd_cleanup(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="One Feast benchmark step.")
-    parser.add_argument("command",
-                        choices=["setup", "training", "materialize", "online", "cleanup"])
+    parser.add_argument(
+        "command", choices=["setup", "training", "materialize", "online", "cleanup"]
+    )
     parser.add_argument("--size", choices=["S", "M", "L"], default="S")
     parser.add_argument("--variant", choices=VARIANTS, default="duckdb_sqlite")
     parser.add_argument("--out", help="training: also write the result to this parquet file")
