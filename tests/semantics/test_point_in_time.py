@@ -161,7 +161,8 @@ def test_ttl_bounds_are_inclusive(tmp_path: Path, ttl: str, delta: timedelta) ->
         {"user_id": 2, "event_timestamp": T0 - delta - S},  # only the older row
     ]
     expected = expect(ents, ["x"], [[1], [None], [1], [None], [22], [None], [21]])
-    run_case(tmp_path, [simple_view(rows, ttl=ttl)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows, ttl=ttl)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_no_ttl_means_no_lower_bound(tmp_path: Path) -> None:
@@ -179,7 +180,8 @@ def test_no_ttl_means_no_lower_bound(tmp_path: Path) -> None:
         {"user_id": 1, "event_timestamp": T0 + 2 * D},
     ]
     expected = expect(ents, ["x"], [[2], [4], [1], [None], [3]])
-    run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 # --------------------------------------------------------------------------- ties
@@ -207,7 +209,8 @@ def test_tie_on_event_ts_goes_to_greatest_created(tmp_path: Path) -> None:
     ]
     expected = expect(ents, ["x"], [[2], [21], [20], [30], [2]])
     spec = simple_view(rows, ttl="1d", created_col="created_timestamp")
-    run_case(tmp_path, [spec], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [spec], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_null_created_timestamp_loses_a_tie(tmp_path: Path) -> None:
@@ -221,7 +224,8 @@ def test_null_created_timestamp_loses_a_tie(tmp_path: Path) -> None:
     ents = [{"user_id": 1, "event_timestamp": T0}, {"user_id": 2, "event_timestamp": T0}]
     expected = expect(ents, ["x"], [[11], [20]])
     spec = simple_view(rows, created_col="created_timestamp")
-    run_case(tmp_path, [spec], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [spec], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 # --------------------------------------------------------------------------- NULLs
@@ -243,7 +247,8 @@ def test_null_in_chosen_row_stays_null(tmp_path: Path) -> None:
     expected = expect(
         ents, ["x", "s", "f"], [[None, "new", None], [5, "old", 1.5], [7, None, None]]
     )
-    run_case(tmp_path, [spec], USER, ents, ["v:x", "v:s", "v:f"], expected)
+    frame = run_case(tmp_path, [spec], USER, ents, ["v:x", "v:s", "v:f"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_no_candidate_gives_null_for_every_feature_of_the_view(tmp_path: Path) -> None:
@@ -268,7 +273,8 @@ def test_no_candidate_gives_null_for_every_feature_of_the_view(tmp_path: Path) -
         {"user_id": 1, "event_timestamp": T0},
     ]
     expected = expect(ents, ["x", "s", "y"], [[None, None, 1.0], [None, None, 2.0], [5, "a", 1.0]])
-    run_case(tmp_path, [v, w], USER, ents, ["v:x", "v:s", "w:y"], expected)
+    frame = run_case(tmp_path, [v, w], USER, ents, ["v:x", "v:s", "w:y"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_null_entity_keys_give_null_features(tmp_path: Path) -> None:
@@ -282,7 +288,8 @@ def test_null_entity_keys_give_null_features(tmp_path: Path) -> None:
         {"user_id": None, "event_timestamp": T0 + H, "label": 2},
     ]
     expected = expect(ents, ["x"], [[None], [5], [None]])
-    run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_unknown_keys_give_null(tmp_path: Path) -> None:
@@ -294,7 +301,8 @@ def test_unknown_keys_give_null(tmp_path: Path) -> None:
         {"user_id": -1, "event_timestamp": T0},
     ]
     expected = expect(ents, ["x"], [[None], [5], [None], [None]])
-    run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_unknown_string_keys_give_null(tmp_path: Path) -> None:
@@ -311,7 +319,8 @@ def test_unknown_string_keys_give_null(tmp_path: Path) -> None:
         {"item_id": "", "event_timestamp": T0},
     ]
     expected = expect(ents, ["price"], [[None], [2.5], [None], [None]])
-    run_case(tmp_path, [spec], {"item": ["item_id"]}, ents, ["items:price"], expected)
+    frame = run_case(tmp_path, [spec], {"item": ["item_id"]}, ents, ["items:price"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 # --------------------------------------------------------------------------- output rows
@@ -330,7 +339,8 @@ def test_duplicate_entity_rows_each_get_a_row(tmp_path: Path) -> None:
         {"user_id": 1, "event_timestamp": T0, "label": "a"},
     ]
     expected = expect(ents, ["x"], [[5], [5], [6], [5], [5]])
-    run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_entity_order_is_kept(tmp_path: Path) -> None:
@@ -351,7 +361,8 @@ def test_entity_order_is_kept(tmp_path: Path) -> None:
         {"id": 7, "user_id": 1, "event_timestamp": T0 - 4 * H},
     ]
     expected = expect(ents, ["x"], [[3], [None], [1], [20], [2], [1], [20], [None]])
-    run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(rows)], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_entity_order_is_kept_for_many_shuffled_rows(tmp_path: Path) -> None:
@@ -566,7 +577,8 @@ def test_offset_timestamps_hand_written(tmp_path: Path) -> None:
         {"user_id": 1, "event_timestamp": datetime(2024, 1, 10, 14, 0, 1, tzinfo=PLUS2)},
     ]
     expected = expect(ents, ["x"], [[5], [4], [5]])
-    run_case(tmp_path, [simple_view(TZ_ROWS, ttl="1h")], USER, ents, ["v:x"], expected)
+    frame = run_case(tmp_path, [simple_view(TZ_ROWS, ttl="1h")], USER, ents, ["v:x"], expected)
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 # --------------------------------------------------------------------------- keys and DAG
@@ -617,7 +629,7 @@ def test_composite_keys(tmp_path: Path, layout: str) -> None:
         ["clicks", "age"],
         [[1, 30], [2, 30], [4, 40], [3, 40], [None, 40], [None, 30], [None, None], [None, None]],
     )
-    run_case(
+    frame = run_case(
         tmp_path,
         [ui, u],
         entities,
@@ -626,6 +638,7 @@ def test_composite_keys(tmp_path: Path, layout: str) -> None:
         expected,
         dtypes={"user_id": "Int64", "item_id": "str"},
     )
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 def test_ref_chain(tmp_path: Path) -> None:
@@ -686,7 +699,7 @@ def test_ref_chain(tmp_path: Path) -> None:
             [None, None, None, None, None],
         ],
     )
-    run_case(
+    frame = run_case(
         tmp_path,
         [a, b, c],
         USER,
@@ -695,3 +708,4 @@ def test_ref_chain(tmp_path: Path) -> None:
         expected,
         oracle_views=views,
     )
+    assert len(frame) == len(ents)  # one output row per entity row
