@@ -704,7 +704,7 @@ class TestRaces:
         want = [(newest, self.VERSIONS - 1)] * self.KEYS
         assert store.read(USERS, [(k,) for k in range(self.KEYS)], NOW) == want
 
-    def _run(self, stores: list[RedisOnlineStore], threads_per_store: int) -> None:
+    def _run(self, stores: list[RedisOnlineStore], threads_per_store: int) -> int:
         errors: list[BaseException] = []
 
         def work(s: RedisOnlineStore, seed: int) -> None:
@@ -727,14 +727,15 @@ class TestRaces:
         assert errors == []
         for s in stores:
             self._check(s)
+        return len(threads)
 
     def test_threads_sharing_one_store(self, store: RedisOnlineStore) -> None:
-        self._run([store], 6)
+        assert self._run([store], 6) == 6
 
     def test_several_instances_and_threads(self, make: Callable[..., RedisOnlineStore]) -> None:
         stores = [make() for _ in range(3)]
         stores[0].prepare(USERS)
-        self._run(stores, 2)
+        assert self._run(stores, 2) == 6
 
     def test_concurrent_prepare_of_a_new_layout(
         self, make: Callable[..., RedisOnlineStore]

@@ -199,7 +199,8 @@ class TestErrors:
         assert err.location.line == 3
 
     def test_undefined_in_condition_is_an_error(self) -> None:
-        render_error("select 1 {% if not_a_flag %}where 1{% endif %}")
+        err = render_error("select 1 {% if not_a_flag %}where 1{% endif %}")
+        assert "not_a_flag" in err.message
 
     def test_undefined_attribute_is_an_error(self) -> None:
         render_error("{{ var('cfg').missing }}", vars_={"cfg": {}})

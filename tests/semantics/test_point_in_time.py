@@ -556,7 +556,8 @@ def test_entity_timestamp_zones(tmp_path: Path, form: str) -> None:
         "plus2": lambda t: t.astimezone(PLUS2),
         "minus7": lambda t: t.astimezone(MINUS7),
     }[form]
-    _tz_case(tmp_path, convert)
+    frame = _tz_case(tmp_path, convert)
+    assert len(frame) == len(TZ_INSTANTS)  # one output row per entity row
 
 
 def test_naive_timestamps_are_utc_whatever_the_local_zone(
