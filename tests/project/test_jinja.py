@@ -203,4 +203,5 @@ class TestErrors:
         assert "not_a_flag" in err.message
 
     def test_undefined_attribute_is_an_error(self) -> None:
-        render_error("{{ var('cfg').missing }}", vars_={"cfg": {}})
+        err = render_error("{{ var('cfg').missing }}", vars_={"cfg": {}})
+        assert "missing" in err.message

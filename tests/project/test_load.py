@@ -315,7 +315,8 @@ def test_bad_duration(tmp_path: Path, key: str, value: Any) -> None:
 
 
 def test_huge_duration_is_a_project_error(tmp_path: Path) -> None:
-    one_error(make(tmp_path, view("v", ttl="99999999999w")), "ttl:", "models/v.yml")
+    err = one_error(make(tmp_path, view("v", ttl="99999999999w")), "ttl:", "models/v.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_view_without_sql(tmp_path: Path) -> None:
@@ -325,7 +326,8 @@ def test_view_without_sql(tmp_path: Path) -> None:
 
 def test_sql_without_metadata(tmp_path: Path) -> None:
     root = make(tmp_path, view("v"), {"models/orphan.sql": DEFAULT_SQL})
-    one_error(root, "model 'orphan' has no feature_views entry", "models/orphan.sql")
+    err = one_error(root, "model 'orphan' has no feature_views entry", "models/orphan.sql")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_two_sql_files_with_the_same_stem(tmp_path: Path) -> None:
@@ -347,11 +349,13 @@ def test_two_sql_files_with_the_same_stem(tmp_path: Path) -> None:
     ],
 )
 def test_model_must_be_one_select(tmp_path: Path, sql: str) -> None:
-    one_error(make(tmp_path, view("v", sql)), "exactly one SELECT", "models/v.sql")
+    err = one_error(make(tmp_path, view("v", sql)), "exactly one SELECT", "models/v.sql")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_trailing_semicolon_is_fine(tmp_path: Path) -> None:
-    load_project(make(tmp_path, view("v", DEFAULT_SQL + ";\n")))
+    project = load_project(make(tmp_path, view("v", DEFAULT_SQL + ";\n")))
+    assert project.views  # loads, with its views
 
 
 @pytest.mark.parametrize(
@@ -363,12 +367,14 @@ def test_trailing_semicolon_is_fine(tmp_path: Path) -> None:
 )
 def test_feature_declared_twice_or_is_a_key(tmp_path: Path, features: list) -> None:
     root = make(tmp_path, view("v", features=features))
-    one_error(root, "is declared twice or is a key", "models/v.yml")
+    err = one_error(root, "is declared twice or is a key", "models/v.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_bad_feature_type(tmp_path: Path) -> None:
     root = make(tmp_path, view("v", features=[{"name": "f", "type": "integer"}]))
-    one_error(root, "unknown type 'integer'", "models/v.yml")
+    err = one_error(root, "unknown type 'integer'", "models/v.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_unknown_key_in_view(tmp_path: Path) -> None:
@@ -378,7 +384,10 @@ def test_unknown_key_in_view(tmp_path: Path) -> None:
 
 def test_unknown_top_level_section(tmp_path: Path) -> None:
     more = {"models/more.yml": "feature_view:\n  - name: x\n"}
-    one_error(make(tmp_path, view("v"), more), "unknown section 'feature_view'", "models/more.yml")
+    err = one_error(
+        make(tmp_path, view("v"), more), "unknown section 'feature_view'", "models/more.yml"
+    )
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_invalid_yaml_is_reported_first(tmp_path: Path) -> None:
@@ -417,17 +426,20 @@ def test_on_demand_feature(tmp_path: Path) -> None:
     ],
 )
 def test_bad_on_demand_feature(tmp_path: Path, entry: dict, text: str) -> None:
-    one_error(make(tmp_path, view("v"), odf(**entry)), text, "models/odf.yml")
+    err = one_error(make(tmp_path, view("v"), odf(**entry)), text, "models/odf.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_on_demand_expression_token_error(tmp_path: Path) -> None:
     root = make(tmp_path, view("v"), odf(expression="amount || 'abc"))
-    one_error(root, "on-demand feature 'ratio'", "models/odf.yml")
+    err = one_error(root, "on-demand feature 'ratio'", "models/odf.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_duplicate_on_demand_feature(tmp_path: Path) -> None:
     more = {"models/odf2.yml": odf(expression="f * 2")["models/odf.yml"]}
-    one_error(make(tmp_path, view("v"), odf(), more), "ratio", "models/odf2.yml")
+    err = one_error(make(tmp_path, view("v"), odf(), more), "ratio", "models/odf2.yml")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_unknown_ref_in_incremental_branch(tmp_path: Path) -> None:
@@ -436,7 +448,8 @@ def test_unknown_ref_in_incremental_branch(tmp_path: Path) -> None:
         "{% if is_incremental() %}where user_id in (select user_id from {{ ref('nope') }})"
         "{% endif %}"
     )
-    one_error(make(tmp_path, view("v", sql)), "ref('nope')", "models/v.sql")
+    err = one_error(make(tmp_path, view("v", sql)), "ref('nope')", "models/v.sql")
+    assert err.location.line is None or err.location.line >= 1
 
 
 def test_ref_in_incremental_branch_is_a_dag_edge(tmp_path: Path) -> None:
