@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fsql import __version__
-from fsql.definitions.durations import format_duration
 from fsql.definitions.models import Project
 
 
@@ -63,7 +62,4 @@ def build_manifest(project: Project, target_name: str, engine: str) -> dict[str,
             for o in project.on_demand.values()
         },
         "dag": {"order": list(project.views)},
-        "ttl_note": {
-            n: format_duration(v.ttl) if v.ttl else None for n, v in project.views.items()
-        },
     }

@@ -8,7 +8,6 @@ current, and a training set can rebuild just the views that are missing or stale
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from sqlglot import exp
 
@@ -131,6 +130,3 @@ class ViewBuilder:
             built.append(name)
         return built
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
