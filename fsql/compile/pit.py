@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from fsql.compile.ordering import infinity, order_struct, row_version
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
 
@@ -78,12 +79,8 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
     struct_order = bool(view.created_timestamp) and dialect.asof_struct_order
     order_col: list[exp.Expression] = []
     if struct_order:
-        # A NULL created timestamp loses to any value: it compares as -infinity.
-        created = exp.Coalesce(
-            this=_col(str(view.created_timestamp)),
-            expressions=[exp.cast(exp.Literal.string("-infinity"), dialect.timestamp())],
-        )
-        order_col.append(exp.alias_(_order_struct(ts.copy(), created), FEATURE_ORDER))
+        version = row_version(ts.copy(), str(view.created_timestamp), dialect)
+        order_col.append(exp.alias_(version, FEATURE_ORDER))
     select = (
         exp.select(
             *[k.copy() for k in keys],
@@ -109,22 +106,10 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
     return select
 
 
-def _order_struct(ts: exp.Expression, created: exp.Expression) -> exp.Struct:
-    return exp.Struct(
-        expressions=[
-            exp.PropertyEQ(this=exp.to_identifier("t"), expression=ts),
-            exp.PropertyEQ(this=exp.to_identifier("c"), expression=created),
-        ]
-    )
-
-
 def _asof_inequality(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
     """`e.ts >= f.ts`, or on (ts, created) structs when the dialect supports it."""
     if item.view.created_timestamp and relations.dialect.asof_struct_order:
-        entity_side = _order_struct(
-            _col(ENTITY_TS, ENTITY_ALIAS),
-            exp.cast(exp.Literal.string("infinity"), relations.dialect.timestamp()),
-        )
+        entity_side = order_struct(_col(ENTITY_TS, ENTITY_ALIAS), infinity(relations.dialect))
         return exp.GTE(this=entity_side, expression=_col(FEATURE_ORDER, alias))
     return exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias))
 

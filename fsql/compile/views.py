@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from fsql.compile.ordering import row_version
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
 from fsql.dialects.base import EngineDialect
 
 MODEL_ALIAS = "__fsql_model"
+EVENT_TS = "__event_ts"
+CREATED_TS = "__created_ts"
+LATEST = "__fsql_latest"
+LATEST_ALIAS = "__fsql_keys"
 
 
 def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expression]:
@@ -56,25 +61,13 @@ def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) ->
 
     Rows are limited to `$start <= ts <= $end` when `with_start`; ties on event time
     go to the greatest created timestamp. Output is ordered by key because online
-    stores write sorted keys several times faster.
+    stores write sorted keys several times faster. Engines that compare STRUCTs get
+    one `arg_max` per key (twice as fast as ranking every row, and it keeps one row
+    per key in memory, not a sorted partition); others rank with ROW_NUMBER.
     """
     dialect = relations.dialect
     ts = _col(view.timestamp)
     keys = [_col(k) for k in view.join_keys]
-    created = _col(view.created_timestamp) if view.created_timestamp else None
-    order = [exp.Ordered(this=ts.copy(), desc=True)]
-    if created is not None:
-        order.append(exp.Ordered(this=created.copy(), desc=True, nulls_first=False))
-    rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[k.copy() for k in keys],
-        order=exp.Order(expressions=order),
-    )
-    created_out = (
-        created.copy()
-        if created is not None
-        else exp.cast(exp.null(), dialect.timestamp(), copy=False)
-    )
     where: exp.Expression = exp.and_(
         *[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys],
         exp.Not(this=exp.Is(this=ts.copy(), expression=exp.null())),
@@ -84,16 +77,82 @@ def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) ->
     if with_start:
         start = exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start"))
         where = exp.and_(where, start, copy=False)
+    created_out = (
+        _col(view.created_timestamp)
+        if view.created_timestamp
+        else exp.cast(exp.null(), dialect.timestamp(), copy=False)
+    )
+    outputs = {
+        EVENT_TS: ts.copy(),
+        CREATED_TS: created_out,
+        **{f.name: _col(f.name) for f in view.features},
+    }
+    if dialect.asof_struct_order:
+        return _latest_by_arg_max(view, relations, keys, outputs, where)
+    return _latest_by_rank(view, relations, keys, outputs, where)
+
+
+def _latest_by_rank(
+    view: FeatureView,
+    relations: Relations,
+    keys: list[exp.Column],
+    outputs: dict[str, exp.Expression],
+    where: exp.Expression,
+) -> exp.Select:
+    order = [exp.Ordered(this=_col(view.timestamp), desc=True)]
+    if view.created_timestamp:
+        order.append(exp.Ordered(this=_col(view.created_timestamp), desc=True, nulls_first=False))
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=order),
+    )
+    columns = [
+        exp.alias_(value, name) if name in (EVENT_TS, CREATED_TS) else value
+        for name, value in outputs.items()
+    ]
     return (
+        exp.select(*[k.copy() for k in keys], *columns, copy=False)
+        .from_(relations.view_table(view.name), copy=False)
+        .where(where, copy=False)
+        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
+        .order_by(*[k.copy() for k in keys], copy=False)
+    )
+
+
+def _latest_by_arg_max(
+    view: FeatureView,
+    relations: Relations,
+    keys: list[exp.Column],
+    outputs: dict[str, exp.Expression],
+    where: exp.Expression,
+) -> exp.Select:
+    """`arg_max({columns}, {t: ts, c: created})` per key, the struct unpacked outside."""
+    dialect = relations.dialect
+    ts = _col(view.timestamp)
+    version: exp.Expression = (
+        row_version(ts, view.created_timestamp, dialect) if view.created_timestamp else ts
+    )
+    packed = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(name), expression=value)
+            for name, value in outputs.items()
+        ]
+    )
+    inner = (
         exp.select(
             *[k.copy() for k in keys],
-            exp.alias_(ts.copy(), "__event_ts"),
-            exp.alias_(created_out, "__created_ts"),
-            *[_col(f.name) for f in view.features],
+            exp.alias_(exp.ArgMax(this=packed, expression=version), LATEST, copy=False),
             copy=False,
         )
         .from_(relations.view_table(view.name), copy=False)
         .where(where, copy=False)
-        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
+        .group_by(*[k.copy() for k in keys], copy=False)
+    )
+    latest = _col(LATEST, table=LATEST_ALIAS)
+    unpacked = [exp.Dot(this=latest.copy(), expression=exp.to_identifier(name)) for name in outputs]
+    return (
+        exp.select(*[k.copy() for k in keys], *unpacked, copy=False)
+        .from_(inner.subquery(LATEST_ALIAS, copy=False), copy=False)
         .order_by(*[k.copy() for k in keys], copy=False)
     )

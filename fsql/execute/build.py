@@ -129,4 +129,3 @@ class ViewBuilder:
                 ) from err
             built.append(name)
         return built
-

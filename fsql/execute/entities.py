@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from fsql.arrow_buffers import int64_array
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
@@ -137,10 +139,6 @@ def prepare_entities(
                 hint="rename the entity column or use --full-feature-names",
             )
     columns = [entities.column(k) for k in keys]
-    columns.append(
-        pa.chunked_array([pa.array(range(entities.num_rows), pa.int64())])
-        if entities.num_rows
-        else pa.chunked_array([], pa.int64())
-    )
+    columns.append(pa.chunked_array([int64_array(np.arange(entities.num_rows))]))
     columns.append(utc_timestamps(entities.column(EVENT_TIMESTAMP), EVENT_TIMESTAMP, where))
     return pa.Table.from_arrays(columns, names=[*keys, ROW_ID, ENTITY_TS])

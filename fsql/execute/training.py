@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter
+from fsql.arrow_buffers import int64_array
 from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
 from fsql.compile.plan import CompiledProject, FeatureSelection
 from fsql.config.secrets import scrub
@@ -64,8 +66,7 @@ def run_training_set(
             hint="this is a bug in fsql; please report it with the SQL",
         )
     rows = result.column(ROW_ID)
-    expected = pa.array(range(entities.num_rows), pa.int64())
-    if not rows.equals(pa.chunked_array([expected], pa.int64())):
+    if not rows.equals(pa.chunked_array([int64_array(np.arange(entities.num_rows))])):
         result = result.sort_by(ROW_ID)
     out = entities
     for name in selection.columns:

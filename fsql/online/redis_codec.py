@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fsql.arrow_buffers import int64_scalar, int64_values
 from fsql.definitions.types import FeatureType
 from fsql.errors import RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineTable
@@ -69,6 +70,8 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
 
 OFFSET = 1 << 63
 _OFFSET_U64 = np.uint64(OFFSET)
+_MS = int64_scalar(1000)
+_ONE = int64_scalar(1)
 
 
 # --- scalar conversions -------------------------------------------------------------------
@@ -237,7 +240,9 @@ def encode_values(
     if ttl_us is None:
         return values
     # Rows expired before 1970 get PXAT 1 (gone at once): Redis rejects PXAT <= 0.
-    at = pc.max_element_wise(pc.add(pc.divide(pc.add(event, ttl_us), 1000), 1), 1).to_pylist()
+    at = pc.max_element_wise(
+        pc.add(pc.divide(pc.add(event, int64_scalar(ttl_us)), _MS), _ONE), _ONE
+    ).to_pylist()
     return [x for pair in zip(values, at, strict=True) for x in pair]
 
 
@@ -246,9 +251,9 @@ def prefixes(event: pa.ChunkedArray, created: pa.ChunkedArray) -> list[bytes]:
 
     A null created_ts becomes int64 min, i.e. 0 once offset: below every real value."""
     rec = np.empty(len(event), dtype=[("e", ">u8"), ("c", ">u8")])
-    rec["e"] = np.asarray(event.to_numpy(), dtype=np.int64).view(np.uint64) ^ _OFFSET_U64
-    filled = pc.fill_null(created, -OFFSET).to_numpy()
-    rec["c"] = np.asarray(filled, dtype=np.int64).view(np.uint64) ^ _OFFSET_U64
+    rec["e"] = int64_values(event).view(np.uint64) ^ _OFFSET_U64
+    filled = pc.fill_null(created, int64_scalar(-OFFSET))
+    rec["c"] = int64_values(filled).view(np.uint64) ^ _OFFSET_U64
     return rec.view("V16").tolist()  # type: ignore[no-any-return]
 
 

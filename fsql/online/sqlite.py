@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fsql.arrow_buffers import int64_scalar
 from fsql.errors import ProjectError, RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
 from fsql.online.sqlite_sql import batch_select_sql, meta_sql, table_name, view_sql
@@ -46,6 +47,7 @@ __all__ = ["SQLiteOnlineStore"]
 # A null created_ts is stored as the smallest int64 so that it sorts before any
 # real value in the row-value comparison (SQL NULL would make the guard NULL).
 NULL_CREATED_TS = -(2**63)
+_NULL_CREATED = int64_scalar(NULL_CREATED_TS)
 # Parameters per read statement; batch sizes are rounded up to these buckets (the
 # last key repeated) so a view needs only a handful of distinct statements.
 _MAX_PARAMS = 500
@@ -272,7 +274,7 @@ class SQLiteOnlineStore(OnlineStore):
             data = data.take(order)
             event = event.take(order)
         if CREATED_TS in names:
-            created = pc.fill_null(to_micros(data.column(CREATED_TS)), NULL_CREATED_TS)
+            created = pc.fill_null(to_micros(data.column(CREATED_TS)), _NULL_CREATED)
             created_values = created.to_pylist()
         else:
             created_values = [NULL_CREATED_TS] * data.num_rows

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -159,3 +161,29 @@ def test_secret_from_env_var_never_written(example_project: Path, tmp_path: Path
     for path in [*(example_project / "target").rglob("*"), *tmp_path.rglob("*.json")]:
         if path.is_file() and path.suffix in (".sql", ".json"):
             assert sentinel not in path.read_text(), path
+
+
+def test_cli_processes_never_import_pandas(ran_project: Path, tmp_path: Path) -> None:
+    # pyarrow imports pandas on its first Python-to-Arrow conversion: half a second that
+    # would dominate a small training set or read, so these paths go through buffers.
+    out = tmp_path / "train.parquet"
+    probe = (
+        "import sys\n"
+        "from fsql.cli.main import cli\n"
+        "for args in (['build-training-set', '--entities', 'data/entities.csv',\n"
+        f"              '--feature-service', 'churn_model', '--output', {str(out)!r}],\n"
+        "             ['get-online', '--feature-service', 'churn_model',\n"
+        "              '--entity', 'user_id=7', '--entity', 'item_id=1003'],\n"
+        "             ['materialize-incremental', '2030-01-01T00:00:00']):\n"
+        "    try:\n"
+        "        cli.main(args, standalone_mode=False)\n"
+        "    except SystemExit as stop:\n"
+        "        assert not stop.code, (args, stop.code)\n"
+        "print('pandas imported:', 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ran_project, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("pandas imported: False")
+    assert pq.read_metadata(out).num_rows > 0

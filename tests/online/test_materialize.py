@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,3 +103,20 @@ def test_run_state_lives_in_the_online_store(
     with FeatureStore(project_dir=root) as store:
         state = store.online.get_state("spend")
         assert state is not None and state.watermark == NOW - timedelta(hours=2)
+
+
+def test_run_does_not_import_pandas(tmp_path: Path, online_store_config: dict | None) -> None:
+    # Importing pandas costs about half a second, more than a small `fsql run` itself:
+    # pyarrow pulls it in on the first Python-to-Arrow conversion, so the write paths
+    # build their Arrow scalars from buffers instead.
+    root = _project(tmp_path, online_store_config)
+    probe = (
+        "import sys\n"
+        "from fsql import FeatureStore\n"
+        f"built, results = FeatureStore(project_dir={str(root)!r}).run()\n"
+        "assert sum(r.rows for r in results) == 2, results\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

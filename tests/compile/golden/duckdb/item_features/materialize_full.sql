@@ -1,14 +1,22 @@
 SELECT
   item_id,
-  event_timestamp AS __event_ts,
-  CAST(NULL AS TIMESTAMPTZ) AS __created_ts,
-  item_avg_rating,
-  item_review_count,
-  item_category
-FROM item_features
-WHERE
-  NOT item_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY event_timestamp DESC) = 1
+  __fsql_keys.__fsql_latest.__event_ts,
+  __fsql_keys.__fsql_latest.__created_ts,
+  __fsql_keys.__fsql_latest.item_avg_rating,
+  __fsql_keys.__fsql_latest.item_review_count,
+  __fsql_keys.__fsql_latest.item_category
+FROM (
+  SELECT
+    item_id,
+    ARG_MAX(
+      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'item_avg_rating': item_avg_rating, 'item_review_count': item_review_count, 'item_category': item_category},
+      event_timestamp
+    ) AS __fsql_latest
+  FROM item_features
+  WHERE
+    NOT item_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
+  GROUP BY
+    item_id
+) AS __fsql_keys
 ORDER BY
   item_id;

@@ -1,16 +1,24 @@
 SELECT
   user_id,
-  event_timestamp AS __event_ts,
-  CAST(NULL AS TIMESTAMPTZ) AS __created_ts,
-  daily_order_count,
-  daily_spend
-FROM user_daily_orders
-WHERE
-  (
-    NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
-  )
-  AND event_timestamp >= $start
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY event_timestamp DESC) = 1
+  __fsql_keys.__fsql_latest.__event_ts,
+  __fsql_keys.__fsql_latest.__created_ts,
+  __fsql_keys.__fsql_latest.daily_order_count,
+  __fsql_keys.__fsql_latest.daily_spend
+FROM (
+  SELECT
+    user_id,
+    ARG_MAX(
+      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'daily_order_count': daily_order_count, 'daily_spend': daily_spend},
+      event_timestamp
+    ) AS __fsql_latest
+  FROM user_daily_orders
+  WHERE
+    (
+      NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
+    )
+    AND event_timestamp >= $start
+  GROUP BY
+    user_id
+) AS __fsql_keys
 ORDER BY
   user_id;

@@ -1,14 +1,22 @@
 SELECT
   user_id,
-  event_timestamp AS __event_ts,
-  created_timestamp AS __created_ts,
-  user_30d_purchase_count,
-  user_lifetime_value,
-  user_order_days
-FROM user_features
-WHERE
-  NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY event_timestamp DESC, created_timestamp DESC) = 1
+  __fsql_keys.__fsql_latest.__event_ts,
+  __fsql_keys.__fsql_latest.__created_ts,
+  __fsql_keys.__fsql_latest.user_30d_purchase_count,
+  __fsql_keys.__fsql_latest.user_lifetime_value,
+  __fsql_keys.__fsql_latest.user_order_days
+FROM (
+  SELECT
+    user_id,
+    ARG_MAX(
+      {'__event_ts': event_timestamp, '__created_ts': created_timestamp, 'user_30d_purchase_count': user_30d_purchase_count, 'user_lifetime_value': user_lifetime_value, 'user_order_days': user_order_days},
+      {'t': event_timestamp, 'c': COALESCE(created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))}
+    ) AS __fsql_latest
+  FROM user_features
+  WHERE
+    NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
+  GROUP BY
+    user_id
+) AS __fsql_keys
 ORDER BY
   user_id;
