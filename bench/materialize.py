@@ -11,9 +11,8 @@ What is timed, each in its own process (`bench.common.run_step`, so peak RSS is 
   key (N/20 users + N/50 items: 14k at S, 140k at M, 1.4M at L, the issue's L target).
   An explicit START turns off the TTL pruning that `run` and `materialize(None, end)` do.
 - The reference, on the same built tables and the same window: DuckDB's latest-row query
-  (`QUALIFY row_number() OVER (PARTITION BY key ORDER BY event_timestamp DESC,
-  created_timestamp DESC) = 1 ORDER BY key`, timestamps turned into integer microseconds by
-  DuckDB), fetched as 100k-row Arrow batches, then a raw bulk write of the same rows:
+  (`arg_max({row}, {t: event_timestamp, c: created_timestamp}) GROUP BY key ORDER BY key`,
+  the engine's fastest form of it, timestamps turned into integer microseconds by DuckDB), fetched as 100k-row Arrow batches, then a raw bulk write of the same rows:
   SQLite `executemany` INSERT into a fresh `WITHOUT ROWID` table (one transaction per view,
   same journal pragmas as fsql's store); Redis pipelined MSET (1,000 keys per MSET) of
   msgpack values under a prefix of its own. It is the floor: no newest-wins guard, no
@@ -151,16 +150,20 @@ def clean_redis(prefixes: Sequence[str] = (FSQL_PREFIX, REF_PREFIX)) -> int:
 
 
 def latest_sql(view: str) -> str:
-    """The reference's latest-row query: the point-in-time rule at $end, sorted by key."""
+    """The reference's latest-row query: the point-in-time rule at $end, sorted by key.
+
+    DuckDB's fastest form of it: one `arg_max` per key over a (event, created) struct,
+    about twice as fast as ranking every row with `row_number()`."""
     key, features = VIEWS[view]
+    packed = ", ".join(f"{f}: {f}" for f in features)
     return (
-        f"SELECT {key}, epoch_us(event_timestamp) AS event_us, "
-        f"coalesce(epoch_us(created_timestamp), -9223372036854775808) AS created_us, "
-        f"{', '.join(features)} FROM {view} "
-        f"WHERE {key} IS NOT NULL AND event_timestamp BETWEEN $start AND $end "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} "
-        f"ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST) = 1 "
-        f"ORDER BY {key}"
+        f"SELECT {key}, epoch_us(r.t) AS event_us, "
+        f"coalesce(epoch_us(r.c), -9223372036854775808) AS created_us, "
+        f"{', '.join(f'r.{f}' for f in features)} FROM ("
+        f"SELECT {key}, arg_max({{t: event_timestamp, c: created_timestamp, {packed}}}, "
+        f"{{t: event_timestamp, c: coalesce(created_timestamp, '-infinity'::TIMESTAMPTZ)}}) AS r "
+        f"FROM {view} WHERE {key} IS NOT NULL AND event_timestamp BETWEEN $start AND $end "
+        f"GROUP BY {key}) ORDER BY {key}"
     )
 
 

@@ -34,7 +34,12 @@ class DuckDBAdapter(OfflineAdapter):
         self.path = database
         self._con = duckdb.connect(database)
         self._lock = threading.RLock()
-        settings: dict[str, Any] = {"TimeZone": "UTC", "file_search_path": str(search_path)}
+        settings: dict[str, Any] = {
+            "TimeZone": "UTC",
+            "file_search_path": str(search_path),
+            # fsql reports progress itself; DuckDB's bar would interleave with it on stderr.
+            "enable_progress_bar": False,
+        }
         if threads:
             settings["threads"] = int(threads)
         if memory_limit:
