@@ -12,7 +12,8 @@ What is timed, each in its own process (`bench.common.run_step`, so peak RSS is 
   An explicit START turns off the TTL pruning that `run` and `materialize(None, end)` do.
 - The reference, on the same built tables and the same window: DuckDB's latest-row query
   (`arg_max({row}, {t: event_timestamp, c: created_timestamp}) GROUP BY key ORDER BY key`,
-  the engine's fastest form of it, timestamps turned into integer microseconds by DuckDB), fetched as 100k-row Arrow batches, then a raw bulk write of the same rows:
+  the engine's fastest form of it, timestamps turned into integer microseconds by DuckDB),
+  fetched as 100k-row Arrow batches, then a raw bulk write of the same rows:
   SQLite `executemany` INSERT into a fresh `WITHOUT ROWID` table (one transaction per view,
   same journal pragmas as fsql's store); Redis pipelined MSET (1,000 keys per MSET) of
   msgpack values under a prefix of its own. It is the floor: no newest-wins guard, no
