@@ -46,11 +46,20 @@ class OfflineAdapter(ABC):
         """Close the connection."""
 
 
-def open_offline(config: Mapping[str, Any], project_root: Path) -> OfflineAdapter:
-    """Open the adapter a profile's `offline:` block names (drivers imported lazily)."""
+def open_offline(
+    config: Mapping[str, Any], project_root: Path, source: str | None = None
+) -> OfflineAdapter:
+    """Open the adapter a profile's `offline:` block names (drivers imported lazily).
+
+    `source` is the profiles file the block came from, named in configuration errors.
+    """
     kind = config.get("type", "duckdb")
     if kind == "duckdb":
         from fsql.adapters.duckdb import DuckDBAdapter
 
         return DuckDBAdapter.from_config(config, project_root)
+    if kind == "snowflake":
+        from fsql.adapters.snowflake import SnowflakeAdapter
+
+        return SnowflakeAdapter.from_config(config, project_root, source)
     raise ValueError(f"offline engine '{kind}' is not available in this build")

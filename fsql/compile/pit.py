@@ -6,6 +6,18 @@ Feature rows that share (keys, event_ts) are first reduced to the one with the
 greatest created timestamp, so no plan has to pick among ties. The entity table is
 a registered relation with a row id (`__fsql_row`) and its event time normalised
 to UTC (`__fsql_ts`); results come back ordered by row id, one row per entity row.
+
+Two plans share the per-key pruning CTEs (`key_bounds`, `feature_rows`):
+
+- `asof`: the engine's native ASOF join, left outer (DuckDB `ASOF LEFT JOIN ... ON
+  keys AND e.ts >= f.ts`, Snowflake `ASOF JOIN ... MATCH_CONDITION (e.ts >= f.ts) ON
+  keys`);
+- `window`: for engines without one, a linear sort-and-fill. Entity rows and feature
+  times are stacked, a running MAX of the feature time per key marks, on each entity
+  row, the newest feature row at or before it, and an equi-join on (keys, that time)
+  fetches its values. Never a range join ranked per entity row: that is quadratic on
+  hot keys. Never LAST_VALUE(... IGNORE NULLS): it carries an older value over a NULL
+  in the chosen row.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from sqlglot import exp
 from fsql.compile.ordering import infinity, order_struct, row_version
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
+from fsql.definitions.types import FeatureType
 
 ENTITY_TABLE = "__fsql_entities"
 ROW_ID = "__fsql_row"
@@ -28,6 +41,11 @@ ENTITY_ALIAS = "e"
 FEATURE_ALIAS = "f"
 KEY_LO = "__fsql_lo"
 KEY_HI = "__fsql_hi"
+# Columns of the window plan's stacked rows.
+STACK_TS = "__fsql_at"
+IS_ENTITY = "__fsql_is_entity"
+MATCH_TS = "__fsql_match"
+RUNNING_ALIAS = "__fsql_w"
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,11 @@ def _table(name: str) -> exp.Table:
 
 def _seconds(view: FeatureView) -> int | None:
     return int(view.ttl.total_seconds()) if view.ttl else None
+
+
+def _struct_order(item: PitItem, relations: Relations) -> bool:
+    """Ties are broken inside the join on `{t, c}` structs (DuckDB's ASOF only)."""
+    return bool(item.view.created_timestamp) and relations.dialect.struct_order_join
 
 
 def key_bounds(item: PitItem) -> exp.Select:
@@ -93,7 +116,7 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
     if seconds is not None:
         lower = exp.Sub(this=_col(KEY_LO, bounds_alias), expression=_interval(seconds))
         conditions.append(exp.GTE(this=ts.copy(), expression=lower))
-    struct_order = bool(view.created_timestamp) and dialect.asof_struct_order
+    struct_order = _struct_order(item, relations)
     if struct_order:
         created = exp.column(str(view.created_timestamp), table=FEATURE_ALIAS)
         version = row_version(ts.copy(), created, dialect)
@@ -111,34 +134,41 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
         .join(_table(bounds_alias), on=on, join_type="INNER", copy=False)
         .where(exp.and_(*conditions, copy=False), copy=False)
     )
-    if view.created_timestamp and not struct_order:
-        rank = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[*[k.copy() for k in keys], ts.copy()],
-            order=exp.Order(
-                expressions=[
-                    exp.Ordered(
-                        this=_col(view.created_timestamp, FEATURE_ALIAS),
-                        desc=True,
-                        nulls_first=False,
-                    )
-                ]
-            ),
-        )
-        select = select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
+    # An ASOF join takes one of several equal times by itself; the window plan's
+    # equi-join on (keys, time) would return them all, so it needs one row per time
+    # even when the view declares no created timestamp to choose by.
+    window_plan = dialect.pit_strategy == "window"
+    if not struct_order and (view.created_timestamp or window_plan):
+        select = select.qualify(_first_per_time(view, keys, ts), copy=False)
     return select
+
+
+def _first_per_time(view: FeatureView, keys: list[exp.Column], ts: exp.Column) -> exp.EQ:
+    """`ROW_NUMBER() OVER (PARTITION BY keys, ts ORDER BY created DESC) = 1`.
+
+    Without a created timestamp the order is the (equal) event time: SPEC §2 names
+    no winner among such rows, and Snowflake's ROW_NUMBER needs an ORDER BY.
+    """
+    created = view.created_timestamp
+    by = _col(created, FEATURE_ALIAS) if created else ts.copy()
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[*[k.copy() for k in keys], ts.copy()],
+        order=exp.Order(expressions=[exp.Ordered(this=by, desc=True, nulls_first=False)]),
+    )
+    return exp.EQ(this=rank, expression=exp.Literal.number(1))
 
 
 def _feature_time(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
     """The chosen row's event time: a column, or the `t` field of its version struct."""
-    if item.view.created_timestamp and relations.dialect.asof_struct_order:
+    if _struct_order(item, relations):
         return exp.Dot(this=_col(FEATURE_ORDER, alias), expression=exp.to_identifier("t"))
     return _col(FEATURE_TS, alias)
 
 
 def _asof_inequality(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
     """`e.ts >= f.ts`, or on (ts, created) structs when the dialect supports it."""
-    if item.view.created_timestamp and relations.dialect.asof_struct_order:
+    if _struct_order(item, relations):
         entity_side = order_struct(_col(ENTITY_TS, ENTITY_ALIAS), infinity(relations.dialect))
         return exp.GTE(this=entity_side, expression=_col(FEATURE_ORDER, alias))
     return exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias))
@@ -148,55 +178,199 @@ def _interval(seconds: int) -> exp.Interval:
     return exp.Interval(this=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
 
+def _keys_equal(item: PitItem, left: str, right: str) -> list[exp.Expression]:
+    return [exp.EQ(this=_col(k, left), expression=_col(k, right)) for k in item.view.join_keys]
+
+
+def _feature_columns(item: PitItem, alias: str, relations: Relations) -> list[exp.Expression]:
+    """The view's requested features, NULL where the chosen row is older than t - TTL."""
+    seconds = _seconds(item.view)
+    columns: list[exp.Expression] = []
+    for feature, out_name in zip(item.features, item.output_names, strict=True):
+        value: exp.Expression = _col(feature, alias)
+        if seconds is not None:
+            # Both plans pick the newest row at or before t; older than t - T means none.
+            fresh = exp.GTE(
+                this=_feature_time(item, alias, relations),
+                expression=exp.Sub(
+                    this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_interval(seconds)
+                ),
+            )
+            value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
+        columns.append(exp.alias_(value, out_name))
+    return columns
+
+
 def point_in_time_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     """SELECT __fsql_row, <features...> FROM entities, one row per entity row, in order."""
     strategy = relations.dialect.pit_strategy
-    if strategy != "asof":
+    if strategy == "asof":
+        query = _asof_query(items, relations)
+    elif strategy == "window":
+        query = _window_query(items, relations)
+    else:
         raise ValueError(f"point-in-time strategy '{strategy}' is not available")
-    return _asof_query(items, relations)
+    relations.dialect.finish(query)
+    return query
+
+
+def _with_candidates(
+    query: exp.Select, index: int, item: PitItem, relations: Relations
+) -> tuple[exp.Select, str]:
+    """Add view `index`'s key bounds and pruned feature rows as CTEs; returns the rows' name."""
+    alias = f"__fsql_v{index}"
+    bounds_alias = f"__fsql_k{index}"
+    query = query.with_(bounds_alias, as_=key_bounds(item), copy=False)
+    query = query.with_(alias, as_=feature_rows(item, relations, bounds_alias), copy=False)
+    return query, alias
+
+
+def _from_entities(query: exp.Select, projections: list[exp.Expression]) -> exp.Select:
+    return query.select(*projections, copy=False).from_(
+        _table(ENTITY_TABLE).as_(ENTITY_ALIAS, copy=False), copy=False
+    )
 
 
 def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
-    """Native `ASOF LEFT JOIN` per view (left outer, one match at most per entity row)."""
+    """Native ASOF join per view (left outer, one match at most per entity row)."""
     projections: list[exp.Expression] = [_col(ROW_ID, ENTITY_ALIAS)]
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
-        alias = f"__fsql_v{index}"
-        bounds_alias = f"__fsql_k{index}"
-        query = query.with_(bounds_alias, as_=key_bounds(item), copy=False)
-        query = query.with_(alias, as_=feature_rows(item, relations, bounds_alias), copy=False)
-        on = exp.and_(
-            *[
-                exp.EQ(this=_col(k, ENTITY_ALIAS), expression=_col(k, alias))
-                for k in item.view.join_keys
-            ],
-            _asof_inequality(item, alias, relations),
-        )
-        joins.append(
-            exp.Join(
-                this=_table(alias).as_(alias, copy=False),
-                method="ASOF",
-                side="LEFT",
-                on=on,
-            )
-        )
-        seconds = _seconds(item.view)
-        for feature, out_name in zip(item.features, item.output_names, strict=True):
-            value: exp.Expression = _col(feature, alias)
-            if seconds is not None:
-                # ASOF picks the newest row at or before t; older than t - T means no candidate.
-                fresh = exp.GTE(
-                    this=_feature_time(item, alias, relations),
-                    expression=exp.Sub(
-                        this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_interval(seconds)
-                    ),
-                )
-                value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
-            projections.append(exp.alias_(value, out_name))
-    query = query.select(*projections, copy=False).from_(
-        _table(ENTITY_TABLE).as_(ENTITY_ALIAS, copy=False), copy=False
-    )
+        query, alias = _with_candidates(query, index, item, relations)
+        joins.append(_asof_join(item, alias, relations))
+        projections.extend(_feature_columns(item, alias, relations))
+    query = _from_entities(query, projections)
     for join in joins:
         query = query.join(join, copy=False)
     return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)
+
+
+def _asof_join(item: PitItem, alias: str, relations: Relations) -> exp.Join:
+    """DuckDB's `ASOF LEFT JOIN ... ON keys AND ineq`, or Snowflake's
+    `ASOF JOIN ... MATCH_CONDITION (ineq) ON keys` (left outer as it stands).
+
+    Keys compare with `=`, so a NULL entity key never matches and gets NULL features.
+    The inequality keeps the entity side on the left: Snowflake requires the left
+    table's column first, and nothing here runs sqlglot's optimizer, which has been
+    seen swapping MATCH_CONDITION operands.
+    """
+    inequality = _asof_inequality(item, alias, relations)
+    keys = _keys_equal(item, ENTITY_ALIAS, alias)
+    right = _table(alias).as_(alias, copy=False)
+    if relations.dialect.asof_match_condition:
+        return exp.Join(
+            this=right,
+            method="ASOF",
+            match_condition=inequality,
+            on=exp.and_(*keys, copy=False),
+        )
+    return exp.Join(this=right, method="ASOF", side="LEFT", on=exp.and_(*keys, inequality))
+
+
+def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
+    """The portable plan: per view, stacked rows, a running max, and two equi-joins.
+
+    `__fsql_s<i>` stacks entity rows and candidate times; `__fsql_m<i>` holds, per
+    entity row id, the time of the newest candidate row at or before it
+    (`__fsql_match`); joining `__fsql_v<i>` on (keys, that time) fetches the row, and
+    the LEFT JOINs keep one output row per entity row.
+    """
+    projections: list[exp.Expression] = [_col(ROW_ID, ENTITY_ALIAS)]
+    query = exp.select()
+    joins: list[exp.Join] = []
+    for index, item in enumerate(items):
+        query, alias = _with_candidates(query, index, item, relations)
+        stacked, matches = f"__fsql_s{index}", f"__fsql_m{index}"
+        query = query.with_(stacked, as_=_stacked_rows(item, alias, relations), copy=False)
+        query = query.with_(matches, as_=_matched_times(item, stacked), copy=False)
+        by_row = exp.EQ(this=_col(ROW_ID, matches), expression=_col(ROW_ID, ENTITY_ALIAS))
+        same_time = exp.EQ(this=_col(FEATURE_TS, alias), expression=_col(MATCH_TS, matches))
+        joins.append(_left_join(matches, by_row))
+        joins.append(
+            _left_join(
+                alias, exp.and_(*_keys_equal(item, alias, ENTITY_ALIAS), same_time, copy=False)
+            )
+        )
+        projections.extend(_feature_columns(item, alias, relations))
+    query = _from_entities(query, projections)
+    for join in joins:
+        query = query.join(join, copy=False)
+    return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)
+
+
+def _left_join(name: str, on: exp.Expression) -> exp.Join:
+    return exp.Join(this=_table(name).as_(name, copy=False), side="LEFT", on=on)
+
+
+def _matched_times(item: PitItem, stacked: str) -> exp.Select:
+    """Per entity row, the newest candidate time at or before it (NULL when none).
+
+    Over the stacked rows sorted by (time, is_entity), a running MAX of the feature
+    time, taken on the entity rows. Feature rows sort before entity rows of the same
+    time, so an entity row exactly at a feature row's time sees it (the bound is
+    inclusive). Times sort NULLS FIRST, said explicitly since engines differ (and
+    sqlglot refuses some spellings for BigQuery); neither column is NULL here.
+    """
+    keys = [_col(k) for k in item.view.join_keys]
+    window = exp.Window(
+        this=exp.Max(this=_col(FEATURE_TS)),
+        partition_by=keys,
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=_col(STACK_TS), desc=False, nulls_first=True),
+                exp.Ordered(this=_col(IS_ENTITY), desc=False, nulls_first=True),
+            ]
+        ),
+        spec=exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        ),
+    )
+    running = exp.select(
+        _col(ROW_ID), _col(IS_ENTITY), exp.alias_(window, MATCH_TS), copy=False
+    ).from_(_table(stacked), copy=False)
+    return (
+        exp.select(_col(ROW_ID), _col(MATCH_TS), copy=False)
+        .from_(running.subquery(RUNNING_ALIAS, copy=False), copy=False)
+        .where(exp.EQ(this=_col(IS_ENTITY), expression=exp.Literal.number(1)), copy=False)
+    )
+
+
+def _stacked_rows(item: PitItem, rows: str, relations: Relations) -> exp.Union:
+    """Entity rows `(keys, ts, NULL, row id, 1)` UNION ALL feature rows
+    `(keys, feature ts, feature ts, NULL, 0)`, each column cast to one type.
+
+    Entity rows with a NULL key or time are left out: they can match nothing, and the
+    LEFT JOIN on row id gives them NULL features. Keys are not cast: their SQL type is
+    the model's, unknown here; the entity table's keys were checked to be of the same
+    family before the join runs, and engines widen integers in a UNION.
+    """
+    dialect = relations.dialect
+    keys = item.view.join_keys
+
+    def typed(value: exp.Expression, dtype: exp.DataType, name: str) -> exp.Expression:
+        return exp.alias_(exp.cast(value, dtype, copy=False), name, copy=False)
+
+    present = [exp.Not(this=exp.Is(this=_col(c), expression=exp.null())) for c in keys]
+    present.append(exp.Not(this=exp.Is(this=_col(ENTITY_TS), expression=exp.null())))
+    entities = (
+        exp.select(
+            *[_col(k) for k in keys],
+            typed(_col(ENTITY_TS), dialect.timestamp(), STACK_TS),
+            typed(exp.null(), dialect.timestamp(), FEATURE_TS),
+            typed(_col(ROW_ID), dialect.data_type(FeatureType.INT64), ROW_ID),
+            exp.alias_(exp.Literal.number(1), IS_ENTITY),
+            copy=False,
+        )
+        .from_(_table(ENTITY_TABLE), copy=False)
+        .where(exp.and_(*present, copy=False), copy=False)
+    )
+    features = exp.select(
+        *[_col(k) for k in keys],
+        typed(_col(FEATURE_TS), dialect.timestamp(), STACK_TS),
+        typed(_col(FEATURE_TS), dialect.timestamp(), FEATURE_TS),
+        typed(exp.null(), dialect.data_type(FeatureType.INT64), ROW_ID),
+        exp.alias_(exp.Literal.number(0), IS_ENTITY),
+        copy=False,
+    ).from_(_table(rows), copy=False)
+    return exp.union(entities, features, distinct=False, copy=False)

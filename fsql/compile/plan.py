@@ -108,7 +108,7 @@ def compile_project(
     project: Project, dialect: EngineDialect, schema: str | None = None
 ) -> CompiledProject:
     """A compiled project whose view plans are built on first use."""
-    relations = Relations(dialect, project.sources, schema)
+    relations = Relations(dialect, project.sources, schema, project.dialect)
     return CompiledProject(project, dialect, relations, _LazyPlans(project, dialect, relations))
 
 

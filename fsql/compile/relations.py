@@ -7,10 +7,13 @@ definition compiles to DuckDB file scans, Snowflake tables or BigQuery tables.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from fsql.definitions.models import Source
 from fsql.dialects.base import EngineDialect
@@ -18,15 +21,36 @@ from fsql.errors import ProjectError
 from fsql.project.jinja import REF_PREFIX, SRC_PREFIX
 
 _FILE_READERS = {"parquet": "read_parquet", "csv": "read_csv"}
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@functools.cache
+def _case_insensitive(dialect: str) -> bool:
+    return Dialect.get_or_raise(dialect).normalization_strategy is (
+        NormalizationStrategy.CASE_INSENSITIVE
+    )
+
+
+def _unquote_plain_names(query: exp.Expression) -> None:
+    """Drop quotes that meant nothing in the model's dialect (see `Relations.resolve`)."""
+    for identifier in query.find_all(exp.Identifier):
+        if identifier.quoted and _PLAIN_NAME.match(identifier.name):
+            identifier.set("quoted", False)
 
 
 @dataclass(frozen=True)
 class Relations:
-    """Names of view tables and source relations for one target."""
+    """Names of view tables and source relations for one target.
+
+    View tables are unqualified unless `schema` is given: the connection's current
+    database and schema (profiles.yml) say where they live. `model_dialect` is the
+    dialect models are written in.
+    """
 
     dialect: EngineDialect
     sources: Mapping[tuple[str, str], Source]
     schema: str | None = None
+    model_dialect: str = "duckdb"
 
     def view_table(self, view: str) -> exp.Table:
         table = exp.Table(this=exp.to_identifier(view))
@@ -56,7 +80,19 @@ class Relations:
         return None
 
     def resolve(self, query: exp.Query) -> exp.Query:
-        """A copy of `query` with every placeholder table replaced."""
+        """A copy of `query` with every placeholder table replaced.
+
+        A model written in a case-insensitive dialect (DuckDB) quotes names only to
+        escape keywords: `"Order"` and `order` are one column there. On an engine
+        where quotes make a name case-sensitive (Snowflake), such quotes are dropped
+        from plain names first, so the model names the same objects as fsql's own
+        unquoted SQL. Source relations are swapped in afterwards and keep theirs.
+        """
+        resolved = query.copy()
+        if _case_insensitive(self.model_dialect) and not _case_insensitive(
+            self.dialect.sqlglot_dialect
+        ):
+            _unquote_plain_names(resolved)
 
         def swap(node: exp.Expression) -> exp.Expression:
             if not isinstance(node, exp.Table) or node.args.get("db"):
@@ -80,4 +116,4 @@ class Relations:
                 replacement.set("alias", exp.TableAlias(this=exp.to_identifier(default_alias)))
             return replacement
 
-        return query.copy().transform(swap, copy=False)
+        return resolved.transform(swap, copy=False)

@@ -36,6 +36,17 @@ def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expression]:
 
 def table_query(view: FeatureView, relations: Relations, incremental: bool = False) -> exp.Query:
     """SELECT producing the view's table: the model, with declared types enforced."""
+    query = _table_query(view, relations, incremental)
+    relations.dialect.finish(query)
+    return query
+
+
+def _table_query(view: FeatureView, relations: Relations, incremental: bool) -> exp.Select:
+    """`SELECT * REPLACE (CAST(col AS type) AS col, ...) FROM (model)`.
+
+    The star keeps every model column in place and recasts the declared ones. DuckDB,
+    Snowflake and BigQuery all take `* REPLACE (...)`, and sqlglot writes it for each.
+    """
     model = relations.resolve(view.incremental_query if incremental else view.query)
     star = exp.Star(replace=_casts(view, relations.dialect))
     # Builders copy their inputs by default; these trees are fresh, so skip the copies.
@@ -44,12 +55,14 @@ def table_query(view: FeatureView, relations: Relations, incremental: bool = Fal
 
 def create_table(view: FeatureView, relations: Relations) -> exp.Create:
     """CREATE OR REPLACE TABLE: atomic in every engine we target."""
-    return exp.Create(
+    create = exp.Create(
         this=relations.view_table(view.name),
         kind="TABLE",
         replace=True,
-        expression=table_query(view, relations),
+        expression=_table_query(view, relations, incremental=False),
     )
+    relations.dialect.finish(create)
+    return create
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -88,8 +101,11 @@ def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) ->
         **{f.name: _col(f.name) for f in view.features},
     }
     if dialect.asof_struct_order:
-        return _latest_by_arg_max(view, relations, keys, outputs, where)
-    return _latest_by_rank(view, relations, keys, outputs, where)
+        query = _latest_by_arg_max(view, relations, keys, outputs, where)
+    else:
+        query = _latest_by_rank(view, relations, keys, outputs, where)
+    dialect.finish(query)
+    return query
 
 
 def _latest_by_rank(

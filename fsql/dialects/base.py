@@ -1,19 +1,22 @@
 """What the compiler needs to know about an engine, declared as data.
 
-A dialect names its sqlglot dialect, how it runs point-in-time joins (`asof`: a
-native ASOF LEFT JOIN; `window`: the portable sort-and-fill plan) and how feature
+A dialect names its sqlglot dialect, how it runs point-in-time joins (`asof`: the
+engine's native ASOF join; `window`: the portable sort-and-fill plan) and how feature
 types are spelled. Anything more belongs in a rewrite hook, not in the compiler.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from fsql.definitions.types import FeatureType
+
+Rewrite = Callable[[exp.Expression], exp.Expression]
 
 
 @dataclass(frozen=True)
@@ -26,12 +29,30 @@ class EngineDialect:
     # The engine's ASOF inequality accepts a STRUCT, compared field by field: then the
     # (event_ts, created_ts) tie-break happens inside the join, with no window pass.
     asof_struct_order: bool = False
+    # Snowflake's spelling: `ASOF JOIN ... MATCH_CONDITION (e.ts >= f.ts) ON keys`, left
+    # outer without LEFT; otherwise DuckDB's `ASOF LEFT JOIN ... ON keys AND e.ts >= f.ts`.
+    asof_match_condition: bool = False
+    # Point-in-time plans this engine can run; the first is the default.
+    pit_strategies: tuple[str, ...] = ("asof",)
+    # Applied to every finished tree, in order (e.g. identifier rules of the engine).
+    rewrites: tuple[Rewrite, ...] = ()
+
+    @property
+    def struct_order_join(self) -> bool:
+        """The point-in-time join breaks ties on created time itself (struct ASOF)."""
+        return self.asof_struct_order and self.pit_strategy == "asof"
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
         return _build_type(self.type_map[ftype], self.sqlglot_dialect).copy()
 
     def timestamp(self) -> exp.DataType:
         return _build_type(self.timestamp_type, self.sqlglot_dialect).copy()
+
+    def finish(self, tree: exp.Expression) -> exp.Expression:
+        """`tree` after the dialect's rewrites (in place: compiled trees are never shared)."""
+        for rewrite in self.rewrites:
+            tree = rewrite(tree)
+        return tree
 
     def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
         return expression.sql(dialect=self.sqlglot_dialect, pretty=pretty)
@@ -43,10 +64,32 @@ def _build_type(name: str, dialect: str) -> exp.DataType:
     return exp.DataType.build(name, dialect=dialect)
 
 
-def get_dialect(name: str) -> EngineDialect:
-    """The dialect for an offline engine type (as written in profiles.yml)."""
+def _base_dialect(name: str) -> EngineDialect:
+    # Imported on demand: a process only ever loads the engines it targets.
     if name == "duckdb":
         from fsql.dialects.duckdb import DUCKDB
 
         return DUCKDB
+    if name == "snowflake":
+        from fsql.dialects.snowflake import SNOWFLAKE
+
+        return SNOWFLAKE
     raise ValueError(f"no dialect for engine '{name}'")
+
+
+def get_dialect(name: str, pit_strategy: str | None = None) -> EngineDialect:
+    """The dialect for an offline engine type (as written in profiles.yml).
+
+    `pit_strategy` picks the point-in-time plan (profiles.yml `pit_strategy`); None
+    means the engine's default. A strategy the engine cannot run is a ValueError.
+    """
+    dialect = _base_dialect(name)
+    if pit_strategy is None or pit_strategy == dialect.pit_strategy:
+        return dialect
+    if pit_strategy not in dialect.pit_strategies:
+        allowed = ", ".join(dialect.pit_strategies)
+        raise ValueError(
+            f"point-in-time strategy '{pit_strategy}' is not available for {name}; "
+            f"use one of: {allowed}"
+        )
+    return dataclasses.replace(dialect, pit_strategy=pit_strategy)

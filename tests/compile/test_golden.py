@@ -1,19 +1,25 @@
 """Golden compiled SQL for the example project: a change in generated SQL shows in review.
 
+Covered: DuckDB, and Snowflake with both point-in-time strategies (`asof`, `window`).
+A view's own files do not depend on the strategy, so Snowflake keeps one set of them
+and one training set per strategy (`snowflake/training_sets/<strategy>/`).
+
 Regenerate after an intended change with `FSQL_UPDATE_GOLDEN=1 pytest tests/compile`,
 then read the diff before committing it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 import sqlglot
 
-from fsql.compile.plan import compile_project
+from fsql.compile.plan import CompiledProject, compile_project
 from fsql.compile.writer import compiled_files
+from fsql.definitions.models import Project
 from fsql.dialects import get_dialect
 from fsql.execute.training import compile_training_sql
 from fsql.project.load import load_project
@@ -21,22 +27,38 @@ from fsql.project.load import load_project
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("FSQL_UPDATE_GOLDEN") == "1"
+SNOWFLAKE_STRATEGIES = ("asof", "window")
 
 
 def _normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
+def warehouse_sources(project: Project) -> Project:
+    """The example project as a Snowflake deployment declares it: its CSV sources
+    as warehouse tables (`identifier: raw.<table>`), since Snowflake reads no files."""
+    sources = {
+        key: dataclasses.replace(source, path=None, identifier=f"raw.{source.name}")
+        for key, source in project.sources.items()
+    }
+    return dataclasses.replace(project, sources=sources)
+
+
+def _training_sql(compiled: CompiledProject) -> str:
+    refs = [str(r) for r in compiled.project.services["churn_model"].features]
+    return compile_training_sql(compiled, compiled.select_features(refs, False).items)
+
+
 def _generated() -> dict[str, str]:
     project = load_project(REPO)
     compiled = compile_project(project, get_dialect("duckdb"))
     files = compiled_files(compiled)
-    selection = compiled.select_features(
-        [str(r) for r in project.services["churn_model"].features], False
-    )
-    files["duckdb/training_sets/churn_model.sql"] = compile_training_sql(
-        compiled, selection.items
-    )
+    files["duckdb/training_sets/churn_model.sql"] = _training_sql(compiled)
+    snowflake = warehouse_sources(project)
+    for strategy in SNOWFLAKE_STRATEGIES:
+        compiled = compile_project(snowflake, get_dialect("snowflake", strategy))
+        files.update(compiled_files(compiled))
+        files[f"snowflake/training_sets/{strategy}/churn_model.sql"] = _training_sql(compiled)
     return files
 
 
@@ -61,8 +83,11 @@ def test_no_stale_golden_files() -> None:
 
 @pytest.mark.parametrize("rel", [r for r in sorted(GENERATED) if not r.endswith("model.sql")])
 def test_golden_sql_reparses_in_its_dialect(rel: str) -> None:
-    # The compiled SQL must be a single statement DuckDB's grammar (as sqlglot knows it) reads.
-    statements = [s for s in sqlglot.parse(GENERATED[rel], read="duckdb") if s]
+    # The compiled SQL must be a single statement its engine's grammar (as sqlglot knows
+    # it) reads; the folder names the dialect. Re-parsing alone cannot tell one
+    # dialect's ASOF from another's, hence the checks on each training set below.
+    dialect = rel.split("/", 1)[0]
+    statements = [s for s in sqlglot.parse(GENERATED[rel], read=dialect) if s]
     assert len(statements) == 1
 
 
@@ -74,3 +99,42 @@ def test_training_sql_uses_native_asof_left_join() -> None:
     entity_side = "{'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ)}"
     assert f"{entity_side} >= __fsql_v0.__fsql_order" in sql
     assert "ROW_NUMBER" not in sql
+
+
+def test_snowflake_view_files_do_not_depend_on_the_strategy() -> None:
+    """One golden set of Snowflake view files stands for both strategies."""
+    project = warehouse_sources(load_project(REPO))
+    asof, window = (
+        compiled_files(compile_project(project, get_dialect("snowflake", strategy)))
+        for strategy in SNOWFLAKE_STRATEGIES
+    )
+    assert asof == window
+
+
+def test_snowflake_asof_training_sql_uses_match_condition() -> None:
+    sql = GENERATED["snowflake/training_sets/asof/churn_model.sql"]
+    assert sql.count("ASOF JOIN") == 2
+    assert "LEFT" not in sql  # Snowflake's ASOF JOIN is left outer as written
+    # The entity time stays on the left: Snowflake requires the left table's column first.
+    for view in ("__fsql_v0", "__fsql_v1"):
+        assert f"MATCH_CONDITION (e.__fsql_ts >= {view}.__fsql_feature_ts)" in sql
+    # No OBJECT comparison in Snowflake's ASOF: ties are reduced before the join.
+    assert "ROW_NUMBER" in sql
+    assert "{" not in sql
+
+
+def test_snowflake_window_training_sql_has_no_asof() -> None:
+    sql = GENERATED["snowflake/training_sets/window/churn_model.sql"]
+    assert "ASOF" not in sql
+    assert "MATCH_CONDITION" not in sql
+    assert "LAST_VALUE" not in sql  # it would carry an older value over a NULL
+    assert sql.count("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW") == 2
+    assert "ORDER BY __fsql_at ASC NULLS FIRST, __fsql_is_entity ASC NULLS FIRST" in sql
+
+
+def test_snowflake_materialization_ranks_rows() -> None:
+    """Snowflake has no STRUCT order for arg_max: the latest row per key is ranked."""
+    for rel, sql in GENERATED.items():
+        if rel.startswith("snowflake/") and "/materialize_" in rel:
+            assert "QUALIFY" in sql and "ROW_NUMBER()" in sql, rel
+            assert "ARG_MAX" not in sql.upper(), rel

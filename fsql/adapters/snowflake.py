@@ -1,0 +1,503 @@
+"""Snowflake adapter: snowflake-connector-python, sessions pinned to UTC, Arrow in and out.
+
+Parameters. Compiled SQL names its parameters with sqlglot placeholders
+(`exp.Placeholder(this="end")`), which sqlglot's snowflake dialect prints as `:end`. With
+parameters given, the adapter parses the statement with sqlglot, replaces each named
+placeholder (`:name`, and `$name` when `name` is one of the parameters, so SQL written
+DuckDB-style runs too) by a numbered one, `:1`, `:2`, ... (one number per distinct name),
+and runs it with the connector's `numeric` paramstyle: values travel as server-side
+bindings, never as SQL text. Numbers rather than `?` because the order sqlglot walks a tree
+in need not be the order it prints it in. Datetimes bind as TIMESTAMP_TZ (naive ones are
+taken as UTC). A statement run without parameters is sent exactly as given.
+
+Names and types. Snowflake folds unquoted identifiers to upper case. fsql identifiers are
+case-insensitive and projects write them in lower case, so a result column whose name comes
+back all upper case is returned lower-cased; a quoted mixed-case name is kept as it is.
+Timestamps of every kind (TZ, LTZ, NTZ) come back as timestamp[us, UTC], NTZ read as UTC;
+integer NUMBERs as int64 when the values fit; NUMBER(p, s>0) stays decimal128, since only a
+column declared NUMBER with a scale has one (FLOAT columns already arrive as float64).
+
+Uploads. `register` creates a session TEMPORARY table typed from the Arrow schema, PUTs the
+table as one Parquet file to a temporary stage and COPYs it in with one cast per column
+(USE_LOGICAL_TYPE keeps timestamps as instants). That is write_pandas's own route, written
+out because write_pandas names the stage as a quoted string in its COPY and infers column
+types with INFER_SCHEMA: fakesnow, the local stand-in our tests run on, supports neither,
+and explicit types are exact where INFER_SCHEMA guesses.
+
+Errors. Every verb raises a `RunError` made by `snowflake_error`: one scrubbed line saying
+what failed (authentication, an unreachable host, no warehouse/database/schema, a missing
+privilege, or the driver's own first line), with the driver error kept as `__cause__`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
+
+from fsql.adapters.base import OfflineAdapter
+from fsql.config.profiles import PROFILES_FILE
+from fsql.config.secrets import register_secret, scrub
+from fsql.errors import FsqlError, ProjectError, RunError, raise_collected
+
+REQUIRED_KEYS = ("account", "user", "database", "schema")
+OPTIONAL_KEYS = (
+    "type",
+    "password",
+    "private_key_path",
+    "private_key_passphrase",
+    "authenticator",
+    "token",
+    "role",
+    "warehouse",
+    "query_tag",
+    "host",
+    "port",
+    "protocol",
+    "login_timeout",
+    "query_timeout",
+    "pit_strategy",
+)
+SECRET_KEYS = ("password", "private_key_passphrase", "token")
+# Passed to the connector as strings under the same names.
+TEXT_KEYS = ("account", "user", "database", "schema", "role", "warehouse", "host", "protocol")
+TEXT_KEYS += ("password", "authenticator", "token")
+STAGE = "fsql_upload"
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+UPLOAD_TYPES = (
+    (pa.types.is_boolean, "BOOLEAN"),
+    (pa.types.is_integer, "NUMBER(38, 0)"),
+    (pa.types.is_floating, "FLOAT"),
+    (pa.types.is_timestamp, "TIMESTAMP_TZ"),  # uploaded as UTC instants
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_time, "TIME"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BINARY"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "VARCHAR"),
+    (pa.types.is_null, "VARCHAR"),
+)
+
+# Connector and server error numbers, grouped by what the user has to fix.
+AUTH_ERRNOS = frozenset({390100, 390101, 390102, 390144, 390303, 390318, *range(394300, 394307)})
+UNREACHABLE_ERRNOS = frozenset({250001, 250003, 251011, 251012})
+MISSING_CONTEXT = {606: "warehouse", 90105: "database", 90106: "schema"}
+PERMISSION_ERRNOS = frozenset({3001, 390189})
+TIMEOUT_ERRNOS = frozenset({604, 630})
+
+
+def _first_line(err: BaseException) -> str:
+    """The driver's message in one scrubbed line; a bare `...error:` header keeps its detail."""
+    lines = [line.strip() for line in scrub(str(err)).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
+
+
+def snowflake_error(err: BaseException, doing: str) -> RunError:
+    """One clear RunError for a failure while `doing` (e.g. "building view 'x'").
+
+    Accepts the adapter's own RunError too (its driver error is the cause), so callers can
+    re-word any failure of a verb with their own context.
+    """
+    if isinstance(err, FsqlError) and err.__cause__ is not None:
+        err = err.__cause__
+    errno = getattr(err, "errno", None)
+    sqlstate = getattr(err, "sqlstate", None)
+    detail = _first_line(err)
+    if errno in AUTH_ERRNOS or sqlstate == "28000" or "incorrect username or" in detail.lower():
+        return RunError(
+            f"{doing} failed: authentication failed",
+            hint="check the password, private key or token set for this user in profiles.yml",
+        )
+    if errno in UNREACHABLE_ERRNOS:
+        return RunError(
+            f"{doing} failed: Snowflake is unreachable ({detail})",
+            hint="check account, host, port and protocol in profiles.yml and the network",
+        )
+    if errno in MISSING_CONTEXT:
+        what = MISSING_CONTEXT[errno]
+        return RunError(
+            f"{doing} failed: the session has no {what} ({detail})",
+            hint=f"set `{what}:` in profiles.yml to one the role can use",
+        )
+    if errno in PERMISSION_ERRNOS:
+        return RunError(
+            f"{doing} failed: permission denied ({detail})",
+            hint="grant the privilege to the profile's role, or set `role:` in profiles.yml",
+        )
+    if errno in TIMEOUT_ERRNOS:
+        return RunError(f"{doing} failed: {detail}", hint="raise `query_timeout` in profiles.yml")
+    return RunError(f"{doing} failed: {detail}")
+
+
+# -- profile -------------------------------------------------------------------------------------
+
+
+def _connector() -> Any:
+    """The connector module, imported only when a Snowflake target is used."""
+    try:
+        import snowflake.connector
+    except ImportError:
+        raise ProjectError(
+            "the snowflake offline engine needs snowflake-connector-python",
+            hint="pip install 'fsql[snowflake]'",
+        ) from None
+    return snowflake.connector
+
+
+def _check_profile(config: Mapping[str, Any], source: str) -> None:
+    """Every key known, every required key set, one way to authenticate: or ProjectErrors."""
+    errors = [
+        ProjectError(
+            f"unknown key '{key}' in the snowflake offline profile",
+            file=source,
+            hint="known keys: " + ", ".join(sorted(REQUIRED_KEYS + OPTIONAL_KEYS)),
+        )
+        for key in config
+        if key not in REQUIRED_KEYS + OPTIONAL_KEYS
+    ]
+    errors += [
+        ProjectError(f"the snowflake offline profile needs '{key}'", file=source)
+        for key in REQUIRED_KEYS
+        if config.get(key) in (None, "")
+    ]
+    if not any(config.get(k) for k in ("password", "private_key_path", "authenticator")):
+        errors.append(
+            ProjectError(
+                "the snowflake offline profile needs 'password', 'private_key_path' or "
+                "'authenticator'",
+                file=source,
+            )
+        )
+    if str(config.get("authenticator", "")).lower() == "oauth" and not config.get("token"):
+        errors.append(ProjectError("authenticator 'oauth' needs 'token'", file=source))
+    if config.get("private_key_passphrase") and not config.get("private_key_path"):
+        errors.append(
+            ProjectError("'private_key_passphrase' needs 'private_key_path'", file=source)
+        )
+    if config.get("protocol") not in (None, "http", "https"):
+        errors.append(ProjectError("'protocol' must be http or https", file=source))
+    for key in ("port", "login_timeout", "query_timeout"):
+        if config.get(key) is not None and not str(config[key]).strip().isdigit():
+            errors.append(ProjectError(f"'{key}' must be a whole number", file=source))
+    raise_collected(errors)
+
+
+def connect_args(config: Mapping[str, Any], project_root: Path, source: str) -> dict[str, Any]:
+    """Keyword arguments for `snowflake.connector.connect`; secrets are registered for scrubbing."""
+    for key in SECRET_KEYS:  # even one written in plain text in profiles.yml
+        if config.get(key):
+            register_secret(str(config[key]))
+    _check_profile(config, source)
+    session: dict[str, Any] = {"TIMEZONE": "UTC"}
+    if config.get("query_tag"):
+        session["QUERY_TAG"] = str(config["query_tag"])
+    if config.get("query_timeout") is not None:
+        session["STATEMENT_TIMEOUT_IN_SECONDS"] = int(config["query_timeout"])
+    args: dict[str, Any] = {
+        key: str(config[key]) for key in TEXT_KEYS if config.get(key) not in (None, "")
+    }
+    for key in ("port", "login_timeout"):
+        if config.get(key) is not None:
+            args[key] = int(config[key])
+    if config.get("private_key_path"):
+        path = Path(str(config["private_key_path"])).expanduser()
+        path = path if path.is_absolute() else project_root / path
+        if not path.is_file():
+            raise ProjectError(f"private_key_path '{path}' is not a file", file=source)
+        args["private_key_file"] = str(path)
+        if config.get("private_key_passphrase"):
+            args["private_key_file_pwd"] = str(config["private_key_passphrase"])
+    # Server-side binding of `:1`-style numbers: values never pass through SQL text.
+    args["paramstyle"] = "numeric"
+    args["session_parameters"] = session
+    return args
+
+
+# -- parameters and types -------------------------------------------------------------------------
+
+
+def _binding(value: Any) -> Any:
+    """A value as the connector binds it: datetimes as TIMESTAMP_TZ instants in UTC."""
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        value = value.to_pydatetime()
+    elif hasattr(value, "item") and not isinstance(value, (bytes, str)):  # numpy scalar
+        value = value.item()
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return ("TIMESTAMP_TZ", moment)
+    return value
+
+
+def bind_named(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Rewrite `:name` (and `$name` for known names) as `:1`, `:2`; return SQL and values."""
+    try:
+        tree = sqlglot.parse_one(sql, read="snowflake")
+    except sqlglot.errors.ParseError as err:
+        first = str(err).splitlines()[0]
+        raise RunError(f"cannot bind parameters: the SQL does not parse ({first})") from err
+    numbers: dict[str, int] = {}
+
+    def number(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name:
+            name = node.name
+        elif isinstance(node, exp.Parameter) and isinstance(node.this, exp.Var):
+            name = node.this.name
+            if name not in params:
+                return node  # a Snowflake session variable, not ours
+        else:
+            return node
+        if name not in params:
+            raise RunError(f"SQL parameter ':{name}' has no value", hint="this is a bug in fsql")
+        numbers.setdefault(name, len(numbers) + 1)
+        return exp.Placeholder(this=str(numbers[name]))
+
+    tree = tree.transform(number)
+    if not numbers:
+        return sql, []
+    return tree.sql(dialect="snowflake"), [_binding(params[name]) for name in numbers]
+
+
+def _normal_name(name: str) -> str:
+    return name.lower() if name.isupper() else name
+
+
+def normalise_arrow(table: pa.Table) -> pa.Table:
+    """Result columns as fsql expects them: lower-case names, UTC micros, int64 integers."""
+    fields, columns = [], []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if pa.types.is_timestamp(kind):
+            column = pc.cast(column, UTC_MICROS, safe=False)  # sub-microsecond digits dropped
+        elif pa.types.is_integer(kind) and kind != pa.int64():
+            column = pc.cast(column, pa.int64())
+        elif pa.types.is_decimal(kind) and kind.scale == 0:
+            try:
+                column = pc.cast(column, pa.int64())
+            except pa.ArrowInvalid:
+                pass  # beyond int64: kept exact as a decimal
+        elif pa.types.is_date64(kind):
+            column = pc.cast(column, pa.date32())
+        fields.append(pa.field(_normal_name(field.name), column.type, field.nullable))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _described_type(type_name: str, scale: int | None, precision: int | None) -> pa.DataType:
+    if type_name == "FIXED":
+        return pa.decimal128(precision or 38, scale) if scale else pa.int64()
+    if type_name.startswith("TIMESTAMP"):
+        return UTC_MICROS
+    simple = {
+        "REAL": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "DATE": pa.date32(),
+        "TIME": pa.time64("us"),
+        "BINARY": pa.binary(),
+    }
+    return simple.get(type_name, pa.string())  # text, and semi-structured values as JSON
+
+
+def described_schema(description: Sequence[Any]) -> pa.Schema:
+    """The Arrow schema fsql reads a result as, from the connector's result metadata."""
+    from snowflake.connector.constants import FIELD_ID_TO_NAME
+
+    return pa.schema(
+        pa.field(
+            _normal_name(col.name),
+            _described_type(FIELD_ID_TO_NAME[col.type_code], col.scale, col.precision),
+        )
+        for col in description
+    )
+
+
+def _upload_type(kind: pa.DataType) -> str:
+    """The Snowflake column type an Arrow column is uploaded as."""
+    if pa.types.is_decimal(kind):
+        return f"NUMBER({kind.precision}, {kind.scale})"
+    for test, name in UPLOAD_TYPES:
+        if test(kind):
+            return name
+    raise RunError(f"cannot upload a column of Arrow type {kind} to Snowflake")
+
+
+def _upload_table(data: pa.Table) -> pa.Table:
+    """`data` with dictionaries decoded and timestamps as UTC micros, the form COPY reads."""
+    columns = []
+    for column in data.columns:
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, UTC_MICROS, safe=False)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=data.column_names)
+
+
+# -- adapter --------------------------------------------------------------------------------------
+
+
+class SnowflakeAdapter(OfflineAdapter):
+    """One Snowflake session: the profile's database, schema, warehouse and role, in UTC."""
+
+    dialect_name = "snowflake"
+
+    def __init__(self, connection: Any, query_timeout: int | None = None) -> None:
+        self._con = connection
+        self._timeout = query_timeout
+        self._stage_ready = False
+        self._registered: set[str] = set()
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], project_root: Path, source: str | None = None
+    ) -> SnowflakeAdapter:
+        """Connect as a profile says; `source` names the profiles file in errors."""
+        args = connect_args(config, project_root, source or PROFILES_FILE)
+        connector = _connector()
+        where = (
+            f"{args.get('protocol', 'https')}://{args['host']}:{args.get('port', 443)}"
+            if args.get("host")
+            else f"{args['account']}.snowflakecomputing.com"
+        )
+        doing = f"connecting to Snowflake account '{args['account']}' as user '{args['user']}' "
+        try:
+            connection = connector.connect(**args)
+        except Exception as err:  # the connector raises several families of errors
+            raise snowflake_error(err, doing + f"at {where}") from err
+        timeout = config.get("query_timeout")
+        return cls(connection, int(timeout) if timeout is not None else None)
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None, doing: str) -> Any:
+        """A cursor that has run `sql`, parameters bound by number."""
+        values: list[Any] = []
+        if params:
+            sql, values = bind_named(sql, params)
+        cursor = self._con.cursor()
+        try:
+            cursor.execute(sql, values or None, timeout=self._timeout)
+        except Exception as err:
+            cursor.close()
+            raise snowflake_error(err, doing) from err
+        return cursor
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, params, "running a statement").close()
+
+    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        cursor = self._run(sql, params, "running a query")
+        try:
+            table = cursor.fetch_arrow_all(force_microsecond_precision=True)
+            if table is None:  # no rows: the schema comes from the result metadata
+                return described_schema(cursor.description).empty_table()
+            return normalise_arrow(table)
+        except Exception as err:
+            raise snowflake_error(err, "reading a query result") from err
+        finally:
+            cursor.close()
+
+    def fetch_batches(
+        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        cursor = self._run(sql, params, "running a query")
+        try:
+            # The connector downloads result chunks one at a time as the iterator advances.
+            for chunk in cursor.fetch_arrow_batches(force_microsecond_precision=True):
+                yield from normalise_arrow(chunk).to_batches(max_chunksize=batch_rows)
+        except Exception as err:
+            raise snowflake_error(err, "reading a query result") from err
+        finally:
+            cursor.close()
+
+    def register(self, name: str, data: pa.Table) -> None:
+        doing = f"uploading table '{name}'"
+        data = _upload_table(data)
+        table = exp.to_table(name, dialect="snowflake")
+        columns = [exp.to_identifier(col) for col in data.column_names]
+        types = [
+            exp.DataType.build(_upload_type(t), dialect="snowflake") for t in data.schema.types
+        ]
+        create = exp.Create(
+            this=exp.Schema(
+                this=table,
+                expressions=[
+                    exp.ColumnDef(this=col, kind=kind)
+                    for col, kind in zip(columns, types, strict=True)
+                ],
+            ),
+            kind="TABLE",
+            replace=True,
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+        )
+        self._run(create.sql(dialect="snowflake"), None, doing).close()
+        self._registered.add(name)
+        if data.num_rows:
+            self._copy_in(table, columns, types, data, doing)
+
+    def _copy_in(
+        self,
+        table: exp.Table,
+        columns: list[exp.Identifier],
+        types: list[exp.DataType],
+        data: pa.Table,
+        doing: str,
+    ) -> None:
+        """PUT `data` as Parquet to the session's temporary stage, then COPY it into `table`."""
+        if not self._stage_ready:
+            self._run(f"CREATE TEMPORARY STAGE IF NOT EXISTS {STAGE}", None, doing).close()
+            self._stage_ready = True
+        folder = f"@{STAGE}/{uuid.uuid4().hex}"  # unique: COPY skips files it loaded before
+        with tempfile.TemporaryDirectory(prefix="fsql-") as tmp:
+            path = Path(tmp) / "data.parquet"
+            pq.write_table(data, path)
+            source = exp.Literal.string(f"file://{path.as_posix()}").sql(dialect="snowflake")
+            put = f"PUT {source} {folder} AUTO_COMPRESS = FALSE OVERWRITE = TRUE"
+            self._run(put, None, doing).close()
+        # `$1:"name"` reads a Parquet field by its exact (quoted) name, as write_pandas does.
+        reads = [
+            f"$1:{exp.to_identifier(col.name, quoted=True).sql(dialect='snowflake')}"
+            f"::{kind.sql(dialect='snowflake')}"
+            for col, kind in zip(columns, types, strict=True)
+        ]
+        target = ", ".join(col.sql(dialect="snowflake") for col in columns)
+        copy = (
+            f"COPY INTO {table.sql(dialect='snowflake')} ({target}) "
+            f"FROM (SELECT {', '.join(reads)} FROM {folder}) "
+            "FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE BINARY_AS_TEXT = FALSE) "
+            "PURGE = TRUE"
+        )
+        self._run(copy, None, doing).close()
+
+    def unregister(self, name: str) -> None:
+        """Drop a table `register` made; any other name is left alone, as DuckDB's is."""
+        if name not in self._registered:
+            return
+        self._registered.discard(name)
+        drop = exp.Drop(tables=[exp.to_table(name, dialect="snowflake")], kind="TABLE", exists=True)
+        self._run(drop.sql(dialect="snowflake"), None, f"dropping table '{name}'").close()
+
+    def table_schema(self, table: str) -> pa.Schema | None:
+        query = exp.select("*").from_(exp.to_table(table, dialect="snowflake")).limit(0)
+        cursor = self._con.cursor()
+        try:
+            # Describe-only: the statement is compiled, not run, so no warehouse wakes up.
+            described = cursor.describe(query.sql(dialect="snowflake"))
+        except Exception as err:
+            if getattr(err, "errno", None) == 2003:  # does not exist (or is not visible)
+                return None
+            raise snowflake_error(err, f"reading the schema of '{table}'") from err
+        finally:
+            cursor.close()
+        return described_schema(described or [])
+
+    def close(self) -> None:
+        self._con.close()

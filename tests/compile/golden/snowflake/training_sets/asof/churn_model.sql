@@ -1,0 +1,65 @@
+WITH __fsql_k0 AS (
+  SELECT
+    user_id,
+    MAX(__fsql_ts) AS __fsql_hi,
+    MIN(__fsql_ts) AS __fsql_lo
+  FROM __fsql_entities
+  GROUP BY
+    user_id
+), __fsql_v0 AS (
+  SELECT
+    f.user_id,
+    f.event_timestamp AS __fsql_feature_ts,
+    f.user_30d_purchase_count,
+    f.user_lifetime_value
+  FROM user_features AS f
+  INNER JOIN __fsql_k0
+    ON f.user_id = __fsql_k0.user_id
+  WHERE
+    f.event_timestamp <= __fsql_k0.__fsql_hi
+    AND f.event_timestamp >= __fsql_k0.__fsql_lo - INTERVAL '315360000 SECOND'
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY f.user_id, f.event_timestamp
+      ORDER BY f.created_timestamp DESC NULLS LAST
+    ) = 1
+), __fsql_k1 AS (
+  SELECT
+    item_id,
+    MAX(__fsql_ts) AS __fsql_hi
+  FROM __fsql_entities
+  GROUP BY
+    item_id
+), __fsql_v1 AS (
+  SELECT
+    f.item_id,
+    f.event_timestamp AS __fsql_feature_ts,
+    f.item_avg_rating,
+    f.item_review_count,
+    f.item_category
+  FROM item_features AS f
+  INNER JOIN __fsql_k1
+    ON f.item_id = __fsql_k1.item_id
+  WHERE
+    f.event_timestamp <= __fsql_k1.__fsql_hi
+)
+SELECT
+  e.__fsql_row,
+  CASE
+    WHEN __fsql_v0.__fsql_feature_ts >= e.__fsql_ts - INTERVAL '315360000 SECOND'
+    THEN __fsql_v0.user_30d_purchase_count
+  END AS user_30d_purchase_count,
+  CASE
+    WHEN __fsql_v0.__fsql_feature_ts >= e.__fsql_ts - INTERVAL '315360000 SECOND'
+    THEN __fsql_v0.user_lifetime_value
+  END AS user_lifetime_value,
+  __fsql_v1.item_avg_rating AS item_avg_rating,
+  __fsql_v1.item_review_count AS item_review_count,
+  __fsql_v1.item_category AS item_category
+FROM __fsql_entities AS e
+ASOF JOIN __fsql_v0 AS __fsql_v0 MATCH_CONDITION (e.__fsql_ts >= __fsql_v0.__fsql_feature_ts)
+  ON e.user_id = __fsql_v0.user_id
+ASOF JOIN __fsql_v1 AS __fsql_v1 MATCH_CONDITION (e.__fsql_ts >= __fsql_v1.__fsql_feature_ts)
+  ON e.item_id = __fsql_v1.item_id
+ORDER BY
+  e.__fsql_row
