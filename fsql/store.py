@@ -22,7 +22,7 @@ from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
 from fsql.config.profiles import Target, load_target
 from fsql.config.secrets import scrub
 from fsql.definitions.models import Project
-from fsql.dialects.base import get_dialect
+from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import read_table_file, to_arrow
@@ -75,6 +75,19 @@ class RetrievalJob:
         return self.to_arrow().num_rows
 
 
+def _target_dialect(target: Target) -> EngineDialect:
+    """The target's SQL dialect, with the point-in-time strategy its profile asks for."""
+    strategy = target.offline.get("pit_strategy")
+    try:
+        return get_dialect(target.offline_type, None if strategy is None else str(strategy))
+    except ValueError as err:  # an engine this build lacks, or a strategy it cannot run
+        raise ProjectError(
+            str(err),
+            file=target.file,
+            hint="offline engines available: duckdb, snowflake; pit_strategy: asof or window",
+        ) from None
+
+
 class FeatureStore:
     """One project on one target: training sets, materialization and online reads."""
 
@@ -89,14 +102,7 @@ class FeatureStore:
         self.target: Target = load_target(
             self.project.root, self.project.profile, target, profiles_dir
         )
-        try:
-            self.dialect = get_dialect(self.target.offline_type)
-        except ValueError:
-            raise ProjectError(
-                f"offline engine '{self.target.offline_type}' is not available in this build",
-                file=self.target.file,
-                hint="use type: duckdb",
-            ) from None
+        self.dialect = _target_dialect(self.target)
         self.compiled: CompiledProject = compile_project(self.project, self.dialect)
         self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
         self._tables: dict[str, OnlineTable] = {
@@ -114,7 +120,11 @@ class FeatureStore:
         with self._lock:
             if self._offline is None:
                 try:
-                    self._offline = open_offline(self.target.offline, self.project.root)
+                    self._offline = open_offline(
+                        self.target.offline, self.project.root, self.target.file
+                    )
+                except (ProjectError, RunError):
+                    raise  # already one clear line, with its own exit code
                 except Exception as err:
                     raise RunError(
                         f"cannot open the offline engine: {scrub(str(err))}",

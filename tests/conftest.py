@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +28,15 @@ def copy_example(dest: Path) -> Path:
 @pytest.fixture
 def example_project(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "shop")
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server() -> Iterator[dict[str, Any]]:
+    """Host and port of one fakesnow server for the session (skips without fakesnow)."""
+    pytest.importorskip("fakesnow")
+    pytest.importorskip("uvicorn", reason="fakesnow's server needs fakesnow[server]")
+    pytest.importorskip("snowflake.connector")
+    from tests.support.fakesnow_server import serve
+
+    with serve() as server:
+        yield server

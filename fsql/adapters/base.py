@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,10 @@ class OfflineAdapter(ABC):
     """Executes SQL text and exchanges Arrow data with one engine connection."""
 
     dialect_name: str = ""
+    # DDL joins the surrounding transaction (DuckDB). Where DDL commits on its own
+    # (Snowflake), a view's CREATE OR REPLACE is atomic by itself and only the build
+    # state that follows it is written in a transaction.
+    transactional_ddl: bool = True
 
     @abstractmethod
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -63,3 +67,18 @@ def open_offline(
 
         return SnowflakeAdapter.from_config(config, project_root, source)
     raise ValueError(f"offline engine '{kind}' is not available in this build")
+
+
+def conform_names(
+    data: pa.Table | pa.RecordBatch, wanted: Sequence[str]
+) -> pa.Table | pa.RecordBatch:
+    """Result columns renamed to the project's spelling, matched without regard to case.
+
+    Warehouses fold unquoted names (Snowflake to upper case), so a feature declared as
+    `userScore` comes back as `USERSCORE`; fsql identifiers are case-insensitive, and
+    every consumer looks columns up by the declared name."""
+    by_fold = {name.casefold(): name for name in wanted}
+    names = [by_fold.get(name.casefold(), name) for name in data.schema.names]
+    if names == data.schema.names:
+        return data
+    return data.rename_columns(names)

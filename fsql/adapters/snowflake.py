@@ -350,6 +350,7 @@ class SnowflakeAdapter(OfflineAdapter):
     """One Snowflake session: the profile's database, schema, warehouse and role, in UTC."""
 
     dialect_name = "snowflake"
+    transactional_ddl = False  # Snowflake commits before and after every DDL statement
 
     def __init__(self, connection: Any, query_timeout: int | None = None) -> None:
         self._con = connection

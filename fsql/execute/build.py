@@ -87,6 +87,12 @@ class ViewBuilder:
                 out.append(name)
         return out
 
+    def _transaction(self, statements: Sequence[str]) -> None:
+        self.adapter.execute("BEGIN TRANSACTION")
+        for sql in statements:
+            self.adapter.execute(sql)
+        self.adapter.execute("COMMIT")
+
     def build(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
         """Build `views` (names, in DAG order); a failure names the view and stops."""
         self._ensure_state()
@@ -110,12 +116,14 @@ class ViewBuilder:
                 STATE_TABLE,
                 where=exp.EQ(this=exp.column("view_name"), expression=exp.Literal.string(name)),
             )
-            statements += [self._sql(delete), self._sql(record)]
+            state = [self._sql(delete), self._sql(record)]
             try:
-                self.adapter.execute("BEGIN TRANSACTION")
-                for sql in statements:
-                    self.adapter.execute(sql)
-                self.adapter.execute("COMMIT")
+                if self.adapter.transactional_ddl:
+                    self._transaction([*statements, *state])
+                else:  # the table first; its state row only once the table is there
+                    for sql in statements:
+                        self.adapter.execute(sql)
+                    self._transaction(state)
             except Exception as err:  # the driver's own error types vary by engine
                 try:
                     self.adapter.execute("ROLLBACK")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from fsql.adapters.base import OfflineAdapter
+from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
 from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
 from fsql.compile.plan import CompiledProject, FeatureSelection
@@ -50,7 +50,7 @@ def run_training_set(
     name = ENTITY_TABLE
     adapter.register(name, slim)
     try:
-        result = adapter.fetch_arrow(sql)
+        result = conform_names(adapter.fetch_arrow(sql), [ROW_ID, *selection.columns])
     except Exception as err:  # driver errors differ per engine
         text = scrub(str(err)).strip().splitlines()
         raise RunError(

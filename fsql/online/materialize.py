@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fsql.adapters.base import OfflineAdapter
+from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.compile.plan import CompiledProject
 from fsql.config.secrets import scrub
 from fsql.errors import RunError
@@ -92,10 +92,12 @@ def materialize_view(
         start = end - view.ttl  # anything older is expired at `end` anyway
     sql = plan.sql("latest_range" if start is not None else "latest_full")
     params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
+    names = [*view.join_keys, EVENT_TS, CREATED_TS, *(f.name for f in view.features)]
     rows = 0
     try:
         for batch in adapter.fetch_batches(sql, params):
             if batch.num_rows:
+                batch = conform_names(batch, names)
                 rows += store.upsert(table, _store_batch(batch))
                 if progress:
                     progress(f"  {name}: {rows:,} keys written")

@@ -139,11 +139,42 @@ def raw_schema(spec: ViewSpec, join_keys: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def write_raw(path: Path, spec: ViewSpec, join_keys: Sequence[str]) -> None:
+def raw_table(spec: ViewSpec, join_keys: Sequence[str]) -> pa.Table:
     schema = raw_schema(spec, join_keys)
     arrays = [_column([r.get(f.name) for r in spec.rows], f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_raw(path: Path, spec: ViewSpec, join_keys: Sequence[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+    pq.write_table(raw_table(spec, join_keys), path)
+
+
+def upload_raw(offline: Mapping[str, Any], name: str, table: pa.Table) -> str:
+    """Load `table` into a warehouse target's schema as `name`; return its identifier.
+
+    Goes through fsql's own adapter (a session temporary table, then CREATE TABLE AS), as
+    a user would load data with their warehouse's tools before pointing a source at it."""
+    from sqlglot import exp
+
+    from fsql.adapters.base import open_offline
+
+    adapter = open_offline(offline, Path("."))
+    staging = f"{name}_staging"
+    try:
+        adapter.register(staging, table)
+        target = exp.table_(name, db=str(offline["schema"]))
+        create = exp.Create(
+            this=target,
+            kind="TABLE",
+            replace=True,
+            expression=exp.select("*").from_(staging),
+        )
+        adapter.execute(create.sql(dialect=str(offline["type"])))
+        adapter.unregister(staging)
+    finally:
+        adapter.close()
+    return f"{offline['schema']}.{name}"
 
 
 def default_sql(spec: ViewSpec, join_keys: Sequence[str]) -> str:
@@ -184,6 +215,7 @@ def make_project(
     relative_store_paths: bool = False,
     extra_files: Mapping[str, str] | None = None,
     online_store: Mapping[str, Any] | None = None,
+    offline: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a project into `root` and return `root`.
 
@@ -191,17 +223,19 @@ def make_project(
     `root/target/` (`fsql.duckdb`, `online.db`); they are written as absolute paths unless
     `relative_store_paths`, since SPEC §5 does not say what a relative store path is
     relative to, and a path relative to the working directory would share one store
-    between tests. `online_store` replaces the SQLite online block (e.g. a Redis one).
+    between tests. `online_store` replaces the SQLite online block (e.g. a Redis one);
+    `offline` replaces the DuckDB block with a warehouse one (e.g. Snowflake on fakesnow),
+    whose raw tables are then loaded into its schema and named by `identifier:`.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     _dump(root / "fsql_project.yml", {"name": name, "profile": name})
     target = root / "target"
     if relative_store_paths:
-        offline, online = "target/fsql.duckdb", "target/online.db"
+        db, online = "target/fsql.duckdb", "target/online.db"
     else:
         target.mkdir(exist_ok=True)
-        offline, online = str(target / "fsql.duckdb"), str(target / "online.db")
+        db, online = str(target / "fsql.duckdb"), str(target / "online.db")
     _dump(
         root / "profiles.yml",
         {
@@ -209,7 +243,7 @@ def make_project(
                 "target": "dev",
                 "outputs": {
                     "dev": {
-                        "offline": {"type": "duckdb", "path": offline},
+                        "offline": dict(offline) if offline else {"type": "duckdb", "path": db},
                         "online": dict(online_store)
                         if online_store
                         else {"type": "sqlite", "path": online},
@@ -226,7 +260,10 @@ def make_project(
     tables = []
     for spec in views:
         keys = join_keys_of(spec, entities)
-        if spec.has_raw_table:
+        if spec.has_raw_table and offline:
+            identifier = upload_raw(offline, f"{spec.name}_raw", raw_table(spec, keys))
+            tables.append({"name": f"{spec.name}_raw", "identifier": identifier})
+        elif spec.has_raw_table:
             rel = f"data/{spec.name}_raw.parquet"
             write_raw(root / rel, spec, keys)
             tables.append({"name": f"{spec.name}_raw", "path": rel})
