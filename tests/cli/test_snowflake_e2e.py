@@ -1,0 +1,181 @@
+"""The example project end to end on Snowflake (fakesnow, the real connector), by the CLI.
+
+The shop's CSV sources are loaded into the target's schema and named by `identifier:`;
+`fsql run` builds the views there and materializes them into SQLite or Redis;
+`fsql build-training-set` and `fsql get-online` must then give exactly what the same
+project gives on DuckDB. The profile's password comes from `env_var()` and is a sentinel
+that must appear nowhere: not in target/, the outputs, the logs or any error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import traceback
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from fsql.cli.main import cli
+from tests.conftest import copy_example
+from tests.support.fakesnow_server import profile_block
+from tests.support.project_factory import upload_raw
+
+SENTINEL = "Sentinel-Pw-7f3a9c"
+PASSWORD_VAR = "FSQL_TEST_SNOWFLAKE_PASSWORD"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+ENTITY = ["--entity", "user_id=7", "--entity", "item_id=1003"]
+
+
+def fsql(project: Path, *args: str) -> tuple[int, str]:
+    """Exit code and everything the user sees: output, and with --debug the traceback."""
+    result = CliRunner().invoke(cli, [*args, "--project-dir", str(project)])
+    shown = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        shown += "".join(traceback.format_exception(result.exception))
+    return result.exit_code, shown
+
+
+def _snowflake_project(root: Path, server: dict[str, Any], online: dict[str, Any]) -> Path:
+    project = copy_example(root)
+    block = profile_block(server, pit_strategy="window")
+    sources_file = project / "models" / "sources.yml"
+    sources = yaml.safe_load(sources_file.read_text())
+    for source in sources["sources"]:
+        for table in source["tables"]:
+            path = table.pop("path")
+            data = pacsv.read_csv(project / path)
+            table["identifier"] = upload_raw(block, table["name"], data)
+    sources_file.write_text(yaml.safe_dump(sources, sort_keys=False))
+    block["password"] = "{{ env_var('" + PASSWORD_VAR + "') }}"
+    profiles = {"shop": {"target": "sf", "outputs": {"sf": {"offline": block, "online": online}}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
+    return project
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    if request.param == "sqlite":
+        yield {"type": "sqlite", "path": "target/online.db"}
+        return
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    prefix = f"fsqltest-{uuid.uuid4().hex[:12]}:"
+    try:
+        yield {"type": "redis", "url": REDIS_URL, "key_prefix": prefix}
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def on_duckdb(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The reference: the same example project on its DuckDB + SQLite profile."""
+    project = copy_example(tmp_path_factory.mktemp("duck") / "shop")
+    out = project / "target" / "train.parquet"
+    assert fsql(project, "run")[0] == 0
+    code, text = fsql(
+        project,
+        "build-training-set",
+        "--entities",
+        "data/entities.csv",
+        "--feature-service",
+        "churn_model",
+        "--output",
+        str(out),
+    )
+    assert code == 0, text
+    code, text = fsql(project, "get-online", "--feature-service", "churn_model", *ENTITY)
+    assert code == 0, text
+    return {"training": pq.read_table(out).to_pylist(), "online": json.loads(text)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def _assert_no_sentinel(project: Path, *texts: str) -> None:
+    for text in texts:
+        assert SENTINEL not in text
+    for path in project.rglob("*"):
+        if path.is_file() and path.name != "profiles.yml":
+            assert SENTINEL.encode() not in path.read_bytes(), path
+
+
+def test_run_and_training_set_match_duckdb(
+    tmp_path: Path,
+    fakesnow_server: dict[str, Any],
+    online: dict[str, Any],
+    on_duckdb: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, SENTINEL)
+    project = _snowflake_project(tmp_path / "shop", fakesnow_server, online)
+    out = project / "target" / "train.parquet"
+
+    code, run_out = fsql(project, "run")
+    assert code == 0, run_out
+    assert "materialized 2 online views" in run_out
+    code, train_out = fsql(
+        project,
+        "build-training-set",
+        "--entities",
+        "data/entities.csv",
+        "--feature-service",
+        "churn_model",
+        "--output",
+        str(out),
+    )
+    assert code == 0, train_out
+    got = pq.read_table(out).to_pylist()
+    want = on_duckdb["training"]
+    assert len(got) == len(want)
+    for row_got, row_want in zip(got, want, strict=True):
+        assert row_got.keys() == row_want.keys()
+        assert all(_same(row_got[k], row_want[k]) for k in row_want), (row_got, row_want)
+    code, online_out = fsql(project, "get-online", "--feature-service", "churn_model", *ENTITY)
+    assert code == 0, online_out
+    served = json.loads(online_out)
+    assert all(_same(served[k], v) for k, v in on_duckdb["online"].items()), served
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["target"] == {"name": "sf", "offline": "snowflake", "online": online["type"]}
+    _assert_no_sentinel(project, run_out, train_out, online_out)
+
+
+def test_failures_never_show_the_password(
+    tmp_path: Path, fakesnow_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, SENTINEL)
+    project = _snowflake_project(
+        tmp_path / "shop", fakesnow_server, {"type": "sqlite", "path": "target/online.db"}
+    )
+    # a model that fails in the warehouse: the error names the view, exit 1
+    model = project / "models" / "item" / "item_features.sql"
+    model.write_text(model.read_text().replace("from", "from no_such_table, ", 1))
+    code, failed = fsql(project, "run", "--debug")
+    assert code == 1
+    assert "item_features" in failed
+    # a server that is not there: the error names host:port, exit 1
+    profiles = yaml.safe_load((project / "profiles.yml").read_text())
+    profiles["shop"]["outputs"]["sf"]["offline"]["port"] = 9
+    profiles["shop"]["outputs"]["sf"]["offline"]["login_timeout"] = 2
+    (project / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
+    code, refused = fsql(project, "run", "--debug")
+    assert code == 1
+    assert ":9" in refused
+    _assert_no_sentinel(project, failed, refused)
