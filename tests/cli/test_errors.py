@@ -97,6 +97,12 @@ CASES.append(
      "duplicate feature view 'user_features'", "models/item/item.yml")
 )
 
+CASES.append(
+    ("unknown_pit_strategy", lambda p: edit(p / "profiles.yml", "path: target/fsql.duckdb}",
+                                            "path: target/fsql.duckdb, pit_strategy: asoff}"),
+     "point-in-time strategy 'asoff' is not available for duckdb", "profiles.yml")
+)
+
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_project_exits_2_with_one_line_and_keeps_target(
