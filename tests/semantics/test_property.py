@@ -11,6 +11,7 @@ answer ambiguous (SPEC §2 names no further tie-break), so the strategy never dr
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,30 @@ def test_matches_oracle(
     ents: list[Row],
     naive: bool,
 ) -> None:
+    matches_oracle([feature_store_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+
+
+Frame = Callable[[Path, pd.DataFrame, list[str]], pd.DataFrame]
+
+
+def feature_store_frame(root: Path, entity_df: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The training set through the public API, as a user gets it."""
     from fsql import FeatureStore
 
+    with FeatureStore(project_dir=root) as store:
+        return store.get_historical_features(entity_df=entity_df, features=features).to_df()
+
+
+def matches_oracle(
+    frames: Sequence[Frame],
+    rows1: list[Row],
+    rows2: list[Row],
+    ttl1: str | None,
+    ttl2: str | None,
+    ents: list[Row],
+    naive: bool,
+) -> None:
+    """One drawn example: every frame's training set equals the oracle's, row for row."""
     v1 = ViewSpec(
         name="v1",
         entities=["user"],
@@ -143,19 +166,13 @@ def test_matches_oracle(
     )
     requested = [(ref.split(":")[0], ref.split(":")[1]) for ref in FEATURES]
     expected = pit_oracle(ents, [oracle_view(v1, ENTITIES), oracle_view(v2, ENTITIES)], requested)
-
     df = pd.DataFrame(ents)
     df["user_id"] = df["user_id"].astype("Int64")
     if naive:
         df["event_timestamp"] = df["event_timestamp"].dt.tz_localize(None)
     with tempfile.TemporaryDirectory() as tmp:
         root = make_project(Path(tmp), [v1, v2], ENTITIES)
-        store = FeatureStore(project_dir=root)
-        try:
-            got = store.get_historical_features(entity_df=df, features=FEATURES).to_df()
-        finally:
-            close = getattr(store, "close", None)
-            if callable(close):
-                close()
-        records = got.to_dict(orient="records")
-    assert_rows_equal(records, expected)
+        for frame in frames:
+            got = frame(root, df, FEATURES)
+            assert len(got) == len(ents)  # one output row per entity row
+            assert_rows_equal(got.to_dict(orient="records"), expected)

@@ -28,12 +28,12 @@ from fsql.compile.plan import compile_project
 from fsql.dialects import EngineDialect, get_dialect
 from fsql.project.load import load_project
 from tests.semantics import test_point_in_time as suite
+from tests.semantics import test_property as prop
 from tests.semantics import test_window_plan as window_plan
 from tests.semantics.test_window_plan import (
     PROPERTY_DATA,
     PROPERTY_SETTINGS,
     Row,
-    matches_oracle,
     rerun_suite,
     training_frame,
 )
@@ -139,4 +139,4 @@ def test_snowflake_plans_match_oracle(
     naive: bool,
 ) -> None:
     frames = [snowflake_frame, snowflake_window_frame]
-    matches_oracle(frames, rows1, rows2, ttl1, ttl2, ents, naive)
+    prop.matches_oracle(frames, rows1, rows2, ttl1, ttl2, ents, naive)

@@ -16,8 +16,7 @@ it must answer exactly as the oracle does. Here it runs on DuckDB, compiled with
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,7 @@ from fsql.execute.training import run_training_set
 from fsql.project.load import load_project
 from tests.semantics import test_point_in_time as suite
 from tests.semantics import test_property as prop
-from tests.support.oracle import assert_rows_equal, pit_oracle
-from tests.support.project_factory import ViewSpec, make_project, oracle_view
+from tests.support.project_factory import ViewSpec, make_project
 
 WINDOW = get_dialect("duckdb", "window")
 Frame = Callable[..., pd.DataFrame]
@@ -163,47 +161,6 @@ def test_composite_keys_with_null_parts(tmp_path: Path) -> None:
     )
 
 
-def matches_oracle(
-    frames: Sequence[Frame],
-    rows1: list[Row],
-    rows2: list[Row],
-    ttl1: str | None,
-    ttl2: str | None,
-    ents: list[Row],
-    naive: bool,
-) -> None:
-    """test_property.py's check, with the training set made by each of `frames`."""
-    v1 = ViewSpec(
-        name="v1",
-        entities=["user"],
-        features=[("a", "int64"), ("s", "string"), ("f", "float64"), ("row1", "int64")],
-        rows=rows1,
-        ttl=ttl1,
-        created_col="created_timestamp",
-        key_types={"user_id": "int64"},
-    )
-    v2 = ViewSpec(
-        name="v2",
-        entities=["user"],
-        features=[("b", "int64"), ("row2", "int64")],
-        rows=rows2,
-        ttl=ttl2,
-        key_types={"user_id": "int64"},
-    )
-    requested = [(ref.split(":")[0], ref.split(":")[1]) for ref in prop.FEATURES]
-    views = [oracle_view(v1, prop.ENTITIES), oracle_view(v2, prop.ENTITIES)]
-    expected = pit_oracle(ents, views, requested)
-    df = pd.DataFrame(ents)
-    df["user_id"] = df["user_id"].astype("Int64")
-    if naive:
-        df["event_timestamp"] = df["event_timestamp"].dt.tz_localize(None)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp), [v1, v2], prop.ENTITIES)
-        for frame in frames:
-            got = frame(root, df, prop.FEATURES)
-            assert_rows_equal(got.to_dict(orient="records"), expected)
-
-
 PROPERTY_SETTINGS = settings(
     max_examples=25,
     deadline=None,
@@ -229,4 +186,4 @@ def test_window_plan_matches_oracle(
     ents: list[Row],
     naive: bool,
 ) -> None:
-    matches_oracle([training_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    prop.matches_oracle([training_frame], rows1, rows2, ttl1, ttl2, ents, naive)
