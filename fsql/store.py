@@ -185,10 +185,16 @@ class FeatureStore:
 
     # -- offline --------------------------------------------------------------------------------
 
-    def build(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
-        """Build the given views' tables (in DAG order)."""
+    def build(
+        self, views: Sequence[str], progress: Progress | None = None, full_refresh: bool = False
+    ) -> list[str]:
+        """Build the given views' tables (in DAG order).
+
+        `incremental` views whose tables are current are merged into; `full_refresh`
+        rebuilds them in full instead, as dbt's `--full-refresh` does.
+        """
         with self._lock:
-            return ViewBuilder(self.offline, self.compiled).build(views, progress)
+            return ViewBuilder(self.offline, self.compiled).build(views, progress, full_refresh)
 
     def ensure_built(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
         """Build the views (and ancestors) whose tables are missing or out of date."""
@@ -304,12 +310,16 @@ class FeatureStore:
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
         end: datetime | None = None,
+        full_refresh: bool = False,
     ) -> tuple[list[str], list[MaterializeResult]]:
-        """Build the selected views in DAG order, then materialize the online ones."""
+        """Build the selected views in DAG order, then materialize the online ones.
+
+        `full_refresh` rebuilds `incremental` views in full rather than merging new rows.
+        """
         names = self.select(select, exclude)
         end = as_utc(end or datetime.now(UTC))
         with self._lock:
-            built = self.build(names, progress)
+            built = self.build(names, progress, full_refresh)
             results = [
                 self._materialize_one(
                     name,

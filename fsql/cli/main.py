@@ -68,14 +68,23 @@ def compile_cmd(options: StoreOptions) -> None:
 @cli.command("run")
 @common
 @selection
-def run_cmd(options: StoreOptions, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild incremental views in full instead of merging new rows into them.",
+)
+def run_cmd(
+    options: StoreOptions, select: tuple[str, ...], exclude: tuple[str, ...], full_refresh: bool
+) -> None:
     """Compile, build view tables in DAG order, then materialize online views."""
     from fsql.compile.writer import write_target
 
     progress = _Progress()
     with options.open() as store:
         write_target(store.compiled, store.target.name)
-        built, results = store.run(split_list(select), split_list(exclude), progress=progress)
+        built, results = store.run(
+            split_list(select), split_list(exclude), progress=progress, full_refresh=full_refresh
+        )
         for result in results:
             progress(f"{result.view}: {result.rows:,} keys written ({result.reason})")
     click.echo(f"built {len(built)} views, materialized {len(results)} online views")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
@@ -211,6 +212,14 @@ def point_in_time_query(items: Sequence[PitItem], relations: Relations) -> exp.S
     else:
         raise ValueError(f"point-in-time strategy '{strategy}' is not available")
     relations.dialect.finish(query)
+    if relations.dialect.lint_rules:
+        views = ", ".join(item.view.name for item in items)
+        check_dialect(
+            query,
+            relations.dialect,
+            f"training set ({views})",
+            hint="this is a bug in fsql; please report it with the SQL",
+        )
     return query
 
 

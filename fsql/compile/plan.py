@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
-from fsql.compile.views import create_table, latest_per_key, table_query
+from fsql.compile.views import create_table, latest_per_key, merge_into
 from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.dialects.base import EngineDialect
 from fsql.errors import ProjectError
@@ -29,13 +29,14 @@ class ViewPlan:
     view: FeatureView
     dialect: EngineDialect
     create: exp.Create
-    incremental: exp.Query | None
+    # `incremental` views only: the MERGE of the model's incremental rendering into the table.
+    merge: exp.Merge | None
     latest_full: exp.Query
     latest_range: exp.Query
     _text: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def sql(self, part: str) -> str:
-        """SQL text of `create`, `incremental`, `latest_full` or `latest_range`."""
+        """SQL text of `create`, `merge`, `latest_full` or `latest_range`."""
         text = self._text.get(part)
         if text is None:
             tree = getattr(self, part)
@@ -77,11 +78,7 @@ def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> Vi
         view=view,
         dialect=dialect,
         create=create_table(view, relations),
-        incremental=(
-            table_query(view, relations, incremental=True)
-            if view.materialized == "incremental"
-            else None
-        ),
+        merge=merge_into(view, relations) if view.materialized == "incremental" else None,
         latest_full=latest_per_key(view, relations, with_start=False),
         latest_range=latest_per_key(view, relations, with_start=True),
     )

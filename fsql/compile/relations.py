@@ -43,19 +43,25 @@ class Relations:
     """Names of view tables and source relations for one target.
 
     View tables are unqualified unless `schema` is given: the connection's current
-    database and schema (profiles.yml) say where they live. `model_dialect` is the
-    dialect models are written in.
+    database and schema (profiles.yml) say where they live. `catalog` qualifies them
+    further (BigQuery's project: `project.dataset.view` from `catalog` and `schema`);
+    it means nothing without a schema. `model_dialect` is the dialect models are
+    written in. Each part is one identifier, never parsed: a dotted or dashed name
+    stays one name.
     """
 
     dialect: EngineDialect
     sources: Mapping[tuple[str, str], Source]
     schema: str | None = None
     model_dialect: str = "duckdb"
+    catalog: str | None = None
 
     def view_table(self, view: str) -> exp.Table:
         table = exp.Table(this=exp.to_identifier(view))
         if self.schema:
             table.set("db", exp.to_identifier(self.schema))
+            if self.catalog:
+                table.set("catalog", exp.to_identifier(self.catalog))
         return table
 
     def source_relation(self, source: Source) -> exp.Table:

@@ -1,11 +1,17 @@
-"""The SQL that builds a view's offline table, and its latest-per-key materialization.
+"""The SQL that builds a view's offline table, merges new rows into it, and reads
+its latest row per key for materialization.
 
 The table is the model's output with the timestamp columns cast to UTC
 TIMESTAMPTZ and each declared feature cast to its declared type, so training
-sets, materialization and `ref()` consumers all see the declared schema.
+sets, materialization and `ref()` consumers all see the declared schema. An
+`incremental` view's later builds MERGE the model's incremental rendering into
+that table, matching rows on (join keys, event time, created time): the identity
+of a row version in the point-in-time rule.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlglot import exp
 
@@ -67,6 +73,104 @@ def create_table(view: FeatureView, relations: Relations) -> exp.Create:
 
 def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
+
+
+MERGE_TARGET = "t"
+MERGE_SOURCE = "s"
+MERGE_ROWS = "__fsql_rows"
+
+
+def merge_key(view: FeatureView) -> tuple[str, ...]:
+    """The columns that identify one row version: join keys, event time, created time."""
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    return (*view.join_keys, view.timestamp, *created)
+
+
+def merge_columns(view: FeatureView) -> tuple[str, ...]:
+    """The table's columns as far as the definition knows them.
+
+    The table keeps every model column, so the model's select list when it names its
+    columns; a model that selects `*` has columns only its table knows, and the
+    declared ones stand in here (the runner merges with the table's real columns).
+    """
+    if view.output_columns:
+        return view.output_columns
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    return (*view.join_keys, view.timestamp, *created, *view.feature_names)
+
+
+def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
+    """The incremental rows, one per (keys, event time, created time).
+
+    MERGE needs at most one source row per target row: Snowflake fails on two (a
+    nondeterministic merge) and DuckDB applies both in no set order. Two rows with one
+    version are a tie the point-in-time rule cannot break either; keeping the first by
+    the declared features (types every engine can order) makes reruns pick the same.
+    """
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[_col(c) for c in merge_key(view)],
+        order=exp.Order(expressions=[exp.Ordered(this=_col(f)) for f in view.feature_names]),
+    )
+    rows = _table_query(view, relations, incremental=True).subquery(MERGE_ROWS, copy=False)
+    return (
+        exp.select(exp.Star(), copy=False)
+        .from_(rows, copy=False)
+        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
+    )
+
+
+def merge_into(
+    view: FeatureView, relations: Relations, columns: Sequence[str] | None = None
+) -> exp.Merge:
+    """MERGE the incremental rendering of an `incremental` view into its table.
+
+    Rows match on `merge_key`: a re-stated row version (late data re-read through a
+    lookback) replaces its old values, a new one is inserted, and no row is deleted.
+    Keys and event time compare with `=`, an equi-join every engine hashes; a row with
+    a NULL key or event time never joins nor serves, so one re-read is inserted again
+    rather than matched. The created timestamp compares NULL-safely (`IS NOT DISTINCT
+    FROM`, accepted by DuckDB and Snowflake alike), since a view may leave it NULL.
+    `columns` are the table's columns (default: `merge_columns`).
+    """
+    columns = tuple(columns or merge_columns(view))
+    key = merge_key(view)
+    folded = {c.casefold() for c in key}
+    conditions: list[exp.Expression] = [
+        exp.EQ(this=_col(c, MERGE_TARGET), expression=_col(c, MERGE_SOURCE))
+        for c in (*view.join_keys, view.timestamp)
+    ]
+    if view.created_timestamp:
+        created = view.created_timestamp
+        conditions.append(
+            exp.NullSafeEQ(this=_col(created, MERGE_TARGET), expression=_col(created, MERGE_SOURCE))
+        )
+    update = exp.Update(
+        expressions=[
+            exp.EQ(this=_col(c), expression=_col(c, MERGE_SOURCE))
+            for c in columns
+            if c.casefold() not in folded
+        ]
+    )
+    insert = exp.Insert(
+        this=exp.Tuple(expressions=[_col(c) for c in columns]),
+        expression=exp.Tuple(expressions=[_col(c, MERGE_SOURCE) for c in columns]),
+    )
+    target = relations.view_table(view.name)
+    target.set("alias", exp.TableAlias(this=exp.to_identifier(MERGE_TARGET)))
+    merge = exp.Merge(
+        this=target,
+        using=_one_row_per_version(view, relations).subquery(MERGE_SOURCE, copy=False),
+        on=exp.and_(*conditions, copy=False),
+        whens=exp.Whens(
+            expressions=[
+                exp.When(matched=True, then=update),
+                exp.When(matched=False, then=insert),
+            ]
+        ),
+    )
+    relations.dialect.finish(merge)
+    return merge
 
 
 def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) -> exp.Query:

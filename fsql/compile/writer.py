@@ -26,8 +26,8 @@ def compiled_files(compiled: CompiledProject) -> dict[str, str]:
         base = f"{dialect}/{name}"
         files[f"{base}/model.sql"] = plan.view.rendered_sql
         files[f"{base}/table.sql"] = plan.sql("create") + ";\n"
-        if plan.incremental is not None:
-            files[f"{base}/table_incremental.sql"] = plan.sql("incremental") + ";\n"
+        if plan.merge is not None:  # what an incremental build runs instead of table.sql
+            files[f"{base}/table_incremental.sql"] = plan.sql("merge") + ";\n"
         files[f"{base}/materialize_full.sql"] = plan.sql("latest_full") + ";\n"
         files[f"{base}/materialize_incremental.sql"] = plan.sql("latest_range") + ";\n"
     return files

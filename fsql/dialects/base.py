@@ -36,6 +36,9 @@ class EngineDialect:
     pit_strategies: tuple[str, ...] = ("asof",)
     # Applied to every finished tree, in order (e.g. identifier rules of the engine).
     rewrites: tuple[Rewrite, ...] = ()
+    # Checks of fsql.compile.lint run on every compiled tree (e.g. "asof_join"): SQL
+    # sqlglot writes for this engine without complaint that the engine would reject.
+    lint_rules: tuple[str, ...] = ()
 
     @property
     def struct_order_join(self) -> bool:
@@ -74,6 +77,10 @@ def _base_dialect(name: str) -> EngineDialect:
         from fsql.dialects.snowflake import SNOWFLAKE
 
         return SNOWFLAKE
+    if name == "bigquery":
+        from fsql.dialects.bigquery import BIGQUERY
+
+        return BIGQUERY
     raise ValueError(f"no dialect for engine '{name}'")
 
 

@@ -2,18 +2,21 @@
 
 Each built view's content hash is kept in an `fsql_build_state` table inside the
 offline engine (not in target/), so a fresh checkout in CI knows which tables are
-current, and a training set can rebuild just the views that are missing or stale.
+current, a training set can rebuild just the views that are missing or stale, and
+an `incremental` view is merged into only while its table is of the current definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
-from fsql.compile.plan import CompiledProject
+from fsql.compile.plan import CompiledProject, ViewPlan
+from fsql.compile.views import merge_into
 from fsql.config.secrets import scrub
+from fsql.definitions.models import FeatureView
 from fsql.errors import RunError
 
 STATE_TABLE = "fsql_build_state"
@@ -93,16 +96,72 @@ class ViewBuilder:
             self.adapter.execute(sql)
         self.adapter.execute("COMMIT")
 
-    def build(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
-        """Build `views` (names, in DAG order); a failure names the view and stops."""
+    def _full_reason(
+        self,
+        view: FeatureView,
+        hashes: Mapping[str, str],
+        redefined: set[str],
+        full_refresh: bool,
+    ) -> str | None:
+        """Why `view`'s rows cannot be trusted as a base for new ones, or None.
+
+        A MERGE only adds to what the table holds, so the table must have been built from
+        this definition over parents whose history has not been rewritten. A parent that
+        is merged into, or a `table` view rebuilt with its definition unchanged (a routine
+        refresh, like a source table being loaded), leaves that history as it was.
+        """
+        if full_refresh:
+            return "--full-refresh"
+        built = hashes.get(view.name)
+        if built is None:
+            return "never built"
+        # Only a table about to be merged into must exist: a `table` view is replaced anyway.
+        if view.materialized == "incremental" and self.adapter.table_schema(view.name) is None:
+            return "never built"
+        if built != view.content_hash:
+            return "definition changed"
+        if any(parent in redefined for parent in view.refs):
+            return "parent rebuilt"
+        return None
+
+    def _merge_sql(self, plan: ViewPlan) -> str:
+        """The compiled MERGE, or, for a model selecting `*`, one over the table's columns."""
+        if plan.view.output_columns:
+            return plan.sql("merge")
+        schema = self.adapter.table_schema(plan.view.name)
+        columns = schema.names if schema is not None else None
+        merge = merge_into(plan.view, self.compiled.relations, columns)
+        return self.compiled.sql(merge, pretty=True)
+
+    def build(
+        self,
+        views: Sequence[str],
+        progress: Progress | None = None,
+        full_refresh: bool = False,
+    ) -> list[str]:
+        """Build `views` (names, in DAG order); a failure names the view and stops.
+
+        An `incremental` view is merged into when its table was built from the current
+        definition and no parent's history was rebuilt in this run; otherwise, and always
+        with `full_refresh`, it is rebuilt in full like a `table` view. The state row
+        moves in the same transaction as a MERGE, so a failed merge leaves both as they were.
+        """
         self._ensure_state()
+        hashes = self.built_hashes()
+        redefined: set[str] = set()  # rebuilt in full for a reason: children cannot merge
         built = []
         total = len(views)
         for index, name in enumerate(views, start=1):
             plan = self.compiled.plans[name]
+            reason = self._full_reason(plan.view, hashes, redefined, full_refresh)
+            merge = plan.merge is not None and reason is None
+            if reason is not None:
+                redefined.add(name)
             if progress:
-                progress(f"[{index}/{total}] building {name}")
-            statements = [plan.sql("create")]
+                how = ""
+                if plan.merge is not None:
+                    how = " (incremental merge)" if merge else f" (full: {reason})"
+                progress(f"[{index}/{total}] building {name}{how}")
             record = exp.insert(
                 exp.select(
                     exp.Literal.string(name),
@@ -118,11 +177,12 @@ class ViewBuilder:
             )
             state = [self._sql(delete), self._sql(record)]
             try:
-                if self.adapter.transactional_ddl:
-                    self._transaction([*statements, *state])
+                if merge:  # DML on every engine: the MERGE and its state row commit together
+                    self._transaction([self._merge_sql(plan), *state])
+                elif self.adapter.transactional_ddl:
+                    self._transaction([plan.sql("create"), *state])
                 else:  # the table first; its state row only once the table is there
-                    for sql in statements:
-                        self.adapter.execute(sql)
+                    self.adapter.execute(plan.sql("create"))
                     self._transaction(state)
             except Exception as err:  # the driver's own error types vary by engine
                 try:
@@ -130,10 +190,11 @@ class ViewBuilder:
                 except Exception:
                     pass
                 first = scrub(str(err)).strip().splitlines()[0] if str(err).strip() else repr(err)
+                file = "table_incremental.sql" if merge else "table.sql"
                 raise RunError(
                     f"view '{name}' failed to build: {first}",
                     file=plan.view.sql_path,
-                    hint=f"see target/compiled/{self.compiled.dialect.name}/{name}/table.sql",
+                    hint=f"see target/compiled/{self.compiled.dialect.name}/{name}/{file}",
                 ) from err
             built.append(name)
         return built

@@ -187,3 +187,15 @@ def test_cli_processes_never_import_pandas(ran_project: Path, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("pandas imported: False")
     assert pq.read_metadata(out).num_rows > 0
+
+
+def test_run_full_refresh_rebuilds_incremental_views_in_full(example_project: Path) -> None:
+    yml = example_project / "models" / "item" / "item.yml"
+    yml.write_text(yml.read_text().replace("materialized: table", "materialized: incremental"))
+    code, _out, err = fsql(example_project, "run", "--select", "item_features")
+    assert code == 0, err
+    assert "building item_features (full: never built)" in err
+    code, out, err = fsql(example_project, "run", "--select", "item_features", "--full-refresh")
+    assert code == 0, err
+    assert "building item_features (full: --full-refresh)" in err
+    assert "built 1 views" in out

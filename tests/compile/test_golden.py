@@ -1,8 +1,9 @@
 """Golden compiled SQL for the example project: a change in generated SQL shows in review.
 
-Covered: DuckDB, and Snowflake with both point-in-time strategies (`asof`, `window`).
-A view's own files do not depend on the strategy, so Snowflake keeps one set of them
-and one training set per strategy (`snowflake/training_sets/<strategy>/`).
+Covered: DuckDB, Snowflake with both point-in-time strategies (`asof`, `window`), and
+BigQuery (the window plan only; view tables in `my-project`.`fsql`). A view's own
+files do not depend on the strategy, so Snowflake keeps one set of them and one
+training set per strategy (`snowflake/training_sets/<strategy>/`).
 
 Regenerate after an intended change with `FSQL_UPDATE_GOLDEN=1 pytest tests/compile`,
 then read the diff before committing it.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlglot
+from sqlglot import exp
 
 from fsql.compile.plan import CompiledProject, compile_project
 from fsql.compile.writer import compiled_files
@@ -23,6 +25,7 @@ from fsql.definitions.models import Project
 from fsql.dialects import get_dialect
 from fsql.execute.training import compile_training_sql
 from fsql.project.load import load_project
+from tests.compile.test_bigquery import compile_bigquery
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -59,6 +62,10 @@ def _generated() -> dict[str, str]:
         compiled = compile_project(snowflake, get_dialect("snowflake", strategy))
         files.update(compiled_files(compiled))
         files[f"snowflake/training_sets/{strategy}/churn_model.sql"] = _training_sql(compiled)
+    # BigQuery reads warehouse tables too: the same `raw.<table>` sources.
+    compiled = compile_bigquery(snowflake)
+    files.update(compiled_files(compiled))
+    files["bigquery/training_sets/churn_model.sql"] = _training_sql(compiled)
     return files
 
 
@@ -138,3 +145,54 @@ def test_snowflake_materialization_ranks_rows() -> None:
         if rel.startswith("snowflake/") and "/materialize_" in rel:
             assert "QUALIFY" in sql and "ROW_NUMBER()" in sql, rel
             assert "ARG_MAX" not in sql.upper(), rel
+
+
+BIGQUERY_SQL = {rel: sql for rel, sql in GENERATED.items() if rel.startswith("bigquery/")}
+
+
+def test_bigquery_training_sql_is_the_window_plan() -> None:
+    sql = GENERATED["bigquery/training_sets/churn_model.sql"]
+    assert "ASOF" not in sql.upper() and "MATCH_CONDITION" not in sql
+    assert "LAST_VALUE" not in sql  # it would carry an older value over a NULL
+    assert sql.count("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW") == 2
+    assert "FROM `my-project`.`fsql`.`user_features` AS `f`" in sql
+
+
+@pytest.mark.parametrize("rel", [r for r in sorted(BIGQUERY_SQL) if not r.endswith("model.sql")])
+def test_bigquery_sql_is_timestamp_and_backticked(rel: str) -> None:
+    """fsql's own SQL never writes DATETIME (a wall-clock time in BigQuery) and quotes
+    every name it writes, as BigQuery reads it back."""
+    tree = sqlglot.parse_one(BIGQUERY_SQL[rel], read="bigquery")
+    assert all(i.quoted for i in tree.find_all(exp.Identifier)), rel
+    if rel.endswith("table.sql"):
+        # The model (DuckDB SQL) may say TIMESTAMP, a wall-clock time; fsql's casts of
+        # the view's columns around it are instants.
+        replace = tree.find(exp.Star).args["replace"]
+        casts = [c.this.to for c in replace]
+        assert exp.DataType.Type.TIMESTAMPTZ in {c.this for c in casts}
+    else:
+        casts = [c.to for c in tree.find_all(exp.Cast)]
+    assert exp.DataType.Type.TIMESTAMP not in {c.this for c in casts}, rel
+    if "training_sets" in rel:
+        assert "DATETIME" not in BIGQUERY_SQL[rel]
+
+
+def test_bigquery_window_order_keeps_explicit_null_order() -> None:
+    """BigQuery text omits NULLS FIRST on ASC (its default); read back as BigQuery and
+    written for DuckDB, the running max sorts exactly as fsql's tree says."""
+    sql = GENERATED["bigquery/training_sets/churn_model.sql"]
+    duck = sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+    order = 'ORDER BY "__fsql_at" ASC NULLS FIRST, "__fsql_is_entity" ASC NULLS FIRST ROWS'
+    assert duck.count(order) == 2
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    for window in tree.find_all(exp.Window):
+        for key in window.args["order"].expressions:
+            assert key.args.get("nulls_first") is not None, window.sql("bigquery")
+
+
+def test_bigquery_sql_passes_its_lint() -> None:
+    from fsql.compile.lint import lint_bigquery
+
+    for rel, sql in BIGQUERY_SQL.items():
+        if not rel.endswith("model.sql"):
+            assert lint_bigquery(sqlglot.parse_one(sql, read="bigquery"), rel) == []

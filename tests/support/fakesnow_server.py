@@ -1,10 +1,16 @@
 """fakesnow served over HTTP to the real snowflake-connector-python, for the tests.
 
 One server per test session (it keeps one in-memory DuckDB for every connection), each
-test in a schema of its own. fakesnow 0.12.1 drops the null mask of timestamp columns
-when it encodes results for the connector, so a NULL timestamp arrives as 1970-01-01;
-`serve` puts the mask back on fakesnow's own encoder (the emulator's bug, not
-fsql's code) so NULL-handling rules can be tested at all.
+test in a schema of its own. `serve` mends two bugs of fakesnow 0.12.1 in fakesnow's own
+code (the emulator's, never fsql's), so the rules they hide can be tested at all:
+
+- it drops the null mask of timestamp columns when it encodes results for the
+  connector, so a NULL timestamp arrives as 1970-01-01: the mask is put back;
+- it emulates MERGE with a `CREATE TEMPORARY TABLE` whose (absent) comment it records
+  in a catalog database of its own, which DuckDB refuses inside a transaction that
+  already wrote the user's database, so `BEGIN; MERGE ...; COMMIT` fails there and
+  nowhere else (the connector then retries for a minute): an absent comment is simply
+  not recorded.
 """
 
 from __future__ import annotations
@@ -33,19 +39,32 @@ def _keep_nulls(encode: Callable[[Any], pa.Array]) -> Callable[[Any], pa.Array]:
     return encode_with_nulls
 
 
+def _skip_absent_comments(record: Callable[..., str]) -> Callable[..., str]:
+    def record_present(catalog: str, schema: str, table: str, comment: str | None) -> str:
+        if comment is None:
+            return "SELECT 1 WHERE FALSE"
+        return record(catalog, schema, table, comment)
+
+    return record_present
+
+
 @contextlib.contextmanager
 def serve() -> Iterator[dict[str, Any]]:
-    """Start fakesnow (with the null-mask fix) and yield its host and port."""
+    """Start fakesnow (with both fixes) and yield its host and port."""
     import fakesnow
     import fakesnow.arrow
+    import fakesnow.info_schema
 
-    original = fakesnow.arrow.timestamp_to_sf_struct
-    fakesnow.arrow.timestamp_to_sf_struct = _keep_nulls(original)
+    encode = fakesnow.arrow.timestamp_to_sf_struct
+    record = fakesnow.info_schema.insert_table_comment_sql
+    fakesnow.arrow.timestamp_to_sf_struct = _keep_nulls(encode)
+    fakesnow.info_schema.insert_table_comment_sql = _skip_absent_comments(record)
     try:
         with fakesnow.server() as kwargs:
             yield {"host": kwargs["host"], "port": kwargs["port"]}
     finally:
-        fakesnow.arrow.timestamp_to_sf_struct = original
+        fakesnow.arrow.timestamp_to_sf_struct = encode
+        fakesnow.info_schema.insert_table_comment_sql = record
 
 
 def profile_block(server: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,15 @@
+SELECT
+  `user_id`,
+  `event_timestamp` AS `__event_ts`,
+  CAST(NULL AS TIMESTAMP) AS `__created_ts`,
+  `daily_order_count`,
+  `daily_spend`
+FROM `my-project`.`fsql`.`user_daily_orders`
+WHERE
+  NOT `user_id` IS NULL
+  AND NOT `event_timestamp` IS NULL
+  AND `event_timestamp` <= @end
+QUALIFY
+  ROW_NUMBER() OVER (PARTITION BY `user_id` ORDER BY `event_timestamp` DESC) = 1
+ORDER BY
+  `user_id`;
