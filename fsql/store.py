@@ -75,6 +75,14 @@ class RetrievalJob:
         return self.to_arrow().num_rows
 
 
+def _table_location(target: Target) -> dict[str, str]:
+    """Where view tables live, for engines that need them qualified (BigQuery:
+    `project.dataset`); others resolve unqualified names in the session's schema."""
+    if target.offline_type == "bigquery":
+        return {"schema": str(target.offline["dataset"]), "catalog": str(target.offline["project"])}
+    return {}
+
+
 def _target_dialect(target: Target) -> EngineDialect:
     """The target's SQL dialect, with the point-in-time strategy its profile asks for."""
     strategy = target.offline.get("pit_strategy")
@@ -84,7 +92,7 @@ def _target_dialect(target: Target) -> EngineDialect:
         raise ProjectError(
             str(err),
             file=target.file,
-            hint="offline engines available: duckdb, snowflake; pit_strategy: asof or window",
+            hint="offline engines: duckdb, snowflake, bigquery; pit_strategy: asof or window",
         ) from None
 
 
@@ -103,7 +111,9 @@ class FeatureStore:
             self.project.root, self.project.profile, target, profiles_dir
         )
         self.dialect = _target_dialect(self.target)
-        self.compiled: CompiledProject = compile_project(self.project, self.dialect)
+        self.compiled: CompiledProject = compile_project(
+            self.project, self.dialect, **_table_location(self.target)
+        )
         self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
         self._tables: dict[str, OnlineTable] = {
             v.name: online_table(v) for v in self.project.views.values()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from fsql.compile.lint import check_dialect
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
 from fsql.compile.views import create_table, latest_per_key, merge_into
@@ -74,7 +75,7 @@ class _LazyPlans(Mapping[str, ViewPlan]):
 
 
 def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> ViewPlan:
-    return ViewPlan(
+    plan = ViewPlan(
         view=view,
         dialect=dialect,
         create=create_table(view, relations),
@@ -82,6 +83,11 @@ def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> Vi
         latest_full=latest_per_key(view, relations, with_start=False),
         latest_range=latest_per_key(view, relations, with_start=True),
     )
+    for part in ("create", "merge", "latest_full", "latest_range"):
+        tree = getattr(plan, part)
+        if tree is not None:  # SQL the engine would reject fails here, at compile time
+            check_dialect(tree, dialect, f"view '{view.name}' ({part})", file=view.sql_path)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,16 @@ class CompiledProject:
 
 
 def compile_project(
-    project: Project, dialect: EngineDialect, schema: str | None = None
+    project: Project,
+    dialect: EngineDialect,
+    schema: str | None = None,
+    catalog: str | None = None,
 ) -> CompiledProject:
-    """A compiled project whose view plans are built on first use."""
-    relations = Relations(dialect, project.sources, schema, project.dialect)
+    """A compiled project whose view plans are built on first use.
+
+    `schema` (and `catalog`) qualify the view tables: BigQuery's `project.dataset`;
+    engines whose connection sets a default schema leave them unqualified."""
+    relations = Relations(dialect, project.sources, schema, project.dialect, catalog=catalog)
     return CompiledProject(project, dialect, relations, _LazyPlans(project, dialect, relations))
 
 
