@@ -40,3 +40,16 @@ def fakesnow_server() -> Iterator[dict[str, Any]]:
 
     with serve() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator() -> Iterator[dict[str, Any]]:
+    """Endpoint of one crucible BigQuery emulator for the session (skips without it)."""
+    pytest.importorskip("google.cloud.bigquery")
+    from tests.support.bigquery_emulator import executable, serve
+
+    program = executable()
+    if program is None:
+        pytest.skip("crucible-emulator is not installed: run scripts/emulators.sh")
+    with serve(program) as server:
+        yield server

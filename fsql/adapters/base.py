@@ -66,6 +66,10 @@ def open_offline(
         from fsql.adapters.snowflake import SnowflakeAdapter
 
         return SnowflakeAdapter.from_config(config, project_root, source)
+    if kind == "bigquery":
+        from fsql.adapters.bigquery import BigQueryAdapter
+
+        return BigQueryAdapter.from_config(config, project_root, source)
     raise ValueError(f"offline engine '{kind}' is not available in this build")
 
 

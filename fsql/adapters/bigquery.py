@@ -1,0 +1,675 @@
+"""BigQuery adapter: google-cloud-bigquery jobs in the profile's dataset, Arrow in and out.
+
+Queries. Every statement runs through `Client.query_and_wait` with the profile's dataset as
+the job's default dataset (so unqualified table names resolve there), its
+`maximum_bytes_billed`, `priority` and `labels`, and a bounded wait: `job_timeout_seconds`
+when set (also sent as the job's own server-side timeout, so BigQuery stops an abandoned
+job), otherwise six hours, BigQuery's own limit for a query job.
+
+Parameters. Compiled SQL names its parameters with sqlglot placeholders
+(`exp.Placeholder(this="end")`), which sqlglot's bigquery dialect prints as `@end`: BigQuery's
+own named-parameter form, so the SQL is sent as it is and each `@name` the statement uses is
+bound as a typed `ScalarQueryParameter` (datetimes as UTC TIMESTAMPs, naive ones taken as
+UTC; int INT64, float FLOAT64, str STRING, bool BOOL, Decimal NUMERIC, date DATE). Values
+never pass through SQL text.
+
+Uploads. `register(name, data)` loads the Arrow table into a table of its own,
+`<dataset>.<name>_<random>`, so concurrent runs sharing a dataset never see each other's
+rows, and rewrites references to `name` in later SQL to that table (aliased back to `name`,
+so `name.column` still resolves). `upload_format` picks the load job:
+- `parquet` (default, for BigQuery): the table is first created with a one-day expiration,
+  so a crashed run leaves nothing behind for long, then loaded from one Parquet file, which
+  keeps every type exact (timestamps as UTC instants).
+- `csv` (for local emulators, such as crucible, which accept only CSV loads with an explicit
+  schema and keep no table expiration): the load job creates the table; timestamps are
+  written `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, NULL as an empty field. Not for production:
+  CSV cannot carry BYTES columns, and the table has no expiration.
+Either way `unregister` (and `close`) drop the table. Rows never become SQL literals.
+
+Results. `fetch_arrow` reads `RowIterator.to_arrow()` (REST pages, no Storage API client);
+`fetch_batches` streams pages with `to_arrow_iterable()` and re-cuts them to `batch_rows`.
+Timestamps come back as timestamp[us, UTC] (DATETIME read as UTC); column names keep the
+case BigQuery returns, which is the case the SQL wrote.
+
+Errors. Every verb raises a `RunError` made by `bigquery_error`: one scrubbed line saying
+what failed (missing or rejected credentials, permission denied, unknown dataset or table,
+bytes-billed limit, quota, timeout, an unreachable endpoint, or BigQuery's first line), with
+the client's error kept as `__cause__`. `dry_run_bytes` gives the bytes a query would scan.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
+
+from fsql.adapters.base import OfflineAdapter
+from fsql.config.profiles import PROFILES_FILE
+from fsql.config.secrets import register_secret, scrub
+from fsql.errors import FsqlError, ProjectError, RunError, raise_collected
+
+REQUIRED_KEYS = ("project", "dataset")
+OPTIONAL_KEYS = (
+    "type",
+    "location",
+    "method",
+    "keyfile",
+    "keyfile_json",
+    "api_endpoint",
+    "job_timeout_seconds",
+    "maximum_bytes_billed",
+    "priority",
+    "labels",
+    "upload_format",
+    "pit_strategy",  # read by the compiler, not here
+)
+METHOD_KEYS = {"oauth": None, "service-account": "keyfile", "service-account-json": "keyfile_json"}
+METHODS = (*METHOD_KEYS, "anonymous")
+SCOPES = ("https://www.googleapis.com/auth/bigquery",)
+MAX_WAIT_SECONDS = 6 * 3600  # BigQuery stops any query job after six hours
+UPLOAD_EXPIRY = timedelta(days=1)
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+UPLOAD_TYPES = (
+    (pa.types.is_boolean, "BOOL"),
+    (pa.types.is_integer, "INT64"),
+    (pa.types.is_floating, "FLOAT64"),
+    (pa.types.is_timestamp, "TIMESTAMP"),
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_time, "TIME"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTES"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "STRING"),
+    (pa.types.is_null, "STRING"),
+)
+FIELD_TYPES = {
+    "INTEGER": pa.int64(),
+    "INT64": pa.int64(),
+    "FLOAT": pa.float64(),
+    "FLOAT64": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "BOOL": pa.bool_(),
+    "BYTES": pa.binary(),
+    "DATE": pa.date32(),
+    "TIME": pa.time64("us"),
+    "TIMESTAMP": UTC_MICROS,
+    "DATETIME": UTC_MICROS,  # read as UTC, as results are
+    "NUMERIC": pa.decimal128(38, 9),
+    "BIGNUMERIC": pa.decimal256(76, 38),
+}
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def _detail(err: BaseException) -> str:
+    """BigQuery's own message in one scrubbed line (not the client's `POST <url>:` prefix)."""
+    errors = getattr(err, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    text = str(first.get("message") or getattr(err, "message", None) or err)
+    lines = [line.strip() for line in scrub(text).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def bigquery_error(err: BaseException, doing: str) -> RunError:
+    """One clear RunError for a failure while `doing` (e.g. "building view 'x'").
+
+    Accepts the adapter's own RunError too (its client error is the cause), so callers can
+    re-word any failure of a verb with their own context.
+    """
+    if isinstance(err, FsqlError) and err.__cause__ is not None:
+        err = err.__cause__
+    if type(err).__name__ == "RetryError" and getattr(err, "cause", None) is not None:
+        err = err.cause  # retries ran out: what failed is the last attempt's error
+    code = getattr(err, "code", None)
+    reasons = {e.get("reason") for e in getattr(err, "errors", None) or [] if isinstance(e, dict)}
+    detail = _detail(err)
+    kind = type(err).__name__
+    if "bytesBilledLimitExceeded" in reasons or "bytes billed" in detail.lower():
+        return RunError(
+            f"{doing} failed: bytes-billed limit exceeded ({detail})",
+            hint="raise `maximum_bytes_billed` in profiles.yml, or select fewer views or rows",
+        )
+    if kind == "DefaultCredentialsError":
+        return RunError(
+            f"{doing} failed: no Google credentials found",
+            hint="run `gcloud auth application-default login`, or set `method: service-account` "
+            "with `keyfile:` in profiles.yml",
+        )
+    if kind == "RefreshError" or code == 401:
+        return RunError(
+            f"{doing} failed: the credentials were rejected ({detail})",
+            hint="renew them (`gcloud auth application-default login`) or check the key file",
+        )
+    if code == 403 and reasons & {"quotaExceeded", "rateLimitExceeded"}:
+        return RunError(f"{doing} failed: quota exceeded ({detail})", hint="retry later")
+    if code == 403:
+        return RunError(
+            f"{doing} failed: permission denied ({detail})",
+            hint="grant roles/bigquery.jobUser on the project and roles/bigquery.dataEditor "
+            "on the dataset",
+        )
+    if code == 404:
+        return RunError(
+            f"{doing} failed: unknown dataset or table ({detail})",
+            hint="check `project:` and `dataset:` in profiles.yml, and run `fsql run` first",
+        )
+    if isinstance(err, TimeoutError) or "timeout" in kind.lower():
+        return RunError(
+            f"{doing} failed: timed out", hint="raise `job_timeout_seconds` in profiles.yml"
+        )
+    if isinstance(err, ConnectionError) or kind in ("ConnectionError", "TransportError"):
+        return RunError(
+            f"{doing} failed: BigQuery is unreachable ({detail})",
+            hint="check `api_endpoint` in profiles.yml and the network",
+        )
+    return RunError(f"{doing} failed: {detail}")
+
+
+# -- profile -------------------------------------------------------------------------------------
+
+
+def _client_module() -> Any:
+    """google.cloud.bigquery, imported only when a BigQuery target is used."""
+    try:
+        from google.cloud import bigquery
+    except ImportError:
+        raise ProjectError(
+            "the bigquery offline engine needs google-cloud-bigquery",
+            hint="pip install 'fsql[bigquery]'",
+        ) from None
+    return bigquery
+
+
+def _is_number(value: Any, whole: bool) -> bool:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return False
+    return number > 0 and (not whole or number.is_integer())
+
+
+def check_profile(config: Mapping[str, Any], source: str) -> None:
+    """Every key known, every required key set, one consistent login: or ProjectErrors."""
+    known = REQUIRED_KEYS + OPTIONAL_KEYS
+    errors = [
+        ProjectError(
+            f"unknown key '{key}' in the bigquery offline profile",
+            file=source,
+            hint="known keys: " + ", ".join(sorted(known)),
+        )
+        for key in config
+        if key not in known
+    ]
+    errors += [
+        ProjectError(f"the bigquery offline profile needs '{key}'", file=source)
+        for key in REQUIRED_KEYS
+        if config.get(key) in (None, "")
+    ]
+    method = str(config.get("method") or "oauth")
+    if method not in METHODS:
+        errors.append(ProjectError(f"'method' must be one of {', '.join(METHODS)}", file=source))
+    for wanted, key in METHOD_KEYS.items():
+        if key and method == wanted and not config.get(key):
+            errors.append(ProjectError(f"method '{method}' needs '{key}'", file=source))
+        if key and method != wanted and config.get(key):
+            errors.append(ProjectError(f"'{key}' needs 'method: {wanted}'", file=source))
+    if str(config.get("priority") or "interactive").lower() not in ("interactive", "batch"):
+        errors.append(ProjectError("'priority' must be interactive or batch", file=source))
+    if str(config.get("upload_format") or "parquet") not in ("parquet", "csv"):
+        errors.append(ProjectError("'upload_format' must be parquet or csv", file=source))
+    if config.get("job_timeout_seconds") is not None and not _is_number(
+        config["job_timeout_seconds"], whole=False
+    ):
+        errors.append(ProjectError("'job_timeout_seconds' must be a positive number", file=source))
+    if config.get("maximum_bytes_billed") is not None and not _is_number(
+        config["maximum_bytes_billed"], whole=True
+    ):
+        errors.append(ProjectError("'maximum_bytes_billed' must be a whole number", file=source))
+    if config.get("labels") is not None and not isinstance(config["labels"], Mapping):
+        errors.append(ProjectError("'labels' must be a mapping of names to values", file=source))
+    raise_collected(errors)
+
+
+def credentials(config: Mapping[str, Any], project_root: Path, source: str) -> Any:
+    """The google-auth credentials the profile's `method` names (no network call)."""
+    method = str(config.get("method") or "oauth")
+    if method == "anonymous":
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()
+    if method == "oauth":
+        import google.auth
+
+        creds, _ = google.auth.default(scopes=list(SCOPES))  # DefaultCredentialsError: a RunError
+        return creds
+    from google.oauth2 import service_account
+
+    if method == "service-account":
+        path = Path(str(config["keyfile"])).expanduser()
+        path = path if path.is_absolute() else project_root / path
+        if not path.is_file():
+            raise ProjectError(f"keyfile '{path}' is not a file", file=source)
+        loader, arg = service_account.Credentials.from_service_account_file, str(path)
+    else:
+        try:
+            arg = json.loads(str(config["keyfile_json"]))
+        except ValueError:
+            raise ProjectError("'keyfile_json' is not valid JSON", file=source) from None
+        if not isinstance(arg, dict):
+            raise ProjectError("'keyfile_json' must be a JSON object", file=source)
+        for key in ("private_key", "private_key_id"):
+            register_secret(str(arg.get(key) or ""))
+        loader = service_account.Credentials.from_service_account_info
+    try:
+        return loader(arg, scopes=list(SCOPES))
+    except (ValueError, KeyError) as err:  # malformed key: name the key, never its content
+        what = "keyfile" if method == "service-account" else "keyfile_json"
+        reason = (scrub(str(err)).strip().splitlines() or ["malformed"])[0]
+        raise ProjectError(
+            f"the service-account key in '{what}' cannot be read ({reason})", file=source
+        ) from None
+
+
+# -- parameters, types, uploads -------------------------------------------------------------------
+
+
+def _scalar(bigquery: Any, name: str, value: Any) -> Any:
+    """A typed named parameter; datetimes as TIMESTAMP instants in UTC."""
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        value = value.to_pydatetime()
+    elif hasattr(value, "item") and not isinstance(value, (bytes, str)):  # numpy scalar
+        value = value.item()
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return bigquery.ScalarQueryParameter(name, "TIMESTAMP", moment)
+    kinds = (
+        (bool, "BOOL"),
+        (int, "INT64"),
+        (float, "FLOAT64"),
+        (Decimal, "NUMERIC"),
+        (str, "STRING"),
+        (bytes, "BYTES"),
+        (date, "DATE"),
+        (time, "TIME"),
+    )
+    for kind, type_name in kinds:
+        if isinstance(value, kind):
+            return bigquery.ScalarQueryParameter(name, type_name, value)
+    raise RunError(f"SQL parameter '@{name}' has a value BigQuery cannot bind: {type(value)}")
+
+
+def used_parameters(sql: str, params: Mapping[str, Any]) -> list[str]:
+    """The `@name` parameters the statement uses (all given ones when it does not parse)."""
+    try:
+        trees = sqlglot.parse(sql, read="bigquery")
+    except sqlglot.errors.ParseError:
+        return list(params)
+    names: list[str] = []
+    for tree in trees:
+        for node in tree.find_all(exp.Parameter, exp.Placeholder) if tree else ():
+            if isinstance(node.this, exp.Parameter) or isinstance(node.parent, exp.Parameter):
+                continue  # `@@name`: a system variable, not a parameter
+            name = node.this.name if isinstance(node, exp.Parameter) else node.name
+            if name and name not in names:
+                names.append(name)
+    for name in names:
+        if name not in params:
+            raise RunError(f"SQL parameter '@{name}' has no value", hint="this is a bug in fsql")
+    return names
+
+
+def normalise_arrow(table: pa.Table) -> pa.Table:
+    """Result columns as fsql expects them: UTC micros, date32, no extension metadata."""
+    fields, columns = [], []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(field.type):
+            column = pc.cast(column, UTC_MICROS, safe=False)  # DATETIME (naive) read as UTC
+        elif pa.types.is_date64(field.type):
+            column = pc.cast(column, pa.date32())
+        fields.append(pa.field(field.name, column.type, field.nullable))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _field_type(field: Any) -> pa.DataType:
+    """The Arrow type fsql reads a BigQuery column as (JSON and GEOGRAPHY as text)."""
+    kind = str(field.field_type).upper()
+    if kind in ("RECORD", "STRUCT"):
+        arrow: pa.DataType = pa.struct(
+            [pa.field(sub.name, _field_type(sub)) for sub in field.fields]
+        )
+    else:
+        arrow = FIELD_TYPES.get(kind, pa.string())
+    return pa.list_(arrow) if field.mode == "REPEATED" else arrow
+
+
+def _upload_type(kind: pa.DataType) -> str:
+    """The BigQuery column type an Arrow column is uploaded as."""
+    if pa.types.is_decimal(kind):
+        return "NUMERIC" if kind.scale <= 9 and kind.precision - kind.scale <= 29 else "BIGNUMERIC"
+    for test, name in UPLOAD_TYPES:
+        if test(kind):
+            return name
+    raise RunError(f"cannot upload a column of Arrow type {kind} to BigQuery")
+
+
+def upload_table(data: pa.Table) -> pa.Table:
+    """`data` with dictionaries decoded and timestamps as UTC micros (naive taken as UTC)."""
+    columns = []
+    for column in data.columns:
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, UTC_MICROS, safe=False)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=data.column_names)
+
+
+def csv_bytes(data: pa.Table) -> bytes:
+    """`data` (from `upload_table`) as CSV with a header: UTC timestamps without an offset."""
+    import pyarrow.csv as pcsv
+
+    columns = []
+    for column in data.columns:
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            raise RunError(
+                "cannot upload a BYTES column as CSV", hint="use `upload_format: parquet`"
+            )
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, pa.timestamp("us"))  # UTC wall time: `... HH:MM:SS.ffffff`
+        columns.append(column)
+    out = io.BytesIO()
+    pcsv.write_csv(pa.Table.from_arrays(columns, names=data.column_names), out)
+    return out.getvalue()
+
+
+def parquet_bytes(data: pa.Table) -> bytes:
+    """`data` (from `upload_table`) as one Parquet file: timestamps as UTC instants."""
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(data, out)
+    return out.getvalue()
+
+
+def _rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly `rows` rows (the last may be shorter), normalised."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = normalise_arrow(pa.Table.from_batches(pending))
+            yield from table.slice(0, rows).combine_chunks().to_batches()
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield from normalise_arrow(pa.Table.from_batches(pending)).combine_chunks().to_batches()
+
+
+# -- adapter --------------------------------------------------------------------------------------
+
+
+class BigQueryAdapter(OfflineAdapter):
+    """A BigQuery client whose jobs default to the profile's project and dataset."""
+
+    dialect_name = "bigquery"
+    transactional_ddl = False  # each statement is a job of its own
+
+    def __init__(self, client: Any, config: Mapping[str, Any]) -> None:
+        from google.cloud import bigquery
+
+        self._bq = bigquery
+        self._client = client
+        self.project = str(config["project"])
+        self.dataset = str(config["dataset"])
+        self._location = config.get("location") or None
+        timeout = config.get("job_timeout_seconds")
+        self._timeout = float(timeout) if timeout is not None else None
+        self._wait = self._timeout or MAX_WAIT_SECONDS
+        # Retries of failed calls (an unreachable endpoint) stop within the job timeout.
+        self._retry = bigquery.DEFAULT_RETRY.with_timeout(min(self._wait, 600.0))
+        self._bytes = config.get("maximum_bytes_billed")
+        self._priority = str(config.get("priority") or "interactive").upper()
+        self._labels = {str(k): str(v) for k, v in (config.get("labels") or {}).items()}
+        self._upload_format = str(config.get("upload_format") or "parquet")
+        self._registered: dict[str, str] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], project_root: Path, source: str | None = None
+    ) -> BigQueryAdapter:
+        """Open a client as a profile says and check its dataset; `source` names the file."""
+        source = source or PROFILES_FILE
+        if config.get("keyfile_json"):  # even one written in plain text in profiles.yml
+            register_secret(str(config["keyfile_json"]))
+        check_profile(config, source)
+        bigquery = _client_module()
+        from google.api_core.client_options import ClientOptions
+
+        where = f"BigQuery project '{config['project']}'"
+        try:
+            client = bigquery.Client(
+                project=str(config["project"]),
+                credentials=credentials(config, project_root, source),
+                location=config.get("location") or None,
+                client_options=ClientOptions(api_endpoint=str(config["api_endpoint"]))
+                if config.get("api_endpoint")
+                else None,
+            )
+        except FsqlError:
+            raise
+        except Exception as err:
+            raise bigquery_error(err, f"connecting to {where}") from err
+        adapter = cls(client, config)
+        adapter._check_dataset()
+        return adapter
+
+    def _check_dataset(self) -> None:
+        """Fail now, and clearly, when the dataset fsql builds in does not exist."""
+        from google.api_core.exceptions import NotFound
+
+        name = f"{self.project}.{self.dataset}"
+        try:
+            self._client.get_dataset(name, retry=self._retry, timeout=60)
+        except NotFound as err:
+            raise RunError(
+                f"dataset '{name}' does not exist",
+                hint=f"create it (`bq mk --dataset {self.project}:{self.dataset}`) or set "
+                "`dataset:` in profiles.yml",
+            ) from err
+        except Exception as err:
+            raise bigquery_error(err, f"opening dataset '{name}'") from err
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def job_config(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The QueryJobConfig a statement runs with: dataset, parameters, cost controls."""
+        bigquery = self._bq
+        config = bigquery.QueryJobConfig(default_dataset=f"{self.project}.{self.dataset}")
+        if params:
+            config.query_parameters = [
+                _scalar(bigquery, name, params[name]) for name in used_parameters(sql, params)
+            ]
+        if self._bytes is not None:
+            config.maximum_bytes_billed = int(float(str(self._bytes)))
+        if self._priority == "BATCH":  # interactive is the default, and keeps jobs.query
+            config.priority = bigquery.QueryPriority.BATCH
+        if self._labels:
+            config.labels = self._labels
+        if self._timeout is not None:
+            config.job_timeout_ms = int(self._timeout * 1000)
+        return config
+
+    def _resolve(self, sql: str) -> str:
+        """`sql` with references to registered names pointed at their uploaded tables."""
+        if not any(name in sql for name in self._registered):
+            return sql
+        try:
+            trees = sqlglot.parse(sql, read="bigquery")
+        except sqlglot.errors.ParseError:
+            return sql  # BigQuery will say what is wrong with it
+        out = []
+        for tree in trees:
+            if tree is None:
+                continue
+            ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+
+            def swap(node: exp.Expression, ctes: set[str] = ctes) -> exp.Expression:
+                if not isinstance(node, exp.Table) or node.name not in self._registered:
+                    return node
+                if node.name in ctes or node.db not in ("", self.dataset):
+                    return node
+                if node.catalog not in ("", self.project):
+                    return node
+                real = exp.table_(
+                    self._registered[node.name], self.dataset, self.project, quoted=True
+                )
+                real.set("alias", node.args.get("alias") or exp.TableAlias(this=node.this.copy()))
+                return real
+
+            out.append(tree.transform(swap).sql(dialect="bigquery"))
+        return ";\n".join(out)
+
+    def _query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None,
+        doing: str,
+        page_size: int | None = None,
+    ) -> Any:
+        """The RowIterator of a finished job running `sql`."""
+        sql = self._resolve(sql)
+        config = self.job_config(sql, params)
+        try:
+            return self._client.query_and_wait(
+                sql,
+                job_config=config,
+                location=self._location,
+                wait_timeout=self._wait,
+                retry=self._retry,
+                page_size=page_size,
+            )
+        except Exception as err:
+            raise bigquery_error(err, doing) from err
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._query(sql, params, "running a statement")
+
+    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        rows = self._query(sql, params, "running a query")
+        try:
+            return normalise_arrow(rows.to_arrow(create_bqstorage_client=False))
+        except Exception as err:
+            raise bigquery_error(err, "reading a query result") from err
+
+    def fetch_batches(
+        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        rows = self._query(sql, params, "running a query", page_size=batch_rows)
+        try:
+            # Each page is fetched as the iterator reaches it; at most a page or two in memory.
+            yield from _rebatch(rows.to_arrow_iterable(), batch_rows)
+        except Exception as err:
+            raise bigquery_error(err, "reading a query result") from err
+
+    def dry_run_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """The bytes `sql` would process, from a dry-run job (nothing runs, nothing is billed)."""
+        sql = self._resolve(sql)
+        config = self.job_config(sql, params)
+        config.dry_run = True
+        config.use_query_cache = False
+        try:
+            job = self._client.query(
+                sql, job_config=config, location=self._location, retry=self._retry
+            )
+        except Exception as err:
+            raise bigquery_error(err, "estimating a query's bytes (dry run)") from err
+        return int(job.total_bytes_processed or 0)
+
+    # -- uploads ---------------------------------------------------------------------------------
+
+    def register(self, name: str, data: pa.Table) -> None:
+        bigquery = self._bq
+        doing = f"uploading table '{name}'"
+        self.unregister(name)
+        data = upload_table(data)
+        schema = [
+            bigquery.SchemaField(col, _upload_type(kind))
+            for col, kind in zip(data.column_names, data.schema.types, strict=True)
+        ]
+        real = f"{name}_{uuid.uuid4().hex[:12]}"
+        ref = f"{self.project}.{self.dataset}.{real}"
+        if self._upload_format == "csv":
+            payload = csv_bytes(data)
+            load = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.CSV, schema=schema, skip_leading_rows=1
+            )
+        else:
+            payload = parquet_bytes(data)
+            load = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                schema=schema,
+                create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+            )
+            table = bigquery.Table(ref, schema=schema)
+            table.expires = datetime.now(UTC) + UPLOAD_EXPIRY
+            try:
+                self._client.create_table(table, retry=self._retry)
+            except Exception as err:
+                raise bigquery_error(err, doing) from err
+        load.write_disposition = bigquery.WriteDisposition.WRITE_TRUNCATE
+        self._registered[name] = real  # from here on, unregister drops it
+        try:
+            job = self._client.load_table_from_file(
+                io.BytesIO(payload), ref, job_config=load, location=self._location
+            )
+            job.result(timeout=self._wait, retry=self._retry)
+        except Exception as err:
+            failure = bigquery_error(err, doing)
+            self.unregister(name)
+            raise failure from err
+
+    def unregister(self, name: str) -> None:
+        """Drop a table `register` made; any other name is left alone, as DuckDB's is."""
+        real = self._registered.pop(name, None)
+        if real is None:
+            return
+        try:
+            self._client.delete_table(
+                f"{self.project}.{self.dataset}.{real}", not_found_ok=True, retry=self._retry
+            )
+        except Exception as err:
+            raise bigquery_error(err, f"dropping table '{name}'") from err
+
+    def table_schema(self, table: str) -> pa.Schema | None:
+        from google.api_core.exceptions import NotFound
+
+        parts = table.replace("`", "").split(".")
+        if len(parts) == 1 and parts[0] in self._registered:
+            parts = [self._registered[parts[0]]]
+        parts = [self.project, self.dataset][: 3 - len(parts)] + parts
+        try:
+            found = self._client.get_table(".".join(parts), retry=self._retry)
+        except NotFound:
+            return None
+        except Exception as err:
+            raise bigquery_error(err, f"reading the schema of '{table}'") from err
+        return pa.schema(pa.field(f.name, _field_type(f)) for f in found.schema)
+
+    def close(self) -> None:
+        try:
+            for name in list(self._registered):
+                self.unregister(name)
+        finally:
+            self._client.close()
