@@ -18,6 +18,9 @@ class OfflineAdapter(ABC):
     # (Snowflake), a view's CREATE OR REPLACE is atomic by itself and only the build
     # state that follows it is written in a transaction.
     transactional_ddl: bool = True
+    # BEGIN/COMMIT as statements of their own (BigQuery has them only inside scripts:
+    # there each statement stands alone, and a view's state row follows its table).
+    transactions: bool = True
 
     @abstractmethod
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:

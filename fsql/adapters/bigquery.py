@@ -71,6 +71,7 @@ OPTIONAL_KEYS = (
     "priority",
     "labels",
     "upload_format",
+    "parameters",
     "pit_strategy",  # read by the compiler, not here
 )
 METHOD_KEYS = {"oauth": None, "service-account": "keyfile", "service-account-json": "keyfile_json"}
@@ -226,6 +227,8 @@ def check_profile(config: Mapping[str, Any], source: str) -> None:
         errors.append(ProjectError("'priority' must be interactive or batch", file=source))
     if str(config.get("upload_format") or "parquet") not in ("parquet", "csv"):
         errors.append(ProjectError("'upload_format' must be parquet or csv", file=source))
+    if str(config.get("parameters") or "bound") not in ("bound", "inline"):
+        errors.append(ProjectError("'parameters' must be bound or inline", file=source))
     if config.get("job_timeout_seconds") is not None and not _is_number(
         config["job_timeout_seconds"], whole=False
     ):
@@ -327,6 +330,39 @@ def used_parameters(sql: str, params: Mapping[str, Any]) -> list[str]:
     return names
 
 
+def _literal(value: Any) -> exp.Expression:
+    """A parameter value as a typed BigQuery literal, built by sqlglot (never pasted)."""
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    if value is None:
+        return exp.null()
+    return exp.Literal.string(str(value))
+
+
+def inline_parameters(sql: str, params: Mapping[str, Any]) -> str:
+    """`sql` with each `@name` replaced by its value as a typed literal.
+
+    Only for `parameters: inline`, meant for local emulators that refuse query
+    parameters (crucible-emulator): the values are fsql's own (materialization window
+    times), never entity data, and sqlglot writes them as quoted, typed literals."""
+    names = set(used_parameters(sql, params))
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Parameter) and node.this.name in names:
+            return _literal(params[node.this.name])
+        if isinstance(node, exp.Placeholder) and node.name in names:
+            return _literal(params[node.name])
+        return node
+
+    trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
+    return ";\n".join(t.transform(swap).sql(dialect="bigquery") for t in trees)
+
+
 def normalise_arrow(table: pa.Table) -> pa.Table:
     """Result columns as fsql expects them: UTC micros, date32, no extension metadata."""
     fields, columns = [], []
@@ -425,6 +461,7 @@ class BigQueryAdapter(OfflineAdapter):
 
     dialect_name = "bigquery"
     transactional_ddl = False  # each statement is a job of its own
+    transactions = False  # BEGIN/COMMIT only inside a script or session
 
     def __init__(self, client: Any, config: Mapping[str, Any]) -> None:
         from google.cloud import bigquery
@@ -443,6 +480,7 @@ class BigQueryAdapter(OfflineAdapter):
         self._priority = str(config.get("priority") or "interactive").upper()
         self._labels = {str(k): str(v) for k, v in (config.get("labels") or {}).items()}
         self._upload_format = str(config.get("upload_format") or "parquet")
+        self._inline = str(config.get("parameters") or "bound") == "inline"
         self._registered: dict[str, str] = {}
 
     @classmethod
@@ -550,6 +588,8 @@ class BigQueryAdapter(OfflineAdapter):
     ) -> Any:
         """The RowIterator of a finished job running `sql`."""
         sql = self._resolve(sql)
+        if params and self._inline:
+            sql, params = inline_parameters(sql, params), None
         config = self.job_config(sql, params)
         try:
             return self._client.query_and_wait(

@@ -28,10 +28,10 @@ def _state_ddl() -> exp.Create:
         this=exp.Schema(
             this=exp.to_table(STATE_TABLE),
             expressions=[
+                # No PRIMARY KEY: BigQuery accepts one only NOT ENFORCED; a view's row is
+                # deleted and re-inserted together, so there is one row per view anyway.
                 exp.ColumnDef(
-                    this=exp.to_identifier("view_name"),
-                    kind=exp.DataType.build("VARCHAR"),
-                    constraints=[exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())],
+                    this=exp.to_identifier("view_name"), kind=exp.DataType.build("VARCHAR")
                 ),
                 exp.ColumnDef(
                     this=exp.to_identifier("content_hash"), kind=exp.DataType.build("VARCHAR")
@@ -43,6 +43,44 @@ def _state_ddl() -> exp.Create:
         ),
         kind="TABLE",
         exists=True,
+    )
+
+
+def _state_upsert(view: str, content_hash: str) -> exp.Merge:
+    """One statement that records `view` as built from `content_hash`, now.
+
+    A MERGE rather than DELETE + INSERT: atomic on its own on every engine (BigQuery has
+    transactions only inside scripts), and the local BigQuery emulator has no DELETE."""
+    row = exp.select(
+        exp.alias_(exp.Literal.string(view), "view_name"),
+        exp.alias_(exp.Literal.string(content_hash), "content_hash"),
+        exp.alias_(exp.CurrentTimestamp(), "built_at"),
+    )
+    columns = ["view_name", "content_hash", "built_at"]
+    return exp.Merge(
+        this=exp.to_table(STATE_TABLE).as_("t"),
+        using=row.subquery("s"),
+        on=exp.EQ(this=exp.column("view_name", "t"), expression=exp.column("view_name", "s")),
+        whens=exp.Whens(
+            expressions=[
+                exp.When(
+                    matched=True,
+                    then=exp.Update(
+                        expressions=[
+                            exp.EQ(this=exp.column(c), expression=exp.column(c, "s"))
+                            for c in columns[1:]
+                        ]
+                    ),
+                ),
+                exp.When(
+                    matched=False,
+                    then=exp.Insert(
+                        this=exp.Tuple(expressions=[exp.column(c) for c in columns]),
+                        expression=exp.Tuple(expressions=[exp.column(c, "s") for c in columns]),
+                    ),
+                ),
+            ]
+        ),
     )
 
 
@@ -91,6 +129,14 @@ class ViewBuilder:
         return out
 
     def _transaction(self, statements: Sequence[str]) -> None:
+        """Run `statements` as one transaction where the engine has them; where it has
+        not (BigQuery), one by one, in order: the write, then the old state row deleted,
+        then the new one inserted, so a failure part-way leaves the view without a state
+        row (rebuilt next time), never marked current for a table it does not have."""
+        if not self.adapter.transactions:
+            for sql in statements:
+                self.adapter.execute(sql)
+            return
         self.adapter.execute("BEGIN TRANSACTION")
         for sql in statements:
             self.adapter.execute(sql)
@@ -162,20 +208,7 @@ class ViewBuilder:
                 if plan.merge is not None:
                     how = " (incremental merge)" if merge else f" (full: {reason})"
                 progress(f"[{index}/{total}] building {name}{how}")
-            record = exp.insert(
-                exp.select(
-                    exp.Literal.string(name),
-                    exp.Literal.string(plan.view.content_hash),
-                    exp.CurrentTimestamp(),
-                ),
-                STATE_TABLE,
-                overwrite=False,
-            )
-            delete = exp.delete(
-                STATE_TABLE,
-                where=exp.EQ(this=exp.column("view_name"), expression=exp.Literal.string(name)),
-            )
-            state = [self._sql(delete), self._sql(record)]
+            state = [self._sql(_state_upsert(name, plan.view.content_hash))]
             try:
                 if merge:  # DML on every engine: the MERGE and its state row commit together
                     self._transaction([self._merge_sql(plan), *state])
@@ -185,10 +218,11 @@ class ViewBuilder:
                     self.adapter.execute(plan.sql("create"))
                     self._transaction(state)
             except Exception as err:  # the driver's own error types vary by engine
-                try:
-                    self.adapter.execute("ROLLBACK")
-                except Exception:
-                    pass
+                if self.adapter.transactions:
+                    try:
+                        self.adapter.execute("ROLLBACK")
+                    except Exception:
+                        pass
                 first = scrub(str(err)).strip().splitlines()[0] if str(err).strip() else repr(err)
                 file = "table_incremental.sql" if merge else "table.sql"
                 raise RunError(

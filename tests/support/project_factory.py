@@ -161,9 +161,10 @@ def upload_raw(offline: Mapping[str, Any], name: str, table: pa.Table) -> str:
 
     adapter = open_offline(offline, Path("."))
     staging = f"{name}_staging"
+    schema = str(offline.get("schema") or offline.get("dataset"))  # Snowflake | BigQuery
     try:
         adapter.register(staging, table)
-        target = exp.table_(name, db=str(offline["schema"]))
+        target = exp.table_(name, db=schema)
         create = exp.Create(
             this=target,
             kind="TABLE",
@@ -174,7 +175,7 @@ def upload_raw(offline: Mapping[str, Any], name: str, table: pa.Table) -> str:
         adapter.unregister(staging)
     finally:
         adapter.close()
-    return f"{offline['schema']}.{name}"
+    return f"{schema}.{name}"
 
 
 def default_sql(spec: ViewSpec, join_keys: Sequence[str]) -> str:
