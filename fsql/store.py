@@ -30,6 +30,7 @@ from fsql.execute.training import TrainingSet, compile_training_sql, run_trainin
 from fsql.graph.dag import Dag
 from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
+from fsql.online.freshness import FreshnessRow, check_freshness
 from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
 from fsql.online.open import online_table, open_online
 from fsql.online.serving import OnlineResponse, read_online
@@ -341,6 +342,20 @@ class FeatureStore:
                 for name in self._online_views(names)
             ]
         return built, results
+
+    def freshness(
+        self,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> list[FreshnessRow]:
+        """Per selected online view: last materialization, watermark, newest event time
+        written, and status against its `schedule` at `now` (default: the current time);
+        see fsql.online.freshness for the rules."""
+        names = self._online_views(self.select(select, exclude))
+        views = [(n, self.project.views[n].schedule) for n in names]
+        with self._lock:
+            return check_freshness(self.online, views, now)
 
     def get_online_features(
         self,

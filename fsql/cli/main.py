@@ -238,6 +238,46 @@ def get_online_cmd(
     click.echo(json.dumps(data, default=str, indent=2))
 
 
+@cli.command("freshness")
+@common
+@selection
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text: an aligned table; json: a list of objects (ISO-8601 times, seconds).",
+)
+@click.option(
+    "--now",
+    default=None,
+    help="Judge freshness at this time (ISO-8601; UTC when no offset) instead of the "
+    "current time: for tests and alert replays.",
+)
+def freshness_cmd(
+    options: StoreOptions,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fmt: str,
+    now: str | None,
+) -> None:
+    """Per online view: last materialization, watermark, newest event and age against its
+    schedule. Exits 1 when a view is more than 2x its schedule behind or never materialized."""
+    from fsql.online.freshness import failure_summary, render_text
+
+    moment = _time(now, "--now") if now is not None else None
+    with options.open() as store:
+        rows = store.freshness(split_list(select), split_list(exclude), now=moment)
+    if fmt == "json":
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
+    else:
+        click.echo(render_text(rows))
+    failing = failure_summary(rows)
+    if failing:
+        click.echo(failing, err=True)
+        sys.exit(1)  # a failed check, not an error: output above, no error handler
+
+
 @cli.command("ls")
 @common
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")

@@ -55,13 +55,16 @@ class ViewState:
     """Run state of one view, kept in the online store itself (not only in target/).
 
     `watermark` is the materialization end time of the last successful write;
-    `view_hash` is the content hash of the definition that produced it.
+    `view_hash` is the content hash of the definition that produced it; `newest_event`
+    is the newest event time written by any successful run so far (None when no run
+    wrote a row, or for state recorded before fsql kept it).
     """
 
     view: str
     watermark: datetime | None
     materialized_at: datetime | None
     view_hash: str
+    newest_event: datetime | None = None
 
 
 class OnlineStore(ABC):

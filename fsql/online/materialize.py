@@ -22,6 +22,7 @@ from fsql.config.secrets import scrub
 from fsql.errors import RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, ViewState
 from fsql.online.open import online_table
+from fsql.online.times import us_to_datetime
 
 Progress = Callable[[str], None]
 
@@ -94,11 +95,15 @@ def materialize_view(
     params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *(f.name for f in view.features)]
     rows = 0
+    newest: int | None = None  # newest __event_ts written by this run, microseconds
     try:
         for batch in adapter.fetch_batches(sql, params):
             if batch.num_rows:
-                batch = conform_names(batch, names)
-                rows += store.upsert(table, _store_batch(batch))
+                batch = _store_batch(conform_names(batch, names))
+                rows += store.upsert(table, batch)
+                top = pc.max(batch.column(EVENT_TS)).as_py()
+                if top is not None and (newest is None or top > newest):
+                    newest = top
                 if progress:
                     progress(f"  {name}: {rows:,} keys written")
     except RunError:
@@ -112,5 +117,11 @@ def materialize_view(
         ) from err
     previous = state.watermark if state is not None else None
     watermark = max(previous, end) if previous is not None else end
-    store.set_state(ViewState(name, watermark, datetime.now(UTC), view.content_hash))
+    # A run that wrote nothing newer (an older range, an idle incremental run) keeps
+    # the newest event time of the runs before it.
+    newest_event = us_to_datetime(newest) if newest is not None else None
+    earlier = state.newest_event if state is not None else None
+    if earlier is not None and (newest_event is None or earlier > newest_event):
+        newest_event = earlier
+    store.set_state(ViewState(name, watermark, datetime.now(UTC), view.content_hash, newest_event))
     return MaterializeResult(name, rows, start, end, reason)

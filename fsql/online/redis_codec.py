@@ -49,7 +49,8 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
                                  OnlineTable.layout; tag: 8 chars [A-Za-z0-9_-], new random
                                  value whenever the view is created, rebuilt or torn down)
   P fsql:J:state         hash   field view -> msgpack [watermark_us|nil, materialized_at_us|nil,
-                                 view_hash]
+                                 view_hash, newest_event_us] (the last item is left out
+                                 when unknown, as in state older fsql wrote: read as nil)
   P <tag> ":" K          string one per entity and view. K = msgpack of each join-key value,
                                  concatenated in join-key order (int 1 -> 01, str "1" -> a1 31;
                                  timestamps as int microseconds UTC, dates as int days).

@@ -365,19 +365,25 @@ class RedisOnlineStore(OnlineStore):
             raw = self._client.hget(self._state_key, view)
         if raw is None:
             return None
-        watermark, materialized_at, view_hash = msgpack.unpackb(raw)
+        # Three items when no newest event is known (and in state older fsql wrote).
+        watermark, materialized_at, view_hash, *rest = msgpack.unpackb(raw)
+        newest = rest[0] if rest else None
         when = codec.us_to_datetime
         return ViewState(
             view=view,
             watermark=None if watermark is None else when(watermark),
             materialized_at=None if materialized_at is None else when(materialized_at),
             view_hash=view_hash,
+            newest_event=None if newest is None else when(newest),
         )
 
     def set_state(self, state: ViewState) -> None:
-        times = [codec.datetime_to_us(state.watermark), codec.datetime_to_us(state.materialized_at)]
+        us = codec.datetime_to_us
+        record = [us(state.watermark), us(state.materialized_at), state.view_hash]
+        if state.newest_event is not None:  # else the three-item form older fsql wrote
+            record.append(us(state.newest_event))
         with self._errors(f"recording the state of view '{state.view}'"):
-            self._client.hset(self._state_key, state.view, msgpack.packb([*times, state.view_hash]))
+            self._client.hset(self._state_key, state.view, msgpack.packb(record))
 
     def teardown(self, table: OnlineTable) -> None:
         keys = [self._meta_key, self._state_key, self._gc_key]

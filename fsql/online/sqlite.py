@@ -38,7 +38,13 @@ import pyarrow.compute as pc
 from fsql.arrow_buffers import int64_scalar
 from fsql.errors import ProjectError, RunError
 from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
-from fsql.online.sqlite_sql import batch_select_sql, meta_sql, table_name, view_sql
+from fsql.online.sqlite_sql import (
+    NEWEST_EVENT,
+    batch_select_sql,
+    meta_sql,
+    table_name,
+    view_sql,
+)
 from fsql.online.sqlite_values import DECODERS, as_table, feature_values
 from fsql.online.times import datetime_to_us, plain, to_micros, us_to_datetime
 
@@ -145,8 +151,8 @@ class SQLiteOnlineStore(OnlineStore):
 
     Tables: `fsql_view__<view>` per view, `fsql_tables(view, layout)` recording each
     view's layout so a changed view is rebuilt rather than read with old values, and
-    `fsql_state(view, watermark, materialized_at, view_hash)` for run state, kept
-    here so a fresh checkout (CI) still knows where incremental runs stopped.
+    `fsql_state(view, watermark, materialized_at, view_hash, newest_event)` for run
+    state, kept here so a fresh checkout (CI) still knows where incremental runs stopped.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -178,6 +184,20 @@ class SQLiteOnlineStore(OnlineStore):
         with self._lock:
             conn.execute(self._meta.create_tables)
             conn.execute(self._meta.create_state)
+            self._upgrade_state(conn)
+
+    def _upgrade_state(self, conn: sqlite3.Connection) -> None:
+        """Add `newest_event` to a state table made before it existed (`CREATE TABLE IF
+        NOT EXISTS` keeps an old table as it is). The old rows read it as NULL."""
+        columns = {row[0] for row in conn.execute(self._meta.state_columns)}
+        if NEWEST_EVENT in columns:
+            return
+        try:
+            conn.execute(self._meta.add_newest_event)
+        except sqlite3.OperationalError as err:
+            # "duplicate column": another process added it since the check above.
+            if "duplicate column" not in str(err):
+                raise
 
     # -- plans and bookkeeping
 
@@ -349,12 +369,13 @@ class SQLiteOnlineStore(OnlineStore):
         row = self._conn.execute(self._meta.get_state, (view,)).fetchone()
         if row is None:
             return None
-        watermark, materialized_at, view_hash = row
+        watermark, materialized_at, view_hash, newest_event = row
         return ViewState(
             view=view,
             watermark=None if watermark is None else us_to_datetime(watermark),
             materialized_at=None if materialized_at is None else us_to_datetime(materialized_at),
             view_hash=view_hash,
+            newest_event=None if newest_event is None else us_to_datetime(newest_event),
         )
 
     def set_state(self, state: ViewState) -> None:
@@ -363,6 +384,7 @@ class SQLiteOnlineStore(OnlineStore):
             datetime_to_us(state.watermark),
             datetime_to_us(state.materialized_at),
             state.view_hash,
+            datetime_to_us(state.newest_event),
         )
         with self._lock:
             self._conn.execute(self._meta.set_state, params)

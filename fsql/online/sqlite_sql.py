@@ -29,6 +29,9 @@ from fsql.online.base import CREATED_TS, EVENT_TS
 TABLE_PREFIX = "fsql_view__"
 META_TABLES = "fsql_tables"
 META_STATE = "fsql_state"
+# Added to the state table after its first release: stores created before have no
+# such column until opened by a version that adds it (SQLiteOnlineStore.__init__).
+NEWEST_EVENT = "newest_event"
 
 # Declared storage type of each feature column.
 _STORAGE: dict[FeatureType, str] = {
@@ -210,6 +213,8 @@ class MetaSQL:
 
     create_tables: str
     create_state: str
+    state_columns: str  # the state table's column names (PRAGMA table_info)
+    add_newest_event: str  # upgrades a state table made before `newest_event` existed
     get_layout: str
     set_layout: str
     delete_layout: str
@@ -220,7 +225,7 @@ class MetaSQL:
 
 @cache
 def meta_sql() -> MetaSQL:
-    state_cols = ("view", "watermark", "materialized_at", "view_hash")
+    state_cols = ("view", "watermark", "materialized_at", "view_hash", NEWEST_EVENT)
     return MetaSQL(
         create_tables=_create_sql(
             META_TABLES, [("view", "TEXT", True), ("layout", "TEXT", True)], ["view"]
@@ -232,8 +237,19 @@ def meta_sql() -> MetaSQL:
                 ("watermark", "INTEGER", False),
                 ("materialized_at", "INTEGER", False),
                 ("view_hash", "TEXT", False),
+                (NEWEST_EVENT, "INTEGER", False),
             ],
             ["view"],
+        ),
+        state_columns=f"SELECT name FROM pragma_table_info('{META_STATE}')",
+        add_newest_event=_sql(
+            exp.Alter(
+                this=_table(META_STATE),
+                kind="TABLE",
+                actions=[
+                    exp.ColumnDef(this=_ident(NEWEST_EVENT), kind=exp.DataType.build("INTEGER"))
+                ],
+            )
         ),
         get_layout=_select_sql(META_TABLES, ["layout"], _key_equals(["view"])),
         set_layout=_upsert_sql(META_TABLES, ["view", "layout"], ["view"], None),
