@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ class RetrievalJob:
     @property
     def row_count(self) -> int:
         return self.to_arrow().num_rows
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a view's build would scan, as the engine estimates it before running."""
+
+    view: str
+    bytes_processed: int
 
 
 def _table_location(target: Target) -> dict[str, str]:
@@ -342,6 +351,28 @@ class FeatureStore:
                 for name in self._online_views(names)
             ]
         return built, results
+
+    def dry_run(self, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[DryRun]:
+        """Bytes each selected view's build would process, from the engine's dry run
+        (BigQuery: a dry-run job; nothing runs, nothing is billed). A view whose parents
+        have no tables yet cannot be planned by the engine: build them first."""
+        dry_run_bytes = getattr(self.offline, "dry_run_bytes", None)
+        if dry_run_bytes is None:
+            raise ProjectError(
+                f"--dry-run needs an engine with dry-run jobs; target "
+                f"'{self.target.name}' is {self.dialect.name}",
+                file=self.target.file,
+                hint="use a bigquery target",
+            )
+        out = []
+        for name in self.select(select, exclude):
+            try:
+                out.append(
+                    DryRun(name, int(dry_run_bytes(self.compiled.plans[name].sql("create"))))
+                )
+            except RunError as err:
+                raise RunError(f"dry run of view '{name}': {err.message}", hint=err.hint) from err
+        return out
 
     def freshness(
         self,

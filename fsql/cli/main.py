@@ -53,16 +53,36 @@ def cli() -> None:
 
 @cli.command("compile")
 @common
-def compile_cmd(options: StoreOptions) -> None:
-    """Parse, validate and compile everything into target/. Touches no database."""
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Also print the bytes each view's build would process (BigQuery dry-run jobs).",
+)
+def compile_cmd(options: StoreOptions, dry_run: bool) -> None:
+    """Parse, validate and compile everything into target/. Touches no database
+    (except with --dry-run, which asks the engine for estimates and runs nothing)."""
     from fsql.compile.writer import write_target
 
-    store = options.open()
-    out = write_target(store.compiled, store.target.name)
-    click.echo(
-        f"compiled {len(store.project.views)} views for {store.dialect.name} into "
-        f"{out / 'compiled'} and {out / 'manifest.json'}"
-    )
+    with options.open() as store:
+        out = write_target(store.compiled, store.target.name)
+        click.echo(
+            f"compiled {len(store.project.views)} views for {store.dialect.name} into "
+            f"{out / 'compiled'} and {out / 'manifest.json'}"
+        )
+        if dry_run:
+            estimates = store.dry_run()
+            for estimate in estimates:
+                click.echo(f"{estimate.view}: {_size(estimate.bytes_processed)} would be processed")
+            total = sum(e.bytes_processed for e in estimates)
+            click.echo(f"total: {_size(total)} ({total:,} bytes)")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 @cli.command("run")

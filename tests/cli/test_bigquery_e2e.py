@@ -78,3 +78,18 @@ def test_run_and_training_set_match_duckdb(
     assert all(_same(got_online[k], v) for k, v in want_online.items()), got_online
     compiled = bigquery_project / "target" / "compiled" / "bigquery"
     assert "`user_features`" in (compiled / "user_features" / "table.sql").read_text()
+
+
+def test_dry_run_needs_a_dry_run_engine(example_project: Path) -> None:
+    code, text = fsql(example_project, "compile", "--dry-run")
+    assert code == 2
+    assert "--dry-run needs an engine with dry-run jobs" in text and "duckdb" in text
+
+
+def test_dry_run_asks_bigquery_and_names_the_view(bigquery_project: Path) -> None:
+    # crucible refuses dry-run jobs: the request reaches it through the real client and
+    # its refusal comes back as one line naming the first view, exit 1.
+    code, text = fsql(bigquery_project, "compile", "--dry-run")
+    assert code == 1, text
+    assert "compiled 3 views for bigquery" in text
+    assert "dry run of view 'item_features'" in text
