@@ -1,14 +1,16 @@
 """Incremental builds: MERGE into a current table, a full rebuild whenever it is not.
 
-Each test runs on DuckDB and on Snowflake (fakesnow serving the real connector): the raw
-table is a parquet file for DuckDB and a warehouse table, re-uploaded to append rows, for
-Snowflake. A row that changed in the raw data but is not re-read by the incremental filter
-keeps its old value in the table: that is how these tests tell a merge from a rebuild.
+Each test runs on DuckDB, on Snowflake (fakesnow serving the real connector) and on
+BigQuery (crucible-emulator, the real client): the raw table is a parquet file for DuckDB
+and a warehouse table, re-uploaded to append rows, for the warehouses. A row that
+changed in the raw data but is not re-read by the incremental filter keeps its old value
+in the table: that is how these tests tell a merge from a rebuild.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,15 +119,26 @@ def expected(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted((r["user_id"], r["event_timestamp"], r["created_ts"], r["spend"]) for r in rows)
 
 
-@pytest.fixture(params=["duckdb", "snowflake"])
-def offline(request: pytest.FixtureRequest) -> dict[str, Any] | None:
-    """None for DuckDB (the factory's default), or a Snowflake block on fakesnow."""
+@pytest.fixture(params=["duckdb", "snowflake", "bigquery"])
+def offline(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
+    """None for DuckDB (the factory's default), a Snowflake block on fakesnow, or a
+    BigQuery block on crucible-emulator (with a dataset of its own)."""
     if request.param == "duckdb":
-        return None
-    from tests.support.fakesnow_server import profile_block
+        yield None
+    elif request.param == "snowflake":
+        from tests.support.fakesnow_server import profile_block
 
-    server = request.getfixturevalue("fakesnow_server")
-    return profile_block(server)
+        yield profile_block(request.getfixturevalue("fakesnow_server"))
+    else:
+        from tests.support import bigquery_emulator
+
+        server = request.getfixturevalue("bigquery_emulator")
+        block = bigquery_emulator.profile_block(server, parameters="inline")
+        client = bigquery_emulator.client(server)
+        client.create_dataset(block["dataset"])
+        yield block
+        client.delete_dataset(block["dataset"], delete_contents=True, not_found_ok=True)
+        client.close()
 
 
 def test_new_rows_are_merged_and_old_rows_left_alone(
