@@ -139,7 +139,8 @@ def test_bigquery_plan_matches_oracle(
     ents: list[Row],
     naive: bool,
 ) -> None:
-    prop.matches_oracle([bigquery_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    checked = prop.matches_oracle([bigquery_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    assert checked == [len(ents)]  # every entity row compared with the oracle
 
 
 def _example_tables(adapter: DuckDBAdapter, views: list[str]) -> dict[str, pd.DataFrame]:

@@ -123,7 +123,8 @@ def test_matches_oracle(
     ents: list[Row],
     naive: bool,
 ) -> None:
-    matches_oracle([feature_store_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    checked = matches_oracle([feature_store_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    assert checked == [len(ents)]  # every entity row compared with the oracle
 
 
 Frame = Callable[[Path, pd.DataFrame, list[str]], pd.DataFrame]
@@ -145,8 +146,9 @@ def matches_oracle(
     ttl2: str | None,
     ents: list[Row],
     naive: bool,
-) -> None:
-    """One drawn example: every frame's training set equals the oracle's, row for row."""
+) -> list[int]:
+    """One drawn example: every frame's training set equals the oracle's, row for row.
+    Returns the number of rows each frame returned (all of them compared)."""
     v1 = ViewSpec(
         name="v1",
         entities=["user"],
@@ -170,9 +172,12 @@ def matches_oracle(
     df["user_id"] = df["user_id"].astype("Int64")
     if naive:
         df["event_timestamp"] = df["event_timestamp"].dt.tz_localize(None)
+    counts = []
     with tempfile.TemporaryDirectory() as tmp:
         root = make_project(Path(tmp), [v1, v2], ENTITIES)
         for frame in frames:
             got = frame(root, df, FEATURES)
             assert len(got) == len(ents)  # one output row per entity row
             assert_rows_equal(got.to_dict(orient="records"), expected)
+            counts.append(len(got))
+    return counts

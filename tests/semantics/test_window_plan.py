@@ -150,7 +150,7 @@ def test_composite_keys_with_null_parts(tmp_path: Path) -> None:
         {"user_id": None, "item_id": "a", "event_timestamp": t0},
     ]
     expected = suite.expect(ents, ["clicks"], [[1], [2], [3], [None], [None], [None], [None]])
-    suite.run_case(
+    frame = suite.run_case(
         tmp_path,
         [ui],
         keys,
@@ -159,6 +159,7 @@ def test_composite_keys_with_null_parts(tmp_path: Path) -> None:
         expected,
         dtypes={"user_id": "Int64", "item_id": "string"},
     )
+    assert len(frame) == len(ents)  # one output row per entity row
 
 
 PROPERTY_SETTINGS = settings(
@@ -186,4 +187,5 @@ def test_window_plan_matches_oracle(
     ents: list[Row],
     naive: bool,
 ) -> None:
-    prop.matches_oracle([training_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    checked = prop.matches_oracle([training_frame], rows1, rows2, ttl1, ttl2, ents, naive)
+    assert checked == [len(ents)]  # every entity row compared with the oracle
