@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class OfflineAdapter(ABC):
@@ -89,3 +90,19 @@ def conform_names(
     if names == data.schema.names:
         return data
     return data.rename_columns(names)
+
+
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+
+def upload_table(data: pa.Table) -> pa.Table:
+    """`data` as warehouses load it: dictionaries decoded, timestamps as UTC micros
+    (naive ones taken as UTC, as everywhere in fsql)."""
+    columns = []
+    for column in data.columns:
+        if pa.types.is_dictionary(column.type):
+            column = pc.cast(column, column.type.value_type)
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, UTC_MICROS, safe=False)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=data.column_names)

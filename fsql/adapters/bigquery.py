@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter
+from fsql.adapters.base import UTC_MICROS, OfflineAdapter, upload_table
 from fsql.config.profiles import PROFILES_FILE
 from fsql.config.secrets import register_secret, scrub
 from fsql.errors import FsqlError, ProjectError, RunError, raise_collected
@@ -79,7 +79,6 @@ METHODS = (*METHOD_KEYS, "anonymous")
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 MAX_WAIT_SECONDS = 6 * 3600  # BigQuery stops any query job after six hours
 UPLOAD_EXPIRY = timedelta(days=1)
-UTC_MICROS = pa.timestamp("us", tz="UTC")
 UPLOAD_TYPES = (
     (pa.types.is_boolean, "BOOL"),
     (pa.types.is_integer, "INT64"),
@@ -396,18 +395,6 @@ def _upload_type(kind: pa.DataType) -> str:
         if test(kind):
             return name
     raise RunError(f"cannot upload a column of Arrow type {kind} to BigQuery")
-
-
-def upload_table(data: pa.Table) -> pa.Table:
-    """`data` with dictionaries decoded and timestamps as UTC micros (naive taken as UTC)."""
-    columns = []
-    for column in data.columns:
-        if pa.types.is_dictionary(column.type):
-            column = pc.cast(column, column.type.value_type)
-        if pa.types.is_timestamp(column.type):
-            column = pc.cast(column, UTC_MICROS, safe=False)
-        columns.append(column)
-    return pa.Table.from_arrays(columns, names=data.column_names)
 
 
 def csv_bytes(data: pa.Table) -> bytes:

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter
+from fsql.adapters.base import UTC_MICROS, OfflineAdapter, upload_table
 from fsql.config.profiles import PROFILES_FILE
 from fsql.config.secrets import register_secret, scrub
 from fsql.errors import FsqlError, ProjectError, RunError, raise_collected
@@ -72,7 +72,6 @@ SECRET_KEYS = ("password", "private_key_passphrase", "token")
 TEXT_KEYS = ("account", "user", "database", "schema", "role", "warehouse", "host", "protocol")
 TEXT_KEYS += ("password", "authenticator", "token")
 STAGE = "fsql_upload"
-UTC_MICROS = pa.timestamp("us", tz="UTC")
 UPLOAD_TYPES = (
     (pa.types.is_boolean, "BOOLEAN"),
     (pa.types.is_integer, "NUMBER(38, 0)"),
@@ -331,18 +330,6 @@ def _upload_type(kind: pa.DataType) -> str:
     raise RunError(f"cannot upload a column of Arrow type {kind} to Snowflake")
 
 
-def _upload_table(data: pa.Table) -> pa.Table:
-    """`data` with dictionaries decoded and timestamps as UTC micros, the form COPY reads."""
-    columns = []
-    for column in data.columns:
-        if pa.types.is_dictionary(column.type):
-            column = pc.cast(column, column.type.value_type)
-        if pa.types.is_timestamp(column.type):
-            column = pc.cast(column, UTC_MICROS, safe=False)
-        columns.append(column)
-    return pa.Table.from_arrays(columns, names=data.column_names)
-
-
 # -- adapter --------------------------------------------------------------------------------------
 
 
@@ -421,7 +408,7 @@ class SnowflakeAdapter(OfflineAdapter):
 
     def register(self, name: str, data: pa.Table) -> None:
         doing = f"uploading table '{name}'"
-        data = _upload_table(data)
+        data = upload_table(data)
         table = exp.to_table(name, dialect="snowflake")
         columns = [exp.to_identifier(col) for col in data.column_names]
         types = [
