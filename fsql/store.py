@@ -27,6 +27,7 @@ from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import read_table_file, to_arrow
+from fsql.execute.push import push_rows
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.dag import Dag
 from fsql.graph.selector import select_views
@@ -51,7 +52,13 @@ class RetrievalJob:
         self.selection = selection
         self._where = where
         self._result: TrainingSet | None = None
-        self.sql = compile_training_sql(store.compiled, selection.items)
+        self._sql = compile_training_sql(store.compiled, selection.items)
+
+    @property
+    def sql(self) -> str:
+        """The join's SQL; once run, the SQL that ran (it also reads the push logs of
+        views that have one, which only the engine can tell)."""
+        return self._result.sql if self._result is not None else self._sql
 
     def _run(self) -> TrainingSet:
         if self._result is None:
@@ -263,6 +270,34 @@ class FeatureStore:
             return run_training_set(self.offline, self.compiled, entities, selection, where)
 
     # -- online ---------------------------------------------------------------------------------
+
+    def push(self, view: str, data: Any, *, to: str = "online_and_offline") -> int:
+        """Write real-time rows of an online view (SPEC §2): to its offline push log,
+        which later training sets read, then to the online store, newest wins.
+
+        `data` is a pandas DataFrame, an Arrow table, or a parquet/csv path. Its columns
+        are checked against the view before anything is written. Returns rows pushed.
+        """
+        if to != "online_and_offline":
+            raise ProjectError(f"push: to={to!r} is not supported", hint="use 'online_and_offline'")
+        definition = self.project.views.get(view)
+        if definition is None:
+            known = ", ".join(sorted(self._online_views(None))) or "none"
+            raise ProjectError(f"no view named '{view}' to push to", hint=f"online views: {known}")
+        if not definition.online:
+            raise ProjectError(
+                f"view '{view}' is not online: only online views can be pushed",
+                file=definition.yml_path,
+                hint="set online: true on the view",
+            )
+        if isinstance(data, (str, Path)):
+            where, table = str(data), read_table_file(data, "push file")
+        else:
+            where, table = f"rows pushed to view '{view}'", to_arrow(data)
+        with self._lock:
+            return push_rows(
+                self.offline, self.online, self.compiled.relations, definition, table, where
+            )
 
     def _online_views(self, views: Sequence[str] | None) -> list[str]:
         names = list(views) if views is not None else list(self.project.views)

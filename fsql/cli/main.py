@@ -218,6 +218,18 @@ def _materialize(
         click.echo(f"{result.view}: {result.rows:,} keys written ({result.reason})")
 
 
+@cli.command("push")
+@common
+@click.argument("view")
+@click.argument("file", type=click.Path(dir_okay=False))
+def push_cmd(options: StoreOptions, view: str, file: str) -> None:
+    """Write real-time rows of VIEW from FILE (parquet or csv) to its offline push log
+    and the online store (newest wins)."""
+    with options.open() as store:
+        rows = store.push(view, file)
+    click.echo(f"{view}: {rows:,} rows pushed")
+
+
 def _entity_value(text: str) -> Any:
     value = yaml.safe_load(text)
     return value if isinstance(value, (int, float, str, bool)) else text

@@ -18,6 +18,11 @@ Two plans share the per-key pruning CTEs (`key_bounds`, `feature_rows`):
   fetches its values. Never a range join ranked per entity row: that is quadratic on
   hot keys. Never LAST_VALUE(... IGNORE NULLS): it carries an older value over a NULL
   in the chosen row.
+
+A view with an offline push log (`<view>__push`, rows written by `fsql push`) takes
+its candidate rows from the view table UNION ALL the log, so training sees what
+serving saw. A pushed row that repeats a table row (a retried push) is a tie like any
+other: the reduction above, or the ASOF join itself, keeps one of them.
 """
 
 from __future__ import annotations
@@ -47,15 +52,26 @@ STACK_TS = "__fsql_at"
 IS_ENTITY = "__fsql_is_entity"
 MATCH_TS = "__fsql_match"
 RUNNING_ALIAS = "__fsql_w"
+PUSH_LOG_SUFFIX = "__push"
+
+
+def push_log_name(view: str) -> str:
+    """The name of a view's offline push log table: the one place it is spelled."""
+    return f"{view}{PUSH_LOG_SUFFIX}"
 
 
 @dataclass(frozen=True)
 class PitItem:
-    """One view of a training set: which features, and the column name of each."""
+    """One view of a training set: which features, and the column name of each.
+
+    `push_log` says the view's push log table exists; only a connection can tell, so
+    the training-set runner sets it (the compiler never looks).
+    """
 
     view: FeatureView
     features: tuple[str, ...]
     output_names: tuple[str, ...]
+    push_log: bool = False
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -131,7 +147,7 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
             *[_col(f, FEATURE_ALIAS) for f in item.features],
             copy=False,
         )
-        .from_(relations.view_table(view.name).as_(FEATURE_ALIAS, copy=False), copy=False)
+        .from_(_candidate_source(item, relations), copy=False)
         .join(_table(bounds_alias), on=on, join_type="INNER", copy=False)
         .where(exp.and_(*conditions, copy=False), copy=False)
     )
@@ -142,6 +158,24 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
     if not struct_order and (view.created_timestamp or window_plan):
         select = select.qualify(_first_per_time(view, keys, ts), copy=False)
     return select
+
+
+def _candidate_source(item: PitItem, relations: Relations) -> exp.Expression:
+    """`view AS f`, or with a push log `(SELECT cols FROM view UNION ALL SELECT cols FROM
+    view__push) AS f`: the columns the candidate rows read, in one order for both."""
+    view = item.view
+    table = relations.view_table(view.name)
+    if not item.push_log:
+        return table.as_(FEATURE_ALIAS, copy=False)
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    names = (*view.join_keys, view.timestamp, *created, *item.features)
+
+    def rows(source: exp.Table) -> exp.Select:
+        return exp.select(*[_col(n) for n in names], copy=False).from_(source, copy=False)
+
+    log = relations.view_table(push_log_name(view.name))
+    union = exp.union(rows(table), rows(log), distinct=False, copy=False)
+    return union.subquery(FEATURE_ALIAS, copy=False)
 
 
 def _first_per_time(view: FeatureView, keys: list[exp.Column], ts: exp.Column) -> exp.EQ:

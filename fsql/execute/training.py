@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
-from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
+from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem, push_log_name
 from fsql.compile.plan import CompiledProject, FeatureSelection
 from fsql.config.secrets import scrub
 from fsql.errors import RunError
@@ -30,6 +30,17 @@ def compile_training_sql(compiled: CompiledProject, items: Sequence[PitItem]) ->
     return compiled.sql(compiled.training_query(items), pretty=True)
 
 
+def with_push_logs(adapter: OfflineAdapter, items: Sequence[PitItem]) -> tuple[PitItem, ...]:
+    """`items` with `push_log` set for each online view whose push log table exists
+    (only online views can be pushed, so the others cost no lookup)."""
+    return tuple(
+        replace(item, push_log=True)
+        if item.view.online and adapter.table_schema(push_log_name(item.view.name)) is not None
+        else item
+        for item in items
+    )
+
+
 def run_training_set(
     adapter: OfflineAdapter,
     compiled: CompiledProject,
@@ -37,8 +48,10 @@ def run_training_set(
     selection: FeatureSelection,
     where: str = "entity table",
 ) -> TrainingSet:
-    """Join features onto `entities`; entity columns are returned exactly as given."""
-    items = selection.items
+    """Join features onto `entities`; entity columns are returned exactly as given.
+
+    Views with a push log take their candidate rows from their table and the log."""
+    items = with_push_logs(adapter, selection.items)
     schemas = {}
     for item in items:
         schema = adapter.table_schema(item.view.name)
