@@ -34,10 +34,12 @@ class ViewPlan:
     merge: exp.Merge | None
     latest_full: exp.Query
     latest_range: exp.Query
+    # Views with a created timestamp: rows created since `$start` (incremental runs).
+    latest_since: exp.Query | None = None
     _text: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def sql(self, part: str) -> str:
-        """SQL text of `create`, `merge`, `latest_full` or `latest_range`."""
+        """SQL text of `create`, `merge`, `latest_full`, `latest_range` or `latest_since`."""
         text = self._text.get(part)
         if text is None:
             tree = getattr(self, part)
@@ -82,8 +84,13 @@ def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> Vi
         merge=merge_into(view, relations) if view.materialized == "incremental" else None,
         latest_full=latest_per_key(view, relations, with_start=False),
         latest_range=latest_per_key(view, relations, with_start=True),
+        latest_since=(
+            latest_per_key(view, relations, with_start=True, start_on_created=True)
+            if view.created_timestamp
+            else None
+        ),
     )
-    for part in ("create", "merge", "latest_full", "latest_range"):
+    for part in ("create", "merge", "latest_full", "latest_range", "latest_since"):
         tree = getattr(plan, part)
         if tree is not None:  # SQL the engine would reject fails here, at compile time
             check_dialect(tree, dialect, f"view '{view.name}' ({part})", file=view.sql_path)

@@ -173,10 +173,16 @@ def merge_into(
     return merge
 
 
-def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) -> exp.Query:
+def latest_per_key(
+    view: FeatureView, relations: Relations, with_start: bool, start_on_created: bool = False
+) -> exp.Query:
     """Per entity key, the row the point-in-time rule picks at `$end`.
 
-    Rows are limited to `$start <= ts <= $end` when `with_start`; ties on event time
+    Rows are limited to `$start <= ts <= $end` when `with_start`, or, with
+    `start_on_created` (incremental runs of views with a created timestamp), to rows
+    created since `$start` with `ts <= $end`: a late row, whose event time is long
+    past but which arrived after the last run, is still picked up, and newest-wins
+    keeps the stored value when it is newer. Ties on event time
     go to the greatest created timestamp. Output is ordered by key because online
     stores write sorted keys several times faster. Engines that compare STRUCTs get
     one `arg_max` per key (twice as fast as ranking every row, and it keeps one row
@@ -192,7 +198,12 @@ def latest_per_key(view: FeatureView, relations: Relations, with_start: bool) ->
         copy=False,
     )
     if with_start:
-        start = exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start"))
+        since = (
+            _col(view.created_timestamp)
+            if start_on_created and view.created_timestamp
+            else ts.copy()
+        )
+        start = exp.GTE(this=since, expression=exp.Placeholder(this="start"))
         where = exp.and_(where, start, copy=False)
     created_out = (
         _col(view.created_timestamp)

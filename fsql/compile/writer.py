@@ -29,7 +29,8 @@ def compiled_files(compiled: CompiledProject) -> dict[str, str]:
         if plan.merge is not None:  # what an incremental build runs instead of table.sql
             files[f"{base}/table_incremental.sql"] = plan.sql("merge") + ";\n"
         files[f"{base}/materialize_full.sql"] = plan.sql("latest_full") + ";\n"
-        files[f"{base}/materialize_incremental.sql"] = plan.sql("latest_range") + ";\n"
+        incremental = "latest_since" if plan.latest_since is not None else "latest_range"
+        files[f"{base}/materialize_incremental.sql"] = plan.sql(incremental) + ";\n"
     return files
 
 

@@ -74,6 +74,7 @@ def materialize_view(
     store.prepare(table)
     state = store.get_state(name)
     reason = "range requested" if start is not None else "full"
+    since_created = False
     if state is not None and state.view_hash != view.content_hash:
         # Rows written by another definition may carry the same (event_ts, created_ts)
         # as the new ones, and newest-wins would keep them: start the view over.
@@ -85,13 +86,18 @@ def materialize_view(
     elif incremental:
         if state is not None and state.watermark is not None:
             start = state.watermark - (view.lookback or timedelta(0))
-            reason = f"incremental from {start.isoformat()}"
+            since_created = plan.latest_since is not None
+            basis = "rows created" if since_created else "events"
+            reason = f"incremental: {basis} from {start.isoformat()}"
         else:
             start = None
             reason = "never materialized: full"
     if start is None and view.ttl is not None:
         start = end - view.ttl  # anything older is expired at `end` anyway
-    sql = plan.sql("latest_range" if start is not None else "latest_full")
+    part = "latest_full" if start is None else "latest_range"
+    if since_created:
+        part = "latest_since"
+    sql = plan.sql(part)
     params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *(f.name for f in view.features)]
     rows = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -120,3 +121,68 @@ def test_run_does_not_import_pandas(tmp_path: Path, online_store_config: dict | 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_incremental_run_picks_up_late_rows_by_created_time(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    # A late row: its event time is long before the watermark (and the 1h lookback), but
+    # it was created after the last run. Comparing on created time finds it; newest-wins
+    # keeps a stored value that is newer.
+    first = NOW - timedelta(hours=2)
+    rows = [
+        {
+            "user_id": 1,
+            "event_timestamp": NOW - timedelta(hours=5),
+            "created_ts": first,
+            "spend": 1.0,
+        },
+        {
+            "user_id": 2,
+            "event_timestamp": NOW - timedelta(hours=3),
+            "created_ts": first,
+            "spend": 2.0,
+        },
+    ]
+    view = ViewSpec(
+        "spend",
+        ["user"],
+        [("spend", "float64")],
+        rows,
+        ttl="1d",
+        online=True,
+        created_col="created_ts",
+        extra_yaml={"lookback": "1h"},
+    )
+    root = make_project(
+        tmp_path / "p", [view], {"user": ["user_id"]}, online_store=online_store_config
+    )
+    with FeatureStore(project_dir=root) as store:
+        [result] = store.materialize(None, first)
+        assert result.rows == 2 and _read(store) == [1.0, 2.0]
+    late = [
+        {
+            "user_id": 1,
+            "event_timestamp": NOW - timedelta(hours=4),
+            "created_ts": NOW,
+            "spend": 10.0,
+        },  # newer version of user 1, arrived late
+        {
+            "user_id": 2,
+            "event_timestamp": NOW - timedelta(hours=6),
+            "created_ts": NOW,
+            "spend": 20.0,
+        },  # late but older than what is stored: must not win
+    ]
+    make_project(
+        tmp_path / "p",
+        [dataclasses.replace(view, rows=rows + late)],
+        {"user": ["user_id"]},
+        online_store=online_store_config,
+    )
+    with FeatureStore(project_dir=root) as store:
+        store.build(["spend"])
+        [result] = store.materialize_incremental(NOW + timedelta(minutes=1))
+        assert "rows created from" in result.reason
+        assert result.rows == 2  # both late rows offered, though their events are old
+        assert _read(store) == [10.0, 2.0]

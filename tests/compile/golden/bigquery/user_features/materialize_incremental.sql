@@ -12,7 +12,7 @@ WHERE
     AND NOT `event_timestamp` IS NULL
     AND `event_timestamp` <= @end
   )
-  AND `event_timestamp` >= @start
+  AND `created_timestamp` >= @start
 QUALIFY
   ROW_NUMBER() OVER (PARTITION BY `user_id` ORDER BY `event_timestamp` DESC, `created_timestamp` DESC) = 1
 ORDER BY

@@ -17,7 +17,7 @@ FROM (
     (
       NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= $end
     )
-    AND event_timestamp >= $start
+    AND created_timestamp >= $start
   GROUP BY
     user_id
 ) AS __fsql_keys

@@ -10,7 +10,7 @@ WHERE
   (
     NOT user_id IS NULL AND NOT event_timestamp IS NULL AND event_timestamp <= :end
   )
-  AND event_timestamp >= :start
+  AND created_timestamp >= :start
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY user_id
