@@ -34,6 +34,7 @@ from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.freshness import FreshnessRow, check_freshness
 from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
+from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.project.load import load_project
@@ -52,7 +53,7 @@ class RetrievalJob:
         self.selection = selection
         self._where = where
         self._result: TrainingSet | None = None
-        self._sql = compile_training_sql(store.compiled, selection.items)
+        self._sql = compile_training_sql(store.compiled, selection.items, selection)
 
     @property
     def sql(self) -> str:
@@ -136,6 +137,8 @@ class FeatureStore:
             v.name: online_table(v) for v in self.project.views.values()
         }
         self._selections: dict[tuple[tuple[str, ...], bool], FeatureSelection] = {}
+        # On-demand features at serving time: one in-memory DuckDB connection, shared.
+        self._on_demand = OnDemandEvaluator()
         self._lock = threading.RLock()
         self._offline: OfflineAdapter | None = None
         self._online: OnlineStore | None = None
@@ -432,4 +435,6 @@ class FeatureStore:
     ) -> OnlineResponse:
         """Latest values per entity row; values older than a view's TTL come back None."""
         selection = self.feature_selection(features, feature_service, full_feature_names)
-        return read_online(self.online, self._tables, selection, entity_rows)
+        return read_online(
+            self.online, self._tables, selection, entity_rows, evaluator=self._on_demand
+        )

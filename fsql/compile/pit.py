@@ -236,8 +236,13 @@ def _feature_columns(item: PitItem, alias: str, relations: Relations) -> list[ex
     return columns
 
 
-def point_in_time_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
-    """SELECT __fsql_row, <features...> FROM entities, one row per entity row, in order."""
+def point_in_time_query(
+    items: Sequence[PitItem], relations: Relations, entity_columns: Sequence[str] = ()
+) -> exp.Select:
+    """SELECT __fsql_row, <features...> FROM entities, one row per entity row, in order.
+
+    `entity_columns` are further columns of the entity table passed through after the
+    features (the request columns of on-demand features, computed over this result)."""
     strategy = relations.dialect.pit_strategy
     if strategy == "asof":
         query = _asof_query(items, relations)
@@ -245,6 +250,9 @@ def point_in_time_query(items: Sequence[PitItem], relations: Relations) -> exp.S
         query = _window_query(items, relations)
     else:
         raise ValueError(f"point-in-time strategy '{strategy}' is not available")
+    if entity_columns:
+        extra = [_col(name, ENTITY_ALIAS) for name in entity_columns]
+        query = query.select(*extra, append=True, copy=False)
     relations.dialect.finish(query)
     if relations.dialect.lint_rules:
         views = ", ".join(item.view.name for item in items)

@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from fsql.compile.lint import check_dialect
+from fsql.compile.on_demand import (
+    OnDemandItem,
+    bind_on_demand,
+    hidden_input,
+    on_demand_outer_query,
+)
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
 from fsql.compile.views import create_table, latest_per_key, merge_into
-from fsql.definitions.models import FeatureRef, FeatureView, Project
+from fsql.definitions.models import FeatureRef, FeatureView, OnDemandFeature, Project
+from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
 from fsql.errors import ProjectError
 from fsql.project.load import check_ref
@@ -110,8 +117,18 @@ class CompiledProject:
     def select_features(self, refs: Sequence[str], full_feature_names: bool) -> FeatureSelection:
         return resolve_features(self.project, refs, full_feature_names)
 
-    def training_query(self, items: Sequence[PitItem]) -> exp.Select:
-        return point_in_time_query(items, self.relations)
+    def training_query(
+        self, items: Sequence[PitItem], selection: FeatureSelection | None = None
+    ) -> exp.Select:
+        """The point-in-time join; with on-demand features in `selection`, wrapped in the
+        outer SELECT that computes them (SPEC `on_demand_features`)."""
+        if selection is None or not selection.on_demand:
+            return point_in_time_query(items, self.relations)
+        requests = [bound.column for item in selection.on_demand for bound in item.requests]
+        pit = point_in_time_query(items, self.relations, list(dict.fromkeys(requests)))
+        return on_demand_outer_query(
+            pit, selection.columns, selection.on_demand, self.relations.dialect
+        )
 
 
 def compile_project(
@@ -130,11 +147,17 @@ def compile_project(
 
 @dataclass(frozen=True)
 class FeatureSelection:
-    """Requested features grouped per view (one join each), and the output column order."""
+    """Requested features grouped per view (one join each), and the output column order.
+
+    `on_demand` holds the requested on-demand features; their inputs are among `items`
+    (under a hidden output name when they were not requested themselves), and their
+    output names are among `columns`, in requested order.
+    """
 
     items: tuple[PitItem, ...]
     columns: tuple[str, ...]
     refs: tuple[str, ...]
+    on_demand: tuple[OnDemandItem, ...] = ()
 
 
 def resolve_features(
@@ -150,11 +173,26 @@ def resolve_features(
         raise ProjectError("no features requested", hint="pass --features view:feature,...")
     per_view: dict[str, list[tuple[str, str]]] = {}
     seen: dict[str, str] = {}
+    on_demand: list[tuple[OnDemandFeature, str]] = []
     for text in refs:
         try:
             ref = FeatureRef.parse(text)
         except ValueError as err:
             raise ProjectError(str(err), hint="write view:feature or a view name") from None
+        odf = _on_demand_ref(project, ref)
+        if odf is not None:
+            out = odf.name
+            if out in seen:
+                if seen[out] == f"{ON_DEMAND}:{odf.name}":
+                    continue
+                raise ProjectError(
+                    f"two requested features are both named '{out}' ({seen[out]} and "
+                    f"{ON_DEMAND}:{odf.name})",
+                    hint="drop one, or use --full-feature-names for the view feature",
+                )
+            seen[out] = f"{ON_DEMAND}:{odf.name}"
+            on_demand.append((odf, out))
+            continue
         problem = check_ref(ref, project.views, set())
         if problem:
             raise ProjectError(problem)
@@ -172,8 +210,56 @@ def resolve_features(
                 )
             seen[out] = f"{view.name}:{feature}"
             per_view.setdefault(view.name, []).append((feature, out))
+    bound = tuple(_bind(project, odf, out, per_view) for odf, out in on_demand)
     items = tuple(
         PitItem(project.views[name], tuple(f for f, _ in pairs), tuple(o for _, o in pairs))
         for name, pairs in per_view.items()
     )
-    return FeatureSelection(items, tuple(seen), tuple(str(r) for r in refs))
+    return FeatureSelection(items, tuple(seen), tuple(str(r) for r in refs), bound)
+
+
+# `on_demand:name` names an on-demand feature explicitly; a bare `name` does too when no
+# view is called that.
+ON_DEMAND = "on_demand"
+
+
+def _on_demand_ref(project: Project, ref: FeatureRef) -> OnDemandFeature | None:
+    if ref.view in project.views:
+        return None
+    if ref.feature is None:
+        return project.on_demand.get(ref.view)
+    if ref.view == ON_DEMAND:
+        odf = project.on_demand.get(ref.feature)
+        if odf is None:
+            known = ", ".join(sorted(project.on_demand)) or "none"
+            raise ProjectError(
+                f"no on-demand feature named '{ref.feature}'", hint=f"on-demand features: {known}"
+            )
+        return odf
+    return None
+
+
+def _bind(
+    project: Project,
+    odf: OnDemandFeature,
+    output_name: str,
+    per_view: dict[str, list[tuple[str, str]]],
+) -> OnDemandItem:
+    """Bind `odf`'s inputs to the output columns of their view features, adding a hidden
+    column to the join for each input that was not requested itself."""
+    columns: dict[tuple[str, str], str] = {}
+    types: dict[tuple[str, str], FeatureType] = {}
+    for ref in odf.inputs:
+        view = project.views[ref.view]
+        names = [ref.feature] if ref.feature else list(view.feature_names)
+        for name in names:
+            pairs = per_view.setdefault(view.name, [])
+            column = next((o for f, o in pairs if f == name), None)
+            if column is None:
+                column = hidden_input(view.name, name)
+                pairs.append((name, column))
+            declared = view.feature(name)
+            assert declared is not None  # inputs were checked when the project loaded
+            columns[(view.name, name)] = column
+            types[(view.name, name)] = declared.type
+    return bind_on_demand(odf, output_name, columns, types)

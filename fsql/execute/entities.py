@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fsql.arrow_buffers import int64_array
+from fsql.compile.on_demand import request_column
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
@@ -94,12 +95,18 @@ def prepare_entities(
     items: Sequence[PitItem],
     view_schemas: Mapping[str, pa.Schema],
     where: str = "entity table",
+    request_columns: Mapping[str, str] | None = None,
+    outputs: Sequence[str] = (),
 ) -> pa.Table:
-    """The slim table registered for the join: keys, `__fsql_row`, `__fsql_ts`.
+    """The slim table registered for the join: keys, `__fsql_row`, `__fsql_ts`, and the
+    request columns of on-demand features (`__fsql_req__<name>`).
 
     Checks that `event_timestamp` and every join key exist and that each key's type
     can be compared with the view's key column: a mismatch is an error naming the
-    column, never a silently empty join.
+    column, never a silently empty join. `request_columns` maps each request column to
+    an on-demand feature that needs it (named when the column is missing); `outputs`
+    are further result columns (on-demand features) that must not overwrite entity
+    columns.
     """
     names = entities.column_names
     if EVENT_TIMESTAMP not in names:
@@ -130,6 +137,22 @@ def prepare_entities(
                     )
             if key not in keys:
                 keys.append(key)
+    requests = dict(request_columns or {})
+    for column, feature in requests.items():
+        if column not in names:
+            raise ProjectError(
+                f"the entity table has no request column '{column}' needed by on-demand "
+                f"feature '{feature}'",
+                file=where,
+                hint="add the column to the entity table or drop the on-demand feature",
+            )
+    clash = set(outputs) & set(names)
+    if clash:
+        raise ProjectError(
+            f"on-demand feature(s) {', '.join(sorted(clash))} would overwrite entity columns",
+            file=where,
+            hint="rename the entity column",
+        )
     for item in items:
         clash = set(item.output_names) & set(names)
         if clash:
@@ -141,4 +164,6 @@ def prepare_entities(
     columns = [entities.column(k) for k in keys]
     columns.append(pa.chunked_array([int64_array(np.arange(entities.num_rows))]))
     columns.append(utc_timestamps(entities.column(EVENT_TIMESTAMP), EVENT_TIMESTAMP, where))
-    return pa.Table.from_arrays(columns, names=[*keys, ROW_ID, ENTITY_TS])
+    columns.extend(entities.column(c) for c in requests)
+    slim_names = [*keys, ROW_ID, ENTITY_TS, *(request_column(c) for c in requests)]
+    return pa.Table.from_arrays(columns, names=slim_names)

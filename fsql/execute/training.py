@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
+from fsql.compile.on_demand import request_columns
 from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem, push_log_name
 from fsql.compile.plan import CompiledProject, FeatureSelection
 from fsql.config.secrets import scrub
@@ -26,8 +27,13 @@ class TrainingSet:
     selection: FeatureSelection
 
 
-def compile_training_sql(compiled: CompiledProject, items: Sequence[PitItem]) -> str:
-    return compiled.sql(compiled.training_query(items), pretty=True)
+def compile_training_sql(
+    compiled: CompiledProject,
+    items: Sequence[PitItem],
+    selection: FeatureSelection | None = None,
+) -> str:
+    """The training set's SQL; with `selection`, its on-demand features too."""
+    return compiled.sql(compiled.training_query(items, selection), pretty=True)
 
 
 def with_push_logs(adapter: OfflineAdapter, items: Sequence[PitItem]) -> tuple[PitItem, ...]:
@@ -58,8 +64,15 @@ def run_training_set(
         if schema is None:
             raise RunError(f"view '{item.view.name}' has no table yet", hint="run `fsql run` first")
         schemas[item.view.name] = schema
-    slim = prepare_entities(entities, items, schemas, where)
-    sql = compile_training_sql(compiled, items)
+    slim = prepare_entities(
+        entities,
+        items,
+        schemas,
+        where,
+        request_columns(selection.on_demand),
+        [item.output_name for item in selection.on_demand],
+    )
+    sql = compile_training_sql(compiled, items, selection)
     name = ENTITY_TABLE
     adapter.register(name, slim)
     try:

@@ -10,6 +10,7 @@ from typing import Any
 from fsql.compile.plan import FeatureSelection
 from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
+from fsql.online.on_demand_eval import OnDemandEvaluator
 
 
 class OnlineResponse:
@@ -39,8 +40,12 @@ def read_online(
     selection: FeatureSelection,
     entity_rows: Sequence[Mapping[str, Any]],
     now_us: int | None = None,
+    evaluator: OnDemandEvaluator | None = None,
 ) -> OnlineResponse:
-    """Read the selected features for each entity row; TTL applied at `now_us`."""
+    """Read the selected features for each entity row; TTL applied at `now_us`.
+
+    On-demand features are computed by `evaluator` (a new one when None) from the
+    fetched inputs and the request columns of the entity rows."""
     now = time.time_ns() // 1000 if now_us is None else now_us
     columns: dict[str, list[Any]] = {}
     for row in entity_rows:
@@ -66,6 +71,9 @@ def read_online(
         positions = _positions(table, item.features)
         for pos, out in zip(positions, item.output_names, strict=True):
             values_by_name[out] = [None if rec is None else rec[pos] for rec in found]
+    if selection.on_demand:
+        evaluator = evaluator or OnDemandEvaluator()
+        values_by_name.update(evaluator.evaluate(selection.on_demand, entity_rows, values_by_name))
     for name in selection.columns:
         columns[name] = values_by_name[name]
     return OnlineResponse(columns)
