@@ -199,3 +199,27 @@ def test_run_full_refresh_rebuilds_incremental_views_in_full(example_project: Pa
     assert code == 0, err
     assert "building item_features (full: --full-refresh)" in err
     assert "built 1 views" in out
+
+
+def test_example_push_and_on_demand_feature(example_project: Path) -> None:
+    # The demo's second half: a pushed row joins later training sets and online reads,
+    # and the on-demand feature has the same value offline and online.
+    out = example_project / "target" / "cart.parquet"
+    features = "user_features:user_lifetime_value,cart_share_of_ltv"
+    assert fsql(example_project, "run")[0] == 0
+    code, text, err = fsql(example_project, "push", "user_features",
+                           "data/push_user_features.csv")
+    assert code == 0 and "1 rows pushed" in text, err
+    code, _, err = fsql(example_project, "build-training-set", "--entities",
+                        "data/requests.csv", "--features", features, "--output", str(out))
+    assert code == 0, err
+    rows = pq.read_table(out).to_pylist()
+    assert [r["user_lifetime_value"] for r in rows][-1] == 8400.0  # the pushed value
+    assert rows[-1]["cart_share_of_ltv"] == 60.0 / 8400.0
+    assert rows[2]["cart_share_of_ltv"] == 0.0 and rows[3]["cart_share_of_ltv"] is None
+    code, text, err = fsql(example_project, "get-online", "--features", features,
+                           "--entity", "user_id=7", "--entity", "cart_amount=60.0")
+    assert code == 0, err
+    served = json.loads(text)
+    assert served["user_lifetime_value"] == rows[-1]["user_lifetime_value"]
+    assert served["cart_share_of_ltv"] == rows[-1]["cart_share_of_ltv"]
