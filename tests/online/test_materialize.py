@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -186,3 +187,32 @@ def test_incremental_run_picks_up_late_rows_by_created_time(
         assert "rows created from" in result.reason
         assert result.rows == 2  # both late rows offered, though their events are old
         assert _read(store) == [10.0, 2.0]
+
+
+def test_run_killed_before_the_watermark_moves_reruns_to_the_same_state(
+    tmp_path: Path, online_store_config: dict | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The online write lands, then the process dies before the watermark is recorded:
+    # the watermark must still be the old one, and re-running gives the state a clean
+    # run gives (newest-wins makes the repeated write harmless).
+    root = _project(tmp_path / "p", online_store_config)
+    end = NOW - timedelta(minutes=150)
+    with FeatureStore(project_dir=root) as store:
+        store.materialize(None, end)
+        before = store.online.get_state("spend")
+
+        def killed(self: object, state: object) -> None:
+            raise KeyboardInterrupt  # as a kill between the write and the state update
+
+        monkeypatch.setattr(type(store.online), "set_state", killed)
+        with pytest.raises(KeyboardInterrupt):
+            store.materialize_incremental(NOW)
+        monkeypatch.undo()
+        assert store.online.get_state("spend") == before  # nothing recorded
+        assert _read(store) == [2.0, 5.0]  # the write itself had landed
+    shutil.rmtree(root / "target" / "compiled", ignore_errors=True)  # a fresh checkout
+    with FeatureStore(project_dir=root) as store:
+        [result] = store.materialize_incremental(NOW)
+        assert result.start == end  # still from the old watermark (no lookback)
+        assert _read(store) == [2.0, 5.0]
+        assert store.online.get_state("spend").watermark == NOW
