@@ -11,7 +11,9 @@ Parameters. Compiled SQL names its parameters with sqlglot placeholders
 own named-parameter form, so the SQL is sent as it is and each `@name` the statement uses is
 bound as a typed `ScalarQueryParameter` (datetimes as UTC TIMESTAMPs, naive ones taken as
 UTC; int INT64, float FLOAT64, str STRING, bool BOOL, Decimal NUMERIC, date DATE). Values
-never pass through SQL text.
+never pass through SQL text, except with `parameters: inline`, for emulators that refuse
+query parameters: then sqlglot writes fsql's own window times as typed literals. The value
+conversions live in `bigquery_values.py`.
 
 Uploads. `register(name, data)` loads the Arrow table into a table of its own,
 `<dataset>.<name>_<random>`, so concurrent runs sharing a dataset never see each other's
@@ -42,18 +44,27 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from fsql.adapters.base import UTC_MICROS, OfflineAdapter, upload_table
+from fsql.adapters.base import OfflineAdapter, upload_table
+from fsql.adapters.bigquery_values import (
+    csv_bytes,
+    field_type,
+    inline_parameters,
+    normalise_arrow,
+    parquet_bytes,
+    rebatch,
+    scalar_parameter,
+    upload_type,
+    used_parameters,
+)
 from fsql.config.profiles import PROFILES_FILE
 from fsql.config.secrets import register_secret, scrub
 from fsql.errors import FsqlError, ProjectError, RunError, raise_collected
@@ -79,34 +90,6 @@ METHODS = (*METHOD_KEYS, "anonymous")
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 MAX_WAIT_SECONDS = 6 * 3600  # BigQuery stops any query job after six hours
 UPLOAD_EXPIRY = timedelta(days=1)
-UPLOAD_TYPES = (
-    (pa.types.is_boolean, "BOOL"),
-    (pa.types.is_integer, "INT64"),
-    (pa.types.is_floating, "FLOAT64"),
-    (pa.types.is_timestamp, "TIMESTAMP"),
-    (pa.types.is_date, "DATE"),
-    (pa.types.is_time, "TIME"),
-    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTES"),
-    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "STRING"),
-    (pa.types.is_null, "STRING"),
-)
-FIELD_TYPES = {
-    "INTEGER": pa.int64(),
-    "INT64": pa.int64(),
-    "FLOAT": pa.float64(),
-    "FLOAT64": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "BOOL": pa.bool_(),
-    "BYTES": pa.binary(),
-    "DATE": pa.date32(),
-    "TIME": pa.time64("us"),
-    "TIMESTAMP": UTC_MICROS,
-    "DATETIME": UTC_MICROS,  # read as UTC, as results are
-    "NUMERIC": pa.decimal128(38, 9),
-    "BIGNUMERIC": pa.decimal256(76, 38),
-}
-
-
 # -- errors --------------------------------------------------------------------------------------
 
 
@@ -281,165 +264,6 @@ def credentials(config: Mapping[str, Any], project_root: Path, source: str) -> A
         ) from None
 
 
-# -- parameters, types, uploads -------------------------------------------------------------------
-
-
-def _scalar(bigquery: Any, name: str, value: Any) -> Any:
-    """A typed named parameter; datetimes as TIMESTAMP instants in UTC."""
-    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
-        value = value.to_pydatetime()
-    elif hasattr(value, "item") and not isinstance(value, (bytes, str)):  # numpy scalar
-        value = value.item()
-    if isinstance(value, datetime):
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return bigquery.ScalarQueryParameter(name, "TIMESTAMP", moment)
-    kinds = (
-        (bool, "BOOL"),
-        (int, "INT64"),
-        (float, "FLOAT64"),
-        (Decimal, "NUMERIC"),
-        (str, "STRING"),
-        (bytes, "BYTES"),
-        (date, "DATE"),
-        (time, "TIME"),
-    )
-    for kind, type_name in kinds:
-        if isinstance(value, kind):
-            return bigquery.ScalarQueryParameter(name, type_name, value)
-    raise RunError(f"SQL parameter '@{name}' has a value BigQuery cannot bind: {type(value)}")
-
-
-def used_parameters(sql: str, params: Mapping[str, Any]) -> list[str]:
-    """The `@name` parameters the statement uses (all given ones when it does not parse)."""
-    try:
-        trees = sqlglot.parse(sql, read="bigquery")
-    except sqlglot.errors.ParseError:
-        return list(params)
-    names: list[str] = []
-    for tree in trees:
-        for node in tree.find_all(exp.Parameter, exp.Placeholder) if tree else ():
-            if isinstance(node.this, exp.Parameter) or isinstance(node.parent, exp.Parameter):
-                continue  # `@@name`: a system variable, not a parameter
-            name = node.this.name if isinstance(node, exp.Parameter) else node.name
-            if name and name not in names:
-                names.append(name)
-    for name in names:
-        if name not in params:
-            raise RunError(f"SQL parameter '@{name}' has no value", hint="this is a bug in fsql")
-    return names
-
-
-def _literal(value: Any) -> exp.Expression:
-    """A parameter value as a typed BigQuery literal, built by sqlglot (never pasted)."""
-    if isinstance(value, datetime):
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, float)):
-        return exp.Literal.number(value)
-    if value is None:
-        return exp.null()
-    return exp.Literal.string(str(value))
-
-
-def inline_parameters(sql: str, params: Mapping[str, Any]) -> str:
-    """`sql` with each `@name` replaced by its value as a typed literal.
-
-    Only for `parameters: inline`, meant for local emulators that refuse query
-    parameters (crucible-emulator): the values are fsql's own (materialization window
-    times), never entity data, and sqlglot writes them as quoted, typed literals."""
-    names = set(used_parameters(sql, params))
-
-    def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Parameter) and node.this.name in names:
-            return _literal(params[node.this.name])
-        if isinstance(node, exp.Placeholder) and node.name in names:
-            return _literal(params[node.name])
-        return node
-
-    trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
-    return ";\n".join(t.transform(swap).sql(dialect="bigquery") for t in trees)
-
-
-def normalise_arrow(table: pa.Table) -> pa.Table:
-    """Result columns as fsql expects them: UTC micros, date32, no extension metadata."""
-    fields, columns = [], []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if pa.types.is_timestamp(field.type):
-            column = pc.cast(column, UTC_MICROS, safe=False)  # DATETIME (naive) read as UTC
-        elif pa.types.is_date64(field.type):
-            column = pc.cast(column, pa.date32())
-        fields.append(pa.field(field.name, column.type, field.nullable))
-        columns.append(column)
-    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
-
-
-def _field_type(field: Any) -> pa.DataType:
-    """The Arrow type fsql reads a BigQuery column as (JSON and GEOGRAPHY as text)."""
-    kind = str(field.field_type).upper()
-    if kind in ("RECORD", "STRUCT"):
-        arrow: pa.DataType = pa.struct(
-            [pa.field(sub.name, _field_type(sub)) for sub in field.fields]
-        )
-    else:
-        arrow = FIELD_TYPES.get(kind, pa.string())
-    return pa.list_(arrow) if field.mode == "REPEATED" else arrow
-
-
-def _upload_type(kind: pa.DataType) -> str:
-    """The BigQuery column type an Arrow column is uploaded as."""
-    if pa.types.is_decimal(kind):
-        return "NUMERIC" if kind.scale <= 9 and kind.precision - kind.scale <= 29 else "BIGNUMERIC"
-    for test, name in UPLOAD_TYPES:
-        if test(kind):
-            return name
-    raise RunError(f"cannot upload a column of Arrow type {kind} to BigQuery")
-
-
-def csv_bytes(data: pa.Table) -> bytes:
-    """`data` (from `upload_table`) as CSV with a header: UTC timestamps without an offset."""
-    import pyarrow.csv as pcsv
-
-    columns = []
-    for column in data.columns:
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-            raise RunError(
-                "cannot upload a BYTES column as CSV", hint="use `upload_format: parquet`"
-            )
-        if pa.types.is_timestamp(column.type):
-            column = pc.cast(column, pa.timestamp("us"))  # UTC wall time: `... HH:MM:SS.ffffff`
-        columns.append(column)
-    out = io.BytesIO()
-    pcsv.write_csv(pa.Table.from_arrays(columns, names=data.column_names), out)
-    return out.getvalue()
-
-
-def parquet_bytes(data: pa.Table) -> bytes:
-    """`data` (from `upload_table`) as one Parquet file: timestamps as UTC instants."""
-    import pyarrow.parquet as pq
-
-    out = io.BytesIO()
-    pq.write_table(data, out)
-    return out.getvalue()
-
-
-def _rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Batches of exactly `rows` rows (the last may be shorter), normalised."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = normalise_arrow(pa.Table.from_batches(pending))
-            yield from table.slice(0, rows).combine_chunks().to_batches()
-            rest = table.slice(rows)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield from normalise_arrow(pa.Table.from_batches(pending)).combine_chunks().to_batches()
-
-
 # -- adapter --------------------------------------------------------------------------------------
 
 
@@ -524,7 +348,8 @@ class BigQueryAdapter(OfflineAdapter):
         config = bigquery.QueryJobConfig(default_dataset=f"{self.project}.{self.dataset}")
         if params:
             config.query_parameters = [
-                _scalar(bigquery, name, params[name]) for name in used_parameters(sql, params)
+                scalar_parameter(bigquery, name, params[name])
+                for name in used_parameters(sql, params)
             ]
         if self._bytes is not None:
             config.maximum_bytes_billed = int(float(str(self._bytes)))
@@ -606,7 +431,7 @@ class BigQueryAdapter(OfflineAdapter):
         rows = self._query(sql, params, "running a query", page_size=batch_rows)
         try:
             # Each page is fetched as the iterator reaches it; at most a page or two in memory.
-            yield from _rebatch(rows.to_arrow_iterable(), batch_rows)
+            yield from rebatch(rows.to_arrow_iterable(), batch_rows)
         except Exception as err:
             raise bigquery_error(err, "reading a query result") from err
 
@@ -632,7 +457,7 @@ class BigQueryAdapter(OfflineAdapter):
         self.unregister(name)
         data = upload_table(data)
         schema = [
-            bigquery.SchemaField(col, _upload_type(kind))
+            bigquery.SchemaField(col, upload_type(kind))
             for col, kind in zip(data.column_names, data.schema.types, strict=True)
         ]
         real = f"{name}_{uuid.uuid4().hex[:12]}"
@@ -692,7 +517,7 @@ class BigQueryAdapter(OfflineAdapter):
             return None
         except Exception as err:
             raise bigquery_error(err, f"reading the schema of '{table}'") from err
-        return pa.schema(pa.field(f.name, _field_type(f)) for f in found.schema)
+        return pa.schema(pa.field(f.name, field_type(f)) for f in found.schema)
 
     def close(self) -> None:
         try:

@@ -36,15 +36,12 @@ pytest.importorskip("google.cloud.bigquery")
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
-from fsql.adapters.base import open_offline
-from fsql.adapters.bigquery import (
-    BigQueryAdapter,
-    bigquery_error,
-    check_profile,
+from fsql.adapters.base import open_offline, upload_table
+from fsql.adapters.bigquery import BigQueryAdapter, bigquery_error, check_profile
+from fsql.adapters.bigquery_values import (
     csv_bytes,
     normalise_arrow,
     parquet_bytes,
-    upload_table,
     used_parameters,
 )
 from fsql.errors import ProjectError, RunError
