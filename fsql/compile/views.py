@@ -120,6 +120,40 @@ def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
     )
 
 
+def upsert(
+    target: exp.Table,
+    source: exp.Query,
+    on: exp.Expression,
+    columns: Sequence[str],
+    key: set[str],
+) -> exp.Merge:
+    """`MERGE INTO target AS t USING (source) AS s ON <on>`: matched rows get every
+    column not in `key` (casefolded names) from `s`, others are inserted whole."""
+    update = exp.Update(
+        expressions=[
+            exp.EQ(this=_col(c), expression=_col(c, MERGE_SOURCE))
+            for c in columns
+            if c.casefold() not in key
+        ]
+    )
+    insert = exp.Insert(
+        this=exp.Tuple(expressions=[_col(c) for c in columns]),
+        expression=exp.Tuple(expressions=[_col(c, MERGE_SOURCE) for c in columns]),
+    )
+    target.set("alias", exp.TableAlias(this=exp.to_identifier(MERGE_TARGET)))
+    return exp.Merge(
+        this=target,
+        using=source.subquery(MERGE_SOURCE, copy=False),
+        on=on,
+        whens=exp.Whens(
+            expressions=[
+                exp.When(matched=True, then=update),
+                exp.When(matched=False, then=insert),
+            ]
+        ),
+    )
+
+
 def merge_into(
     view: FeatureView, relations: Relations, columns: Sequence[str] | None = None
 ) -> exp.Merge:
@@ -145,30 +179,9 @@ def merge_into(
         conditions.append(
             exp.NullSafeEQ(this=_col(created, MERGE_TARGET), expression=_col(created, MERGE_SOURCE))
         )
-    update = exp.Update(
-        expressions=[
-            exp.EQ(this=_col(c), expression=_col(c, MERGE_SOURCE))
-            for c in columns
-            if c.casefold() not in folded
-        ]
-    )
-    insert = exp.Insert(
-        this=exp.Tuple(expressions=[_col(c) for c in columns]),
-        expression=exp.Tuple(expressions=[_col(c, MERGE_SOURCE) for c in columns]),
-    )
     target = relations.view_table(view.name)
-    target.set("alias", exp.TableAlias(this=exp.to_identifier(MERGE_TARGET)))
-    merge = exp.Merge(
-        this=target,
-        using=_one_row_per_version(view, relations).subquery(MERGE_SOURCE, copy=False),
-        on=exp.and_(*conditions, copy=False),
-        whens=exp.Whens(
-            expressions=[
-                exp.When(matched=True, then=update),
-                exp.When(matched=False, then=insert),
-            ]
-        ),
-    )
+    source = _one_row_per_version(view, relations)
+    merge = upsert(target, source, exp.and_(*conditions, copy=False), columns, folded)
     relations.dialect.finish(merge)
     return merge
 

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
 from fsql.compile.plan import CompiledProject, ViewPlan
-from fsql.compile.views import merge_into
+from fsql.compile.views import MERGE_SOURCE, MERGE_TARGET, merge_into, upsert
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
 from fsql.errors import RunError
@@ -56,32 +56,11 @@ def _state_upsert(view: str, content_hash: str) -> exp.Merge:
         exp.alias_(exp.Literal.string(content_hash), "content_hash"),
         exp.alias_(exp.CurrentTimestamp(), "built_at"),
     )
-    columns = ["view_name", "content_hash", "built_at"]
-    return exp.Merge(
-        this=exp.to_table(STATE_TABLE).as_("t"),
-        using=row.subquery("s"),
-        on=exp.EQ(this=exp.column("view_name", "t"), expression=exp.column("view_name", "s")),
-        whens=exp.Whens(
-            expressions=[
-                exp.When(
-                    matched=True,
-                    then=exp.Update(
-                        expressions=[
-                            exp.EQ(this=exp.column(c), expression=exp.column(c, "s"))
-                            for c in columns[1:]
-                        ]
-                    ),
-                ),
-                exp.When(
-                    matched=False,
-                    then=exp.Insert(
-                        this=exp.Tuple(expressions=[exp.column(c) for c in columns]),
-                        expression=exp.Tuple(expressions=[exp.column(c, "s") for c in columns]),
-                    ),
-                ),
-            ]
-        ),
+    on = exp.EQ(
+        this=exp.column("view_name", MERGE_TARGET), expression=exp.column("view_name", MERGE_SOURCE)
     )
+    columns = ("view_name", "content_hash", "built_at")
+    return upsert(exp.to_table(STATE_TABLE), row, on, columns, {"view_name"})
 
 
 class ViewBuilder:
