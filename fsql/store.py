@@ -7,6 +7,7 @@ store and reuses it. This module holds no SQL of its own.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from fsql.online.serving import OnlineResponse, read_online
 from fsql.project.load import load_project
 
 Progress = Callable[[str], None]
+_LOG = logging.getLogger("fsql")
 
 
 class RetrievalJob:
@@ -123,7 +125,11 @@ class FeatureStore:
         target: str | None = None,
         profiles_dir: str | Path | None = None,
         vars: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
     ) -> None:
+        # Where the store says what it does unasked (stale views rebuilt before a read):
+        # the CLI prints it on stderr; the API logs it on the `fsql` logger.
+        self.progress: Progress = progress or _LOG.info
         self.project: Project = load_project(project_dir, dict(vars or {}))
         self.target: Target = load_target(
             self.project.root, self.project.profile, target, profiles_dir
@@ -227,10 +233,16 @@ class FeatureStore:
             return ViewBuilder(self.offline, self.compiled).build(views, progress, full_refresh)
 
     def ensure_built(self, views: Sequence[str], progress: Progress | None = None) -> list[str]:
-        """Build the views (and ancestors) whose tables are missing or out of date."""
+        """Build the views (and ancestors) whose tables are missing or stale: never
+        built, of another definition, or built from inputs that changed since. Each is
+        announced with its reason (`progress`, else the store's), so no command reads a
+        stale table silently."""
         with self._lock:
             builder = ViewBuilder(self.offline, self.compiled)
-            return builder.build(builder.stale(views), progress)
+            stale = builder.stale(views)
+            return builder.build(
+                [name for name, _ in stale], progress or self.progress, why=dict(stale)
+            )
 
     def entities_from_sql(self, query: str) -> pa.Table:
         """Run a user query (project dialect) on the offline engine as the entity table."""
@@ -377,6 +389,13 @@ class FeatureStore:
         names = self.select(select, exclude)
         end = as_utc(end or datetime.now(UTC))
         with self._lock:
+            # Ancestors left out of the selection are read, not rebuilt: unless stale.
+            builder = ViewBuilder(self.offline, self.compiled)
+            upstream = [(n, why) for n, why in builder.stale(names) if n not in names]
+            if upstream:
+                builder.build(
+                    [n for n, _ in upstream], progress or self.progress, why=dict(upstream)
+                )
             built = self.build(names, progress, full_refresh)
             results = [
                 self._materialize_one(

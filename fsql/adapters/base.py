@@ -50,6 +50,14 @@ class OfflineAdapter(ABC):
         """The Arrow schema of a table, or None when it does not exist."""
 
     @abstractmethod
+    def table_fingerprint(self, identifier: str) -> str | None:
+        """A short text that changes whenever the contents of the warehouse table (or view)
+        `identifier` (as written in a source's `identifier:`) change; None when there is no
+        such table. Build state compares it to decide whether views reading the table are
+        stale: the engine's last-modified time where it keeps one, else a content checksum.
+        """
+
+    @abstractmethod
     def close(self) -> None:
         """Close the connection."""
 

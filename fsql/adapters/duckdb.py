@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
 
@@ -89,6 +90,23 @@ class DuckDBAdapter(OfflineAdapter):
                 return None
             rel = self._con.table(table)
             return rel.limit(0).to_arrow_table().schema
+
+    def table_fingerprint(self, identifier: str) -> str | None:
+        """Row count and the sum of every row's hash: DuckDB keeps no modification time,
+        so the contents themselves are summed (one scan; a sum, unlike XOR, also changes
+        when a duplicate row is added)."""
+        table = exp.to_table(identifier, dialect="duckdb")
+        query = exp.select(
+            exp.Count(this=exp.Star()),
+            exp.Sum(this=exp.Anonymous(this="hash", expressions=[exp.column("__fsql_t")])),
+        ).from_(table.as_("__fsql_t"))
+        with self._lock:
+            try:
+                rows = self._con.execute(query.sql(dialect="duckdb")).fetchall()
+            except duckdb.CatalogException:
+                return None
+        count, total = rows[0]
+        return f"rows={count};sum={total or 0}"
 
     def close(self) -> None:
         with self._lock:

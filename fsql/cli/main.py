@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,8 @@ import click
 import yaml
 
 from fsql import __version__
-from fsql.cli.options import StoreOptions, common, parse_vars, selection, split_list
+from fsql.cli.options import Progress, StoreOptions, common, parse_vars, selection, split_list
 from fsql.errors import ProjectError
-
-
-class _Progress:
-    """Progress lines on stderr, each with the time since the command started."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        click.echo(f"[{time.monotonic() - self.start:7.2f}s] {message}", err=True)
 
 
 def _time(text: str, what: str) -> datetime:
@@ -99,7 +88,7 @@ def run_cmd(
     """Compile, build view tables in DAG order, then materialize online views."""
     from fsql.compile.writer import write_target
 
-    progress = _Progress()
+    progress = Progress()
     with options.open() as store:
         write_target(store.compiled, store.target.name)
         built, results = store.run(
@@ -146,7 +135,7 @@ def training_cmd(
     refs = _features_or_service(features, feature_service)
     out = Path(output)
     output_format(out)
-    progress = _Progress()
+    progress = Progress()
     with options.open() as store:
         entities: Any = entities_file or store.entities_from_sql(str(entities_sql))
         job = store.get_historical_features(
@@ -207,7 +196,7 @@ def _materialize(
     start: datetime | None,
     end: datetime,
 ) -> None:
-    progress = _Progress()
+    progress = Progress()
     with options.open() as store:
         views = store.select(split_list(select), split_list(exclude))
         if start is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,16 @@ _SELECT = [
 ]
 
 
+class Progress:
+    """Progress lines on stderr, each with the time since the command started."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        click.echo(f"[{time.monotonic() - self.start:7.2f}s] {message}", err=True)
+
+
 @dataclass(frozen=True)
 class StoreOptions:
     """The common options, handed to every command as one object."""
@@ -82,6 +93,7 @@ class StoreOptions:
             target=self.target,
             profiles_dir=self.profiles_dir,
             vars=parse_vars(self.vars),
+            progress=Progress(),
         )
 
 

@@ -60,10 +60,11 @@ def _table_query(view: FeatureView, relations: Relations, incremental: bool) -> 
 
 
 def create_table(view: FeatureView, relations: Relations) -> exp.Create:
-    """CREATE OR REPLACE TABLE: atomic in every engine we target."""
+    """CREATE OR REPLACE TABLE (or VIEW, for `materialized: view`): atomic in every
+    engine we target."""
     create = exp.Create(
         this=relations.view_table(view.name),
-        kind="TABLE",
+        kind="VIEW" if view.materialized == "view" else "TABLE",
         replace=True,
         expression=_table_query(view, relations, incremental=False),
     )

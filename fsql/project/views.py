@@ -118,9 +118,11 @@ class ViewsMixin(BuildState):
         schedule = self._duration(doc, "schedule", display)
         lookback = self._duration(doc, "lookback", display)
         materialized = str(doc.get("materialized", "table"))
-        if materialized not in ("table", "incremental"):
+        if materialized not in ("view", "table", "incremental"):
             self.errs.add(
-                f"feature view '{name}': materialized must be table or incremental", display, line
+                f"feature view '{name}': materialized must be view, table or incremental",
+                display,
+                line,
             )
         online = doc.get("online", False)
         if not isinstance(online, bool):
