@@ -3,7 +3,9 @@
 For every entity row (keys k, time t) and view V with TTL T, the chosen row of V
 has keys k and the greatest (event_ts, created_ts) with `t - T <= event_ts <= t`.
 Feature rows that share (keys, event_ts) are first reduced to the one with the
-greatest created timestamp, so no plan has to pick among ties. The entity table is
+greatest created timestamp, then the greatest version hash (fsql.compile.ordering),
+so no plan picks among ties by chance (DuckDB's ASOF join does the same inside the
+join, on `{t, c, v}` structs). The entity table is
 a registered relation with a row id (`__fsql_row`) and its event time normalised
 to UTC (`__fsql_ts`); results come back ordered by row id, one row per entity row.
 
@@ -33,10 +35,11 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from fsql.compile.lint import check_dialect
-from fsql.compile.ordering import infinity, order_struct, row_version
+from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
+from fsql.dialects.base import EngineDialect
 
 ENTITY_TABLE = "__fsql_entities"
 ROW_ID = "__fsql_row"
@@ -87,8 +90,8 @@ def _seconds(view: FeatureView) -> int | None:
 
 
 def _struct_order(item: PitItem, relations: Relations) -> bool:
-    """Ties are broken inside the join on `{t, c}` structs (DuckDB's ASOF only)."""
-    return bool(item.view.created_timestamp) and relations.dialect.struct_order_join
+    """Ties are broken inside the join on `{t, c, v}` structs (DuckDB's ASOF only)."""
+    return relations.dialect.struct_order_join
 
 
 def key_bounds(item: PitItem) -> exp.Select:
@@ -135,8 +138,13 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
         conditions.append(exp.GTE(this=ts.copy(), expression=lower))
     struct_order = _struct_order(item, relations)
     if struct_order:
-        created = exp.column(str(view.created_timestamp), table=FEATURE_ALIAS)
-        version = row_version(ts.copy(), created, dialect)
+        created = (
+            exp.column(view.created_timestamp, table=FEATURE_ALIAS)
+            if view.created_timestamp
+            else None
+        )
+        hashed = version_hash(view.feature_names, dialect, FEATURE_ALIAS)
+        version = row_version(ts.copy(), created, hashed, dialect)
         time_cols: list[exp.Expression] = [exp.alias_(version, FEATURE_ORDER)]
     else:
         time_cols = [exp.alias_(ts.copy(), FEATURE_TS)]
@@ -151,12 +159,10 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
         .join(_table(bounds_alias), on=on, join_type="INNER", copy=False)
         .where(exp.and_(*conditions, copy=False), copy=False)
     )
-    # An ASOF join takes one of several equal times by itself; the window plan's
-    # equi-join on (keys, time) would return them all, so it needs one row per time
-    # even when the view declares no created timestamp to choose by.
-    window_plan = dialect.pit_strategy == "window"
-    if not struct_order and (view.created_timestamp or window_plan):
-        select = select.qualify(_first_per_time(view, keys, ts), copy=False)
+    # Without struct order, one row per (keys, time) is kept first: the window plan's
+    # equi-join on (keys, time) would return them all, and an ASOF join would take any.
+    if not struct_order:
+        select = select.qualify(_first_per_time(view, keys, ts, dialect), copy=False)
     return select
 
 
@@ -168,7 +174,8 @@ def _candidate_source(item: PitItem, relations: Relations) -> exp.Expression:
     if not item.push_log:
         return table.as_(FEATURE_ALIAS, copy=False)
     created = (view.created_timestamp,) if view.created_timestamp else ()
-    names = (*view.join_keys, view.timestamp, *created, *item.features)
+    # Every feature, requested or not: the version hash of a row covers all of them.
+    names = (*view.join_keys, view.timestamp, *created, *view.feature_names)
 
     def rows(source: exp.Table) -> exp.Select:
         return exp.select(*[_col(n) for n in names], copy=False).from_(source, copy=False)
@@ -178,18 +185,21 @@ def _candidate_source(item: PitItem, relations: Relations) -> exp.Expression:
     return union.subquery(FEATURE_ALIAS, copy=False)
 
 
-def _first_per_time(view: FeatureView, keys: list[exp.Column], ts: exp.Column) -> exp.EQ:
-    """`ROW_NUMBER() OVER (PARTITION BY keys, ts ORDER BY created DESC) = 1`.
-
-    Without a created timestamp the order is the (equal) event time: SPEC §2 names
-    no winner among such rows, and Snowflake's ROW_NUMBER needs an ORDER BY.
-    """
-    created = view.created_timestamp
-    by = _col(created, FEATURE_ALIAS) if created else ts.copy()
+def _first_per_time(
+    view: FeatureView, keys: list[exp.Column], ts: exp.Column, dialect: EngineDialect
+) -> exp.EQ:
+    """`ROW_NUMBER() OVER (PARTITION BY keys, ts ORDER BY created DESC NULLS LAST,
+    version DESC) = 1`: the greatest created time, then the greatest version hash."""
+    order = []
+    if view.created_timestamp:
+        created = _col(view.created_timestamp, FEATURE_ALIAS)
+        order.append(exp.Ordered(this=created, desc=True, nulls_first=False))
+    hashed = version_hash(view.feature_names, dialect, FEATURE_ALIAS)
+    order.append(exp.Ordered(this=hashed, desc=True, nulls_first=False))
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[*[k.copy() for k in keys], ts.copy()],
-        order=exp.Order(expressions=[exp.Ordered(this=by, desc=True, nulls_first=False)]),
+        order=exp.Order(expressions=order),
     )
     return exp.EQ(this=rank, expression=exp.Literal.number(1))
 
@@ -204,7 +214,10 @@ def _feature_time(item: PitItem, alias: str, relations: Relations) -> exp.Expres
 def _asof_inequality(item: PitItem, alias: str, relations: Relations) -> exp.Expression:
     """`e.ts >= f.ts`, or on (ts, created) structs when the dialect supports it."""
     if _struct_order(item, relations):
-        entity_side = order_struct(_col(ENTITY_TS, ENTITY_ALIAS), infinity(relations.dialect))
+        dialect = relations.dialect
+        zero = exp.cast(exp.Literal.number(0), dialect.data_type(FeatureType.INT64))
+        # c = +infinity: every feature row of time <= t qualifies, whatever its c and v.
+        entity_side = order_struct(_col(ENTITY_TS, ENTITY_ALIAS), infinity(dialect), zero)
         return exp.GTE(this=entity_side, expression=_col(FEATURE_ORDER, alias))
     return exp.GTE(this=_col(ENTITY_TS, ENTITY_ALIAS), expression=_col(FEATURE_TS, alias))
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from fsql.compile.ordering import row_version
+from fsql.compile.ordering import row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
 from fsql.dialects.base import EngineDialect
@@ -23,6 +23,7 @@ from fsql.dialects.base import EngineDialect
 MODEL_ALIAS = "__fsql_model"
 EVENT_TS = "__event_ts"
 CREATED_TS = "__created_ts"
+VERSION = "__version"
 LATEST = "__fsql_latest"
 LATEST_ALIAS = "__fsql_keys"
 
@@ -105,13 +106,14 @@ def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
 
     MERGE needs at most one source row per target row: Snowflake fails on two (a
     nondeterministic merge) and DuckDB applies both in no set order. Two rows with one
-    version are a tie the point-in-time rule cannot break either; keeping the first by
-    the declared features (types every engine can order) makes reruns pick the same.
+    version are versions of one row: the one with the greatest version hash is kept,
+    the same one the point-in-time rule would pick (fsql.compile.ordering).
     """
+    hashed = version_hash(view.feature_names, relations.dialect)
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[_col(c) for c in merge_key(view)],
-        order=exp.Order(expressions=[exp.Ordered(this=_col(f)) for f in view.feature_names]),
+        order=exp.Order(expressions=[exp.Ordered(this=hashed, desc=True, nulls_first=False)]),
     )
     rows = _table_query(view, relations, incremental=True).subquery(MERGE_ROWS, copy=False)
     return (
@@ -196,11 +198,14 @@ def latest_per_key(
     `start_on_created` (incremental runs of views with a created timestamp), to rows
     created since `$start` with `ts <= $end`: a late row, whose event time is long
     past but which arrived after the last run, is still picked up, and newest-wins
-    keeps the stored value when it is newer. Ties on event time
-    go to the greatest created timestamp. Output is ordered by key because online
-    stores write sorted keys several times faster. Engines that compare STRUCTs get
-    one `arg_max` per key (twice as fast as ranking every row, and it keeps one row
-    per key in memory, not a sorted partition); others rank with ROW_NUMBER.
+    keeps the stored value when it is newer; rows without a created timestamp are read
+    by every incremental run, since nothing says when they arrived. Ties on event time
+    go to the greatest created timestamp, then the greatest version hash (`__version`,
+    written to the online store, which breaks ties the same way). Output is ordered by
+    key because online stores write sorted keys several times faster. Engines that
+    compare STRUCTs get one `arg_max` per key (twice as fast as ranking every row, and
+    it keeps one row per key in memory, not a sorted partition); others rank with
+    ROW_NUMBER.
     """
     dialect = relations.dialect
     ts = _col(view.timestamp)
@@ -212,12 +217,20 @@ def latest_per_key(
         copy=False,
     )
     if with_start:
-        since = (
-            _col(view.created_timestamp)
-            if start_on_created and view.created_timestamp
-            else ts.copy()
-        )
-        start = exp.GTE(this=since, expression=exp.Placeholder(this="start"))
+        start: exp.Expression
+        if start_on_created and view.created_timestamp:
+            # A row without a created time cannot say when it arrived: never skip it.
+            created = _col(view.created_timestamp)
+            start = exp.paren(
+                exp.or_(
+                    exp.GTE(this=created, expression=exp.Placeholder(this="start")),
+                    exp.Is(this=created.copy(), expression=exp.null()),
+                    copy=False,
+                ),
+                copy=False,
+            )
+        else:
+            start = exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start"))
         where = exp.and_(where, start, copy=False)
     created_out = (
         _col(view.created_timestamp)
@@ -228,6 +241,7 @@ def latest_per_key(
         EVENT_TS: ts.copy(),
         CREATED_TS: created_out,
         **{f.name: _col(f.name) for f in view.features},
+        VERSION: version_hash(view.feature_names, dialect),
     }
     if dialect.asof_struct_order:
         query = _latest_by_arg_max(view, relations, keys, outputs, where)
@@ -247,13 +261,14 @@ def _latest_by_rank(
     order = [exp.Ordered(this=_col(view.timestamp), desc=True)]
     if view.created_timestamp:
         order.append(exp.Ordered(this=_col(view.created_timestamp), desc=True, nulls_first=False))
+    order.append(exp.Ordered(this=outputs[VERSION].copy(), desc=True, nulls_first=False))
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[k.copy() for k in keys],
         order=exp.Order(expressions=order),
     )
     columns = [
-        exp.alias_(value, name) if name in (EVENT_TS, CREATED_TS) else value
+        exp.alias_(value, name) if name in (EVENT_TS, CREATED_TS, VERSION) else value
         for name, value in outputs.items()
     ]
     return (
@@ -275,9 +290,8 @@ def _latest_by_arg_max(
     """`arg_max({columns}, {t: ts, c: created})` per key, the struct unpacked outside."""
     dialect = relations.dialect
     ts = _col(view.timestamp)
-    version: exp.Expression = (
-        row_version(ts, _col(view.created_timestamp), dialect) if view.created_timestamp else ts
-    )
+    created = _col(view.created_timestamp) if view.created_timestamp else None
+    version = row_version(ts, created, outputs[VERSION].copy(), dialect)
     packed = exp.Struct(
         expressions=[
             exp.PropertyEQ(this=exp.to_identifier(name), expression=value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -17,6 +17,18 @@ from sqlglot import exp
 from fsql.definitions.types import FeatureType
 
 Rewrite = Callable[[exp.Expression], exp.Expression]
+# Values -> one signed 64-bit integer, the same for the same values every time.
+VersionHash = Callable[[Sequence[exp.Expression]], exp.Expression]
+
+
+def _hash_function(name: str) -> VersionHash:
+    """`NAME(v1, v2, ...)`: engines whose hash takes any number of values of any type,
+    NULLs included, and returns a signed 64-bit integer (Snowflake's HASH)."""
+
+    def build(values: Sequence[exp.Expression]) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=list(values))
+
+    return build
 
 
 @dataclass(frozen=True)
@@ -39,11 +51,21 @@ class EngineDialect:
     # Checks of fsql.compile.lint run on every compiled tree (e.g. "asof_join"): SQL
     # sqlglot writes for this engine without complaint that the engine would reject.
     lint_rules: tuple[str, ...] = ()
+    # The version hash of a feature row (SPEC §2: rows with equal keys, event and created
+    # time are versions of one row, and the one with the greatest hash of its feature
+    # values wins, in training sets, materialization, pushes and online writes alike).
+    version_hash: VersionHash = field(default_factory=lambda: _hash_function("HASH"))
 
     @property
     def struct_order_join(self) -> bool:
         """The point-in-time join breaks ties on created time itself (struct ASOF)."""
         return self.asof_struct_order and self.pit_strategy == "asof"
+
+    def version(self, values: Sequence[exp.Expression]) -> exp.Expression:
+        """A feature row's version hash (a BIGINT); 0 for a view without features."""
+        if not values:
+            return exp.cast(exp.Literal.number(0), self.data_type(FeatureType.INT64))
+        return self.version_hash(values)
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
         return _build_type(self.type_map[ftype], self.sqlglot_dialect).copy()

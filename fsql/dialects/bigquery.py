@@ -30,10 +30,21 @@ sqlglot writes for BigQuery without complaint but BigQuery rejects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
 
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
+
+
+def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
+    """`FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(v1, ...)))`: BigQuery's HASH-like function
+    takes one STRING or BYTES, so the values are serialized first (NULLs as `null`)."""
+    struct = exp.Struct(expressions=list(values))
+    as_json = exp.Anonymous(this="TO_JSON_STRING", expressions=[struct])
+    return exp.Anonymous(this="FARM_FINGERPRINT", expressions=[as_json])
+
 
 _MICROS = {
     "MICROSECOND": 1,
@@ -151,4 +162,5 @@ BIGQUERY = EngineDialect(
     asof_struct_order=False,
     rewrites=(range_frames_on_micros, window_null_order, qualify_with_where, backtick_names),
     lint_rules=("asof_join", "range_interval_frame", "set_operation_types"),
+    version_hash=_version_hash,
 )

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlglot import exp
+
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
+
+
+def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
+    """`CAST(hash(v1, ...) >> 1 AS BIGINT)`: DuckDB's hash is an unsigned 64-bit value
+    (NULL-safe, equal for equal values of different integer widths); shifted into the
+    signed range every online store compares natively."""
+    shifted = exp.BitwiseRightShift(
+        this=exp.Anonymous(this="hash", expressions=list(values)),
+        expression=exp.Literal.number(1),
+    )
+    return exp.cast(shifted, exp.DataType.build("BIGINT"))
+
 
 DUCKDB = EngineDialect(
     name="duckdb",
@@ -27,4 +43,5 @@ DUCKDB = EngineDialect(
     # Measured at 2M feature rows x 200k entity rows: ASOF on (ts, created) 0.67 s,
     # ROW_NUMBER tie reduction then ASOF 2.0 s, plain ASOF without ties 0.63 s.
     asof_struct_order=True,
+    version_hash=_version_hash,
 )

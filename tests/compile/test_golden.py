@@ -101,10 +101,11 @@ def test_golden_sql_reparses_in_its_dialect(rel: str) -> None:
 def test_training_sql_uses_native_asof_left_join() -> None:
     sql = GENERATED["duckdb/training_sets/churn_model.sql"]
     assert sql.count("ASOF LEFT JOIN") == 2
-    # Ties on event time break on created time inside the join (struct order), not by
-    # a ROW_NUMBER pass over the feature rows.
-    entity_side = "{'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ)}"
+    # Ties on event time break on created time, then the version hash, inside the join
+    # (struct order), not by a ROW_NUMBER pass over the feature rows.
+    entity_side = "{'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ), 'v': CAST(0 AS BIGINT)}"
     assert f"{entity_side} >= __fsql_v0.__fsql_order" in sql
+    assert f"{entity_side} >= __fsql_v1.__fsql_order" in sql
     assert "ROW_NUMBER" not in sql
 
 

@@ -1,9 +1,9 @@
 """The latest-per-key plans that feed materialization pick SPEC §2's row.
 
-DuckDB materializes with one `arg_max` over a `{t: event_ts, c: created_ts}` struct;
-engines without STRUCT order rank rows with ROW_NUMBER. Both must pick, per key, the
-greatest event time, ties to the greatest created time, a NULL created time losing to
-any value, and return keys in order. These checks run the compiled SQL of both plans
+DuckDB materializes with one `arg_max` over a `{t: event_ts, c: created_ts, v: version}`
+struct; engines without STRUCT order rank rows with ROW_NUMBER. Both must pick, per key,
+the greatest event time, ties to the greatest created time (a NULL created time losing to
+any value), then to the greatest version hash, and return keys in order. These checks run the compiled SQL of both plans
 on DuckDB against a brute-force answer, so a faster plan cannot change the semantics.
 """
 
@@ -23,6 +23,7 @@ from fsql.compile.plan import CompiledProject, compile_project
 from fsql.dialects import get_dialect
 from fsql.project.load import load_project
 from tests.support.project_factory import ViewSpec, make_project
+from tests.support.versions import duckdb_version
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 END = T0 + timedelta(hours=10)
@@ -72,13 +73,18 @@ def run_latest(sql: str, rows: list[dict[str, Any]], start: datetime | None) -> 
     return result
 
 
+def hashed(row: dict[str, Any]) -> int:
+    return duckdb_version([row[f] for f, _ in FEATURES], [t for _, t in FEATURES])
+
+
 def brute_force(rows: list[dict[str, Any]], start: datetime | None) -> list[tuple]:
-    """Per user, the greatest (event_ts, created_ts or -inf) among rows in [start, END]."""
+    """Per user, the greatest (event_ts, created_ts or -inf, version hash) among rows in
+    [start, END]."""
     best: dict[int, dict[str, Any]] = {}
 
-    def version(row: dict[str, Any]) -> tuple[datetime, int, datetime]:
+    def version(row: dict[str, Any]) -> tuple[datetime, int, datetime, int]:
         created = row["created_timestamp"]
-        return (row["event_timestamp"], created is not None, created or T0)
+        return (row["event_timestamp"], created is not None, created or T0, hashed(row))
 
     for row in rows:
         ts = row["event_timestamp"]
@@ -94,6 +100,7 @@ def brute_force(rows: list[dict[str, Any]], start: datetime | None) -> list[tupl
             r["created_timestamp"],
             r["amount"],
             r["label"],
+            hashed(r),
         )
         for user, r in sorted(best.items())
     ]
@@ -136,8 +143,7 @@ rows_strategy = st.lists(
         st.integers(0, 12),
         st.one_of(st.none(), st.integers(0, 3)),
     ),
-    max_size=40,
-    unique=True,  # a full (key, event, created) tie has no defined winner
+    max_size=40,  # repeated triples are versions of one row: the version hash decides
 )
 
 

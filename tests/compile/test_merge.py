@@ -52,7 +52,10 @@ USING (
     ) AS __fsql_model
   ) AS __fsql_rows
   QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY user_id, event_timestamp, created_ts ORDER BY spend, "order") = 1
+    ROW_NUMBER() OVER (
+      PARTITION BY user_id, event_timestamp, created_ts
+      ORDER BY CAST(HASH(spend, "order") >> 1 AS BIGINT) DESC
+    ) = 1
 ) AS s
 ON t.user_id = s.user_id
 AND t.event_timestamp = s.event_timestamp
@@ -86,7 +89,10 @@ USING (
     ) AS __fsql_model
   ) AS __fsql_rows
   QUALIFY
-    ROW_NUMBER() OVER (PARTITION BY user_id, event_timestamp, created_ts ORDER BY spend, "ORDER") = 1
+    ROW_NUMBER() OVER (
+      PARTITION BY user_id, event_timestamp, created_ts
+      ORDER BY HASH(spend, "ORDER") DESC NULLS LAST
+    ) = 1
 ) AS s
 ON t.user_id = s.user_id
 AND t.event_timestamp = s.event_timestamp

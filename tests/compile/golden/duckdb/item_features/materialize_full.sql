@@ -4,13 +4,14 @@ SELECT
   __fsql_keys.__fsql_latest.__created_ts,
   __fsql_keys.__fsql_latest.item_avg_rating,
   __fsql_keys.__fsql_latest.item_review_count,
-  __fsql_keys.__fsql_latest.item_category
+  __fsql_keys.__fsql_latest.item_category,
+  __fsql_keys.__fsql_latest.__version
 FROM (
   SELECT
     item_id,
     ARG_MAX(
-      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'item_avg_rating': item_avg_rating, 'item_review_count': item_review_count, 'item_category': item_category},
-      event_timestamp
+      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'item_avg_rating': item_avg_rating, 'item_review_count': item_review_count, 'item_category': item_category, '__version': CAST(HASH(item_avg_rating, item_review_count, item_category) >> 1 AS BIGINT)},
+      {'t': event_timestamp, 'c': CAST('-infinity' AS TIMESTAMPTZ), 'v': CAST(HASH(item_avg_rating, item_review_count, item_category) >> 1 AS BIGINT)}
     ) AS __fsql_latest
   FROM item_features
   WHERE

@@ -9,7 +9,7 @@ WITH __fsql_k0 AS (
 ), __fsql_v0 AS (
   SELECT
     f.user_id,
-    {'t': f.event_timestamp, 'c': COALESCE(f.created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))} AS __fsql_order,
+    {'t': f.event_timestamp, 'c': COALESCE(f.created_timestamp, CAST('-infinity' AS TIMESTAMPTZ)), 'v': CAST(HASH(f.user_30d_purchase_count, f.user_lifetime_value, f.user_order_days) >> 1 AS BIGINT)} AS __fsql_order,
     f.user_30d_purchase_count,
     f.user_lifetime_value
   FROM user_features AS f
@@ -28,7 +28,7 @@ WITH __fsql_k0 AS (
 ), __fsql_v1 AS (
   SELECT
     f.item_id,
-    f.event_timestamp AS __fsql_feature_ts,
+    {'t': f.event_timestamp, 'c': CAST('-infinity' AS TIMESTAMPTZ), 'v': CAST(HASH(f.item_avg_rating, f.item_review_count, f.item_category) >> 1 AS BIGINT)} AS __fsql_order,
     f.item_avg_rating,
     f.item_review_count,
     f.item_category
@@ -54,8 +54,9 @@ SELECT
 FROM __fsql_entities AS e
 ASOF LEFT JOIN __fsql_v0 AS __fsql_v0
   ON e.user_id = __fsql_v0.user_id
-  AND {'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ)} >= __fsql_v0.__fsql_order
+  AND {'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ), 'v': CAST(0 AS BIGINT)} >= __fsql_v0.__fsql_order
 ASOF LEFT JOIN __fsql_v1 AS __fsql_v1
-  ON e.item_id = __fsql_v1.item_id AND e.__fsql_ts >= __fsql_v1.__fsql_feature_ts
+  ON e.item_id = __fsql_v1.item_id
+  AND {'t': e.__fsql_ts, 'c': CAST('infinity' AS TIMESTAMPTZ), 'v': CAST(0 AS BIGINT)} >= __fsql_v1.__fsql_order
 ORDER BY
   e.__fsql_row

@@ -3,13 +3,14 @@ SELECT
   __fsql_keys.__fsql_latest.__event_ts,
   __fsql_keys.__fsql_latest.__created_ts,
   __fsql_keys.__fsql_latest.daily_order_count,
-  __fsql_keys.__fsql_latest.daily_spend
+  __fsql_keys.__fsql_latest.daily_spend,
+  __fsql_keys.__fsql_latest.__version
 FROM (
   SELECT
     user_id,
     ARG_MAX(
-      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'daily_order_count': daily_order_count, 'daily_spend': daily_spend},
-      event_timestamp
+      {'__event_ts': event_timestamp, '__created_ts': CAST(NULL AS TIMESTAMPTZ), 'daily_order_count': daily_order_count, 'daily_spend': daily_spend, '__version': CAST(HASH(daily_order_count, daily_spend) >> 1 AS BIGINT)},
+      {'t': event_timestamp, 'c': CAST('-infinity' AS TIMESTAMPTZ), 'v': CAST(HASH(daily_order_count, daily_spend) >> 1 AS BIGINT)}
     ) AS __fsql_latest
   FROM user_daily_orders
   WHERE

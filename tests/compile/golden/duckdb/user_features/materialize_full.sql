@@ -4,13 +4,14 @@ SELECT
   __fsql_keys.__fsql_latest.__created_ts,
   __fsql_keys.__fsql_latest.user_30d_purchase_count,
   __fsql_keys.__fsql_latest.user_lifetime_value,
-  __fsql_keys.__fsql_latest.user_order_days
+  __fsql_keys.__fsql_latest.user_order_days,
+  __fsql_keys.__fsql_latest.__version
 FROM (
   SELECT
     user_id,
     ARG_MAX(
-      {'__event_ts': event_timestamp, '__created_ts': created_timestamp, 'user_30d_purchase_count': user_30d_purchase_count, 'user_lifetime_value': user_lifetime_value, 'user_order_days': user_order_days},
-      {'t': event_timestamp, 'c': COALESCE(created_timestamp, CAST('-infinity' AS TIMESTAMPTZ))}
+      {'__event_ts': event_timestamp, '__created_ts': created_timestamp, 'user_30d_purchase_count': user_30d_purchase_count, 'user_lifetime_value': user_lifetime_value, 'user_order_days': user_order_days, '__version': CAST(HASH(user_30d_purchase_count, user_lifetime_value, user_order_days) >> 1 AS BIGINT)},
+      {'t': event_timestamp, 'c': COALESCE(created_timestamp, CAST('-infinity' AS TIMESTAMPTZ)), 'v': CAST(HASH(user_30d_purchase_count, user_lifetime_value, user_order_days) >> 1 AS BIGINT)}
     ) AS __fsql_latest
   FROM user_features
   WHERE
