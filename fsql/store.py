@@ -21,6 +21,7 @@ import sqlglot
 
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
+from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
 from fsql.config.secrets import scrub
 from fsql.definitions.models import Project
@@ -35,6 +36,7 @@ from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.freshness import FreshnessRow, check_freshness
 from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
+from fsql.online.materialize import Run as MaterializeRun
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
 from fsql.online.serving import OnlineResponse, read_online
@@ -342,6 +344,7 @@ class FeatureStore:
         incremental: bool,
         progress: Progress | None,
     ) -> list[MaterializeResult]:
+        started = datetime.now(UTC)
         names = self._online_views(views)
         if start is not None:
             start = as_utc(start)
@@ -349,29 +352,34 @@ class FeatureStore:
                 raise ProjectError("materialize: START is after END", hint="swap them")
         with self._lock:
             self.ensure_built(names, progress)
+            builder = ViewBuilder(self.offline, self.compiled)
             return [
-                self._materialize_one(name, start, end, incremental, progress) for name in names
+                self._materialize_one(builder, name, start, end, incremental, started, progress)
+                for name in names
             ]
 
     def _materialize_one(
         self,
+        builder: ViewBuilder,
         name: str,
         start: datetime | None,
         end: datetime,
         incremental: bool,
+        started: datetime,
         progress: Progress | None,
     ) -> MaterializeResult:
         if progress:
             progress(f"materializing {name}")
-        return materialize_view(
-            self.offline,
-            self.online,
-            self.compiled,
-            name,
-            start,
-            end,
+        run = MaterializeRun(
+            end=end,
+            started=started,
             incremental=incremental,
-            progress=progress,
+            start=start,
+            base_version=builder.base_version(name),
+            push_log=self.offline.table_schema(push_log_name(name)) is not None,
+        )
+        return materialize_view(
+            self.offline, self.online, self.compiled, name, run, progress=progress
         )
 
     def run(
@@ -386,23 +394,26 @@ class FeatureStore:
 
         `full_refresh` rebuilds `incremental` views in full rather than merging new rows.
         """
+        started = datetime.now(UTC)
         names = self.select(select, exclude)
-        end = as_utc(end or datetime.now(UTC))
+        end = as_utc(end or started)
         with self._lock:
             # Ancestors left out of the selection are read, not rebuilt: unless stale.
             builder = ViewBuilder(self.offline, self.compiled)
             upstream = [(n, why) for n, why in builder.stale(names) if n not in names]
             if upstream:
-                builder.build(
-                    [n for n, _ in upstream], progress or self.progress, why=dict(upstream)
-                )
+                to_build = [n for n, _ in upstream]
+                builder.build(to_build, progress or self.progress, why=dict(upstream))
             built = self.build(names, progress, full_refresh)
+            builder = ViewBuilder(self.offline, self.compiled)
             results = [
                 self._materialize_one(
+                    builder,
                     name,
                     None,
                     end,
                     self.project.views[name].materialized == "incremental",
+                    started,
                     progress,
                 )
                 for name in self._online_views(names)
@@ -441,7 +452,9 @@ class FeatureStore:
         written, and status against its `schedule` at `now` (default: the current time);
         see fsql.online.freshness for the rules."""
         names = self._online_views(self.select(select, exclude))
-        views = [(n, self.project.views[n].schedule) for n in names]
+        views = [
+            (n, self.project.views[n].schedule, self.project.views[n].content_hash) for n in names
+        ]
         with self._lock:
             return check_freshness(self.online, views, now)
 

@@ -37,6 +37,7 @@ from sqlglot import exp
 from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.views import view_rows
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
@@ -55,12 +56,6 @@ STACK_TS = "__fsql_at"
 IS_ENTITY = "__fsql_is_entity"
 MATCH_TS = "__fsql_match"
 RUNNING_ALIAS = "__fsql_w"
-PUSH_LOG_SUFFIX = "__push"
-
-
-def push_log_name(view: str) -> str:
-    """The name of a view's offline push log table: the one place it is spelled."""
-    return f"{view}{PUSH_LOG_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -167,22 +162,11 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
 
 
 def _candidate_source(item: PitItem, relations: Relations) -> exp.Expression:
-    """`view AS f`, or with a push log `(SELECT cols FROM view UNION ALL SELECT cols FROM
-    view__push) AS f`: the columns the candidate rows read, in one order for both."""
-    view = item.view
-    table = relations.view_table(view.name)
-    if not item.push_log:
-        return table.as_(FEATURE_ALIAS, copy=False)
-    created = (view.created_timestamp,) if view.created_timestamp else ()
-    # Every feature, requested or not: the version hash of a row covers all of them.
-    names = (*view.join_keys, view.timestamp, *created, *view.feature_names)
-
-    def rows(source: exp.Table) -> exp.Select:
-        return exp.select(*[_col(n) for n in names], copy=False).from_(source, copy=False)
-
-    log = relations.view_table(push_log_name(view.name))
-    union = exp.union(rows(table), rows(log), distinct=False, copy=False)
-    return union.subquery(FEATURE_ALIAS, copy=False)
+    """`view AS f`, or with a push log the union of table and log (`view_rows`) as `f`."""
+    rows = view_rows(item.view, relations, item.push_log)
+    if item.push_log:
+        return rows.subquery(FEATURE_ALIAS, copy=False)
+    return rows.as_(FEATURE_ALIAS, copy=False)
 
 
 def _first_per_time(

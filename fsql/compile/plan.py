@@ -43,7 +43,29 @@ class ViewPlan:
     latest_range: exp.Query
     # Views with a created timestamp: rows created since `$start` (incremental runs).
     latest_since: exp.Query | None = None
+    relations: Relations | None = field(default=None, compare=False, repr=False)
     _text: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def latest_sql(self, part: str, push_log: bool) -> str:
+        """`latest_full`, `latest_range` or `latest_since`, reading the view's push log
+        too when it has one (built on first use: only views that were pushed to)."""
+        if not push_log:
+            return self.sql(part)
+        key = f"{part}+push_log"
+        text = self._text.get(key)
+        if text is None:
+            assert self.relations is not None
+            tree = latest_per_key(
+                self.view,
+                self.relations,
+                with_start=part != "latest_full",
+                start_on_created=part == "latest_since",
+                push_log=True,
+            )
+            text = self._text[key] = tree.sql(
+                dialect=self.dialect.sqlglot_dialect, pretty=True, copy=False
+            )
+        return text
 
     def sql(self, part: str) -> str:
         """SQL text of `create`, `merge`, `latest_full`, `latest_range` or `latest_since`."""
@@ -96,6 +118,7 @@ def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> Vi
             if view.created_timestamp
             else None
         ),
+        relations=relations,
     )
     for part in ("create", "merge", "latest_full", "latest_range", "latest_since"):
         tree = getattr(plan, part)

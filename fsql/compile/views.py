@@ -26,6 +26,8 @@ CREATED_TS = "__created_ts"
 VERSION = "__version"
 LATEST = "__fsql_latest"
 LATEST_ALIAS = "__fsql_keys"
+LATEST_ROWS = "__fsql_rows"
+PUSH_LOG_SUFFIX = "__push"
 
 
 def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expression]:
@@ -189,8 +191,40 @@ def merge_into(
     return merge
 
 
+def view_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Expression:
+    """Where a view's feature rows are read from: its table, or with a push log
+    (`<view>__push`, rows written by `fsql push`) `SELECT cols FROM view UNION ALL SELECT
+    cols FROM view__push`, over every declared column (the version hash covers all
+    features), in one order for both. Training sets and materialization read the same."""
+    table = relations.view_table(view.name)
+    if not push_log:
+        return table
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    names = (*view.join_keys, view.timestamp, *created, *view.feature_names)
+
+    def rows(source: exp.Table) -> exp.Select:
+        return exp.select(*[_col(n) for n in names], copy=False).from_(source, copy=False)
+
+    log = relations.view_table(push_log_name(view.name))
+    return exp.union(rows(table), rows(log), distinct=False, copy=False)
+
+
+def push_log_name(view: str) -> str:
+    """The name of a view's offline push log table: the one place it is spelled."""
+    return f"{view}{PUSH_LOG_SUFFIX}"
+
+
+def _from_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Expression:
+    rows = view_rows(view, relations, push_log)
+    return rows.subquery(LATEST_ROWS, copy=False) if push_log else rows
+
+
 def latest_per_key(
-    view: FeatureView, relations: Relations, with_start: bool, start_on_created: bool = False
+    view: FeatureView,
+    relations: Relations,
+    with_start: bool,
+    start_on_created: bool = False,
+    push_log: bool = False,
 ) -> exp.Query:
     """Per entity key, the row the point-in-time rule picks at `$end`.
 
@@ -243,20 +277,21 @@ def latest_per_key(
         **{f.name: _col(f.name) for f in view.features},
         VERSION: version_hash(view.feature_names, dialect),
     }
+    source = _from_rows(view, relations, push_log)
     if dialect.asof_struct_order:
-        query = _latest_by_arg_max(view, relations, keys, outputs, where)
+        query = _latest_by_arg_max(view, relations, keys, outputs, where, source)
     else:
-        query = _latest_by_rank(view, relations, keys, outputs, where)
+        query = _latest_by_rank(view, keys, outputs, where, source)
     dialect.finish(query)
     return query
 
 
 def _latest_by_rank(
     view: FeatureView,
-    relations: Relations,
     keys: list[exp.Column],
     outputs: dict[str, exp.Expression],
     where: exp.Expression,
+    source: exp.Expression,
 ) -> exp.Select:
     order = [exp.Ordered(this=_col(view.timestamp), desc=True)]
     if view.created_timestamp:
@@ -273,7 +308,7 @@ def _latest_by_rank(
     ]
     return (
         exp.select(*[k.copy() for k in keys], *columns, copy=False)
-        .from_(relations.view_table(view.name), copy=False)
+        .from_(source, copy=False)
         .where(where, copy=False)
         .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)), copy=False)
         .order_by(*[k.copy() for k in keys], copy=False)
@@ -286,8 +321,10 @@ def _latest_by_arg_max(
     keys: list[exp.Column],
     outputs: dict[str, exp.Expression],
     where: exp.Expression,
+    source: exp.Expression,
 ) -> exp.Select:
-    """`arg_max({columns}, {t: ts, c: created})` per key, the struct unpacked outside."""
+    """`arg_max({columns}, {t: ts, c: created, v: version})` per key, the struct
+    unpacked outside."""
     dialect = relations.dialect
     ts = _col(view.timestamp)
     created = _col(view.created_timestamp) if view.created_timestamp else None
@@ -304,7 +341,7 @@ def _latest_by_arg_max(
             exp.alias_(exp.ArgMax(this=packed, expression=version), LATEST, copy=False),
             copy=False,
         )
-        .from_(relations.view_table(view.name), copy=False)
+        .from_(source, copy=False)
         .where(where, copy=False)
         .group_by(*[k.copy() for k in keys], copy=False)
     )

@@ -23,16 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter
-from fsql.compile.pit import push_log_name
+from fsql.adapters.base import OfflineAdapter, conform_names
+from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType, type_family
 from fsql.errors import ProjectError, RunError
 from fsql.execute.entities import UTC_US, utc_timestamps
-from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore
+from fsql.online.base import CREATED_TS, EVENT_TS, VERSION, Fence, FencedError, OnlineStore
 from fsql.online.open import online_table
+from fsql.online.times import datetime_to_us, to_micros
 
 PUSHED_AT = "__fsql_pushed_at"
 PUSH_ROWS = "__fsql_push_rows"
@@ -161,17 +163,21 @@ def prepare_push(
 
 
 def online_rows(view: FeatureView, rows: pa.Table) -> pa.Table:
-    """The store layout: keys, `__event_ts` and `__created_ts` as int64 UTC micros, features."""
-    event = pc.cast(rows.column(view.timestamp), pa.int64())
+    """The store layout: keys, `__event_ts` and `__created_ts` as int64 UTC micros,
+    features, and `__version` when `rows` has it."""
+    rows = conform_names(rows, [*log_columns(view), VERSION])
+    event = to_micros(rows.column(view.timestamp))
     if view.created_timestamp:
-        created = pc.cast(rows.column(view.created_timestamp), pa.int64())
+        created = to_micros(rows.column(view.created_timestamp))
     else:
         created = pa.chunked_array([pa.nulls(rows.num_rows, pa.int64())])
     arrays = [rows.column(k) for k in view.join_keys]
     arrays += [event, created, *(rows.column(f) for f in view.feature_names)]
-    return pa.Table.from_arrays(
-        arrays, names=[*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names]
-    )
+    names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names]
+    if VERSION in rows.column_names:
+        arrays.append(rows.column(VERSION))
+        names.append(VERSION)
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _types(
@@ -205,18 +211,42 @@ def create_log(
     return create
 
 
-def insert_log(
+def _typed_rows(
     view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
-) -> exp.Insert:
-    """INSERT INTO <view>__push (cols) SELECT CAST(col AS type) AS col, ... FROM rows."""
+) -> exp.Select:
+    """SELECT CAST(col AS type) AS col, ... FROM the registered rows: the log's values."""
     types = _types(view, relations, key_types)
-    select = exp.select(
+    return exp.select(
         *[
             exp.alias_(exp.cast(exp.column(n), t, copy=False), n, copy=False)
             for n, t in types.items()
         ],
         copy=False,
     ).from_(exp.Table(this=exp.to_identifier(PUSH_ROWS)), copy=False)
+
+
+def versioned_rows(
+    view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
+) -> exp.Select:
+    """The pushed rows as the log stores them, with each row's version hash computed by
+    the engine over those typed values: the number the view's table rows get too, so an
+    equal-time push and table row are decided the same way online and in training."""
+    typed = _typed_rows(view, relations, key_types).subquery("__fsql_typed", copy=False)
+    select = exp.select(
+        *[exp.column(n) for n in log_columns(view)],
+        exp.alias_(version_hash(view.feature_names, relations.dialect), VERSION),
+        copy=False,
+    ).from_(typed, copy=False)
+    relations.dialect.finish(select)
+    return select
+
+
+def insert_log(
+    view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
+) -> exp.Insert:
+    """INSERT INTO <view>__push (cols) SELECT CAST(col AS type) AS col, ... FROM rows."""
+    types = _types(view, relations, key_types)
+    select = _typed_rows(view, relations, key_types)
     target = exp.Schema(
         this=relations.view_table(push_log_name(view.name)),
         expressions=[exp.to_identifier(n) for n in types],
@@ -271,6 +301,7 @@ def push_rows(
         adapter.register(PUSH_ROWS, rows.append_column(PUSHED_AT, pushed_at))
         try:
             adapter.execute(dialect.sql(insert_log(view, relations, key_types)))
+            versioned = adapter.fetch_arrow(dialect.sql(versioned_rows(view, relations, key_types)))
         finally:
             adapter.unregister(PUSH_ROWS)
     except Exception as err:  # driver errors differ per engine
@@ -279,9 +310,16 @@ def push_rows(
             hint="nothing was written online; re-run the push",
         ) from err
     table = online_table(view)
+    fence = Fence(view.content_hash, datetime_to_us(datetime.now(UTC)) or 0)
     try:
-        store.prepare(table)
-        store.upsert(table, online_rows(view, rows))
+        store.prepare(table, fence)
+        store.upsert(table, online_rows(view, versioned), fence)
+    except FencedError as err:
+        raise FencedError(
+            f"pushing to view '{view.name}': {err.message}",
+            hint="the rows are in the offline push log; materialize the view with its "
+            "current definition (fsql run), then push again",
+        ) from err
     except Exception as err:
         raise RunError(
             f"pushing to view '{view.name}': the online write failed: {_first(err)}",

@@ -11,8 +11,9 @@ import pyarrow as pa
 from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_columns
-from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem, push_log_name
+from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
 from fsql.compile.plan import CompiledProject, FeatureSelection
+from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.errors import RunError
 from fsql.execute.entities import prepare_entities

@@ -19,9 +19,12 @@ from typing import Any
 import pyarrow as pa
 
 from fsql.definitions.types import FeatureType
+from fsql.errors import RunError
+from fsql.online.times import datetime_to_us
 
 EVENT_TS = "__event_ts"
 CREATED_TS = "__created_ts"
+VERSION = "__version"
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,11 @@ class OnlineTable:
     @functools.cached_property
     def layout(self) -> str:
         payload = json.dumps(
-            {"keys": list(self.join_keys), "features": [[n, t.value] for n, t in self.features]}
+            {
+                "format": 2,  # stored values carry a version hash (fsql.compile.ordering)
+                "keys": list(self.join_keys),
+                "features": [[n, t.value] for n, t in self.features],
+            }
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -54,10 +61,12 @@ class OnlineTable:
 class ViewState:
     """Run state of one view, kept in the online store itself (not only in target/).
 
-    `watermark` is the materialization end time of the last successful write;
-    `view_hash` is the content hash of the definition that produced it; `newest_event`
-    is the newest event time written by any successful run so far (None when no run
-    wrote a row, or for state recorded before fsql kept it).
+    `watermark` is the materialization end time of the last successful write (never
+    later than the moment that run started); `view_hash` is the content hash of the
+    definition the live values were made with; `newest_event` is the newest event time
+    written by any successful run so far (None when no run wrote a row);
+    `base_version` is the offline data version (fsql.execute.build.BuildRecord) of the
+    last full materialization: incremental runs build on it only while it is current.
     """
 
     view: str
@@ -65,25 +74,124 @@ class ViewState:
     materialized_at: datetime | None
     view_hash: str
     newest_event: datetime | None = None
+    base_version: str | None = None
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two times (naive ones are UTC); None is unknown, losing to any."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if datetime_to_us(a) >= datetime_to_us(b) else b
+
+
+def merge_state(stored: ViewState | None, new: ViewState) -> ViewState:
+    """Run state only moves forward: each time the later of stored and new; the stored
+    definition and base version stay (a rebuild's commit replaces them itself)."""
+    if stored is None:
+        return new
+    return ViewState(
+        view=new.view,
+        watermark=_latest(stored.watermark, new.watermark),
+        materialized_at=_latest(stored.materialized_at, new.materialized_at),
+        view_hash=stored.view_hash or new.view_hash,
+        newest_event=_latest(stored.newest_event, new.newest_event),
+        base_version=stored.base_version or new.base_version,
+    )
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Who is writing: the definition (content hash) a run materializes with, and when
+    the run started (microseconds since the epoch).
+
+    A store refuses, atomically, any write made under a definition other than that of
+    the view's live values (FencedError), and a rebuild swapped in by a run that started
+    before the one that made the live values current."""
+
+    view_hash: str
+    started_us: int
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The live storage of one view: which layout and definition its values have, and
+    the start time of the run that made it live (its generation)."""
+
+    layout: str
+    view_hash: str
+    generation: int
+
+
+class FencedError(RunError):
+    """A write refused because the view's live values belong to another definition."""
 
 
 class OnlineStore(ABC):
-    """A key-value store of the latest feature values per entity key and view."""
+    """A key-value store of the latest feature values per entity key and view.
+
+    Each view's values live in one *namespace* (a table, a key prefix). A full
+    materialization fills a new, pending namespace and swaps it in atomically
+    (`begin_rebuild` / `commit_rebuild`), so a reader sees the old values or the new
+    ones, never a mix and never an error, and keys that are gone from the offline
+    answer are gone online too. Other writes (`upsert`: incremental runs, ranges,
+    pushes) go to the live namespace and to every pending one of the same definition,
+    so a rebuild in progress cannot lose them.
+
+    Every write keeps the greatest version per key: `(event_ts, created_ts, version)`
+    compared as a tuple, the first two NULL-lowest (SPEC §2, fsql.compile.ordering).
+    """
 
     @abstractmethod
-    def prepare(self, table: OnlineTable) -> None:
-        """Create the view's storage if missing; rebuild it (dropping values and the
-        view's state) when the stored layout differs from `table.layout`."""
+    def namespace(self, view: str) -> Namespace | None:
+        """The view's live namespace, or None when it has none."""
 
     @abstractmethod
-    def upsert(self, table: OnlineTable, batch: pa.RecordBatch | pa.Table) -> int:
-        """Write rows, newest wins.
+    def prepare(self, table: OnlineTable, fence: Fence | None = None) -> None:
+        """Make sure the view has a live namespace to upsert into: create an empty one
+        (of `table`'s layout and `fence`'s definition) when it has none. With a fence, a
+        live namespace of another layout or definition raises FencedError: only a full
+        materialization (`begin_rebuild`) may replace it. Without one (tools, tests), it
+        is replaced by an empty namespace and the view's state dropped."""
+
+    @abstractmethod
+    def upsert(
+        self, table: OnlineTable, batch: pa.RecordBatch | pa.Table, fence: Fence | None = None
+    ) -> int:
+        """Write rows into the live namespace and every pending one of `fence`'s
+        definition, greatest version wins.
 
         Columns: the join keys, `__event_ts` (int64 microseconds since the epoch, UTC),
         `__created_ts` (int64 microseconds, may be null: null sorts before any value),
-        then every feature of `table`, by name. A row replaces the stored one only when
-        its `(event_ts, created_ts)` is strictly greater. Returns rows offered.
+        `__version` (int64, may be absent: 0), then every feature of `table`, by name.
+        Raises FencedError when the live namespace holds another definition than
+        `fence`'s (without a fence: no check, pending namespaces not written). RunError
+        when the view has no live namespace of `table`'s layout. Returns rows offered.
         """
+
+    @abstractmethod
+    def begin_rebuild(self, table: OnlineTable, fence: Fence) -> str:
+        """Create an empty pending namespace for a full materialization; returns its
+        token for `upsert_pending`, `commit_rebuild` and `abort_rebuild`."""
+
+    @abstractmethod
+    def upsert_pending(
+        self, table: OnlineTable, token: str, batch: pa.RecordBatch | pa.Table
+    ) -> int:
+        """`upsert` into one pending namespace only (the rebuild's own rows)."""
+
+    @abstractmethod
+    def commit_rebuild(
+        self, table: OnlineTable, token: str, fence: Fence, state: ViewState
+    ) -> bool:
+        """Atomically make the pending namespace live and record `state` (merged as
+        `set_state` merges, but the definition and base version replaced), unless the
+        live namespace was made by a run that started after `fence.started_us`: then the
+        pending namespace is dropped and False returned. The old namespace's values are
+        deleted after readers can no longer be using it."""
+
+    @abstractmethod
+    def abort_rebuild(self, table: OnlineTable, token: str) -> None:
+        """Drop a pending namespace (a failed run)."""
 
     @abstractmethod
     def read(
@@ -92,7 +200,8 @@ class OnlineStore(ABC):
         """Feature values (in `table.features` order) for each key, in order.
 
         None for a key that is missing or whose event time is older than
-        `now_us - ttl_us`. Timestamps come back as UTC datetimes.
+        `now_us - ttl_us`, and for every key when the live namespace has another layout.
+        Timestamps come back as UTC datetimes, NaN as NaN, NULL as None.
         """
 
     def read_views(
@@ -107,12 +216,16 @@ class OnlineStore(ABC):
         """The view's run state, or None when it was never materialized."""
 
     @abstractmethod
-    def set_state(self, state: ViewState) -> None:
-        """Record run state; called only after the write it describes succeeded."""
+    def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
+        """Merge run state, atomically: the watermark, materialization time and newest
+        event only move forward (each the greater of stored and given), the base
+        version is kept (set when there is none). Refused (FencedError) when the live
+        namespace or the stored state belongs to another definition than `fence`'s
+        (without a fence: no check). Called only after the writes it describes."""
 
     @abstractmethod
     def teardown(self, table: OnlineTable) -> None:
-        """Drop the view's values and state."""
+        """Drop the view's values (live and pending) and state."""
 
     @abstractmethod
     def close(self) -> None:

@@ -10,6 +10,9 @@ Status, in this order:
 
 - `never`: the view has no run state in the online store (never materialized, or
   its state was dropped when its layout changed). Fails, scheduled or not.
+- `redefined`: the online values were made with another definition than the current
+  one, and the view has not been fully materialized since. Fails: whatever its age,
+  what is served is not what the current definition trains on.
 - `unscheduled`: no `schedule:`; reported, never fails.
 - `stale`: `age > 2 x schedule` (SPEC: "more than 2x its schedule behind"); fails.
   An age of exactly twice the schedule is still fresh.
@@ -32,6 +35,7 @@ from fsql.online.base import OnlineStore
 FRESH = "fresh"
 STALE = "stale"
 NEVER = "never"
+REDEFINED = "redefined"
 UNSCHEDULED = "unscheduled"
 STALE_FACTOR = 2  # SPEC §1: "freshness alerts at 2x"
 
@@ -51,7 +55,7 @@ class FreshnessRow:
 
     @property
     def failing(self) -> bool:
-        return self.status in (STALE, NEVER)
+        return self.status in (STALE, NEVER, REDEFINED)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values: ISO-8601 UTC times, durations in seconds."""
@@ -71,9 +75,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _status(age: timedelta | None, schedule: timedelta | None) -> str:
+def _status(age: timedelta | None, schedule: timedelta | None, redefined: bool) -> str:
     if age is None:
         return NEVER
+    if redefined:
+        return REDEFINED
     if schedule is None:
         return UNSCHEDULED
     return STALE if age > STALE_FACTOR * schedule else FRESH
@@ -81,14 +87,17 @@ def _status(age: timedelta | None, schedule: timedelta | None) -> str:
 
 def check_freshness(
     store: OnlineStore,
-    views: Sequence[tuple[str, timedelta | None]],
+    views: Sequence[tuple[str, timedelta | None, str]],
     now: datetime | None = None,
 ) -> list[FreshnessRow]:
-    """The freshness of each `(view, schedule)` at `now` (default: the current time)."""
+    """The freshness of each `(view, schedule, content hash)` at `now` (default: the
+    current time). A view whose online values were made with another definition than
+    the current one is `redefined` until it is fully materialized again."""
     now = _utc(now) if now is not None else datetime.now(UTC)
     rows = []
-    for name, schedule in views:
+    for name, schedule, content_hash in views:
         state = store.get_state(name)
+        redefined = state is not None and state.view_hash != content_hash
         done = state.materialized_at if state is not None else None
         newest = state.newest_event if state is not None else None
         age = None if done is None else now - done
@@ -100,7 +109,7 @@ def check_freshness(
                 watermark=state.watermark if state is not None else None,
                 newest_event=newest,
                 age=age,
-                status=_status(age, schedule),
+                status=_status(age, schedule, redefined),
                 event_lag=None if newest is None else now - newest,
             )
         )
@@ -174,9 +183,14 @@ def failure_summary(rows: Sequence[FreshnessRow]) -> str | None:
         if r.status == STALE and r.schedule is not None
     ]
     never = [r.view for r in rows if r.status == NEVER]
+    redefined = [r.view for r in rows if r.status == REDEFINED]
     parts = []
     if stale:
         parts.append("stale: " + ", ".join(stale))
     if never:
         parts.append("never materialized: " + ", ".join(never))
+    if redefined:
+        parts.append(
+            "redefined, not yet materialized with the current definition: " + ", ".join(redefined)
+        )
     return "; ".join(parts) or None

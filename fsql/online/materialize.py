@@ -1,15 +1,30 @@
-"""Materialization: stream each view's latest-per-key rows into the online store.
+"""Materialization: make each online view's stored values the offline answer at `end`.
 
-The engine computes the chosen row per key (the point-in-time rule at `end`); the
-result streams as Arrow batches into the store's newest-wins upsert, so memory does
-not grow with the data. The view's watermark moves only after every batch landed:
-a run that fails half-way leaves the old watermark, and re-running it is harmless
-because an upsert never replaces a newer row.
+The engine computes the chosen row per key (the point-in-time rule at `end`, over the
+view's table and its push log); the result streams as Arrow batches into the store, so
+memory does not grow with the data. Two ways, chosen per view and run:
+
+- **full**: into a new, pending namespace that is swapped in atomically at the end
+  (`OnlineStore.begin_rebuild` / `commit_rebuild`). The stored values then equal the
+  offline answer exactly: a corrected row replaces its old version, and keys with no row
+  left are gone. Used when the view was never materialized, its definition or layout
+  changed, its offline table was rebuilt from changed inputs since the last full run
+  (its base version moved), by `fsql run` on `table` and `view` views, and by a range
+  that covers the whole TTL window; except that an END before the view's watermark is a
+  backfill, always partial, since a swap to older values would go back in time.
+- **partial**: upserts into the live namespace, greatest version wins: an incremental
+  run from the watermark, or a range that leaves older rows alone.
+
+Every write carries a `Fence` (the definition and the run's start time): a run whose
+definition is no longer the live one fails with FencedError (exit 1) and writes nothing
+over the newer values. Run state moves only after the writes it describes, and only
+forward; the watermark never passes the moment the run started, so rows that arrive
+during a run are read again by the next one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,12 +32,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsql.adapters.base import OfflineAdapter, conform_names
-from fsql.compile.plan import CompiledProject
+from fsql.compile.plan import CompiledProject, ViewPlan
 from fsql.config.secrets import scrub
+from fsql.definitions.models import FeatureView
 from fsql.errors import RunError
-from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, ViewState
+from fsql.online.base import (
+    CREATED_TS,
+    EVENT_TS,
+    VERSION,
+    Fence,
+    FencedError,
+    Namespace,
+    OnlineStore,
+    OnlineTable,
+    ViewState,
+)
 from fsql.online.open import online_table
-from fsql.online.times import us_to_datetime
+from fsql.online.times import datetime_to_us, us_to_datetime
 
 Progress = Callable[[str], None]
 
@@ -34,6 +60,18 @@ class MaterializeResult:
     start: datetime | None
     end: datetime
     reason: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one command's materialization of one view works from."""
+
+    end: datetime
+    started: datetime  # when the command started: the fence's generation, the watermark cap
+    incremental: bool  # `materialize-incremental`, or `fsql run` of an incremental view
+    start: datetime | None = None  # `materialize START END`
+    base_version: str | None = None  # the offline table's base version (BuildRecord)
+    push_log: bool = False  # the view has an offline push log to read too
 
 
 def _micros(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -56,78 +94,201 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _full_reason(
+    view: FeatureView,
+    table: OnlineTable,
+    state: ViewState | None,
+    live: Namespace | None,
+    run: Run,
+) -> str | None:
+    """Why this run must materialize `view` in full, or None for a partial write."""
+    if live is None or state is None:
+        return "never materialized"
+    if live.layout != table.layout:
+        return "keys or features changed"
+    if live.view_hash != view.content_hash or state.view_hash != view.content_hash:
+        if run.start is not None:
+            return "definition changed: in full to END, not only from START"
+        return "definition changed"
+    if state.watermark is not None and as_utc(run.end) < state.watermark:
+        return None  # a backfill: values newer than END stay (writes never go back)
+    if run.start is not None:
+        if view.ttl is not None and run.start <= run.end - view.ttl:
+            return "range covers the TTL window"
+        return None
+    if not run.incremental:
+        return "full"
+    if run.base_version is not None and state.base_version != run.base_version:
+        return "offline table rebuilt since the last full materialization"
+    return None
+
+
 def materialize_view(
     adapter: OfflineAdapter,
     store: OnlineStore,
     compiled: CompiledProject,
     name: str,
-    start: datetime | None,
-    end: datetime,
-    incremental: bool = False,
+    run: Run,
     progress: Progress | None = None,
 ) -> MaterializeResult:
-    """Write view `name`'s chosen rows at `end` (from `start`, when given) to `store`."""
+    """Make view `name`'s online values the offline answer at `run.end` (see module)."""
     plan = compiled.plans[name]
     view = plan.view
     table = online_table(view)
-    end = as_utc(end)
-    store.prepare(table)
+    end = as_utc(run.end)
+    fence = Fence(view.content_hash, datetime_to_us(run.started) or 0)
     state = store.get_state(name)
-    reason = "range requested" if start is not None else "full"
-    since_created = False
-    if state is not None and state.view_hash != view.content_hash:
-        # Rows written by another definition may carry the same (event_ts, created_ts)
-        # as the new ones, and newest-wins would keep them: start the view over.
-        store.teardown(table)
-        store.prepare(table)
-        state = None
-        start = None
-        reason = "definition changed: full re-materialization"
-    elif incremental:
-        if state is not None and state.watermark is not None:
-            start = state.watermark - (view.lookback or timedelta(0))
-            since_created = plan.latest_since is not None
-            basis = "rows created" if since_created else "events"
-            reason = f"incremental: {basis} from {start.isoformat()}"
-        else:
-            start = None
-            reason = "never materialized: full"
-    if start is None and view.ttl is not None:
-        start = end - view.ttl  # anything older is expired at `end` anyway
-    part = "latest_full" if start is None else "latest_range"
-    if since_created:
-        part = "latest_since"
-    sql = plan.sql(part)
-    params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
-    names = [*view.join_keys, EVENT_TS, CREATED_TS, *(f.name for f in view.features)]
-    rows = 0
-    newest: int | None = None  # newest __event_ts written by this run, microseconds
+    full = _full_reason(view, table, state, store.namespace(name), run)
+    if full is not None:
+        start = end - view.ttl if view.ttl is not None else None  # older rows are expired
+        part = "latest_full" if start is None else "latest_range"
+        return _rebuild(adapter, store, plan, table, fence, state, run, start, part, full, progress)
+    assert state is not None
+    if run.start is not None:
+        start, part, reason = as_utc(run.start), "latest_range", "range requested"
+    elif state.watermark is not None:
+        start = state.watermark - (view.lookback or timedelta(0))
+        since_created = plan.latest_since is not None
+        part = "latest_since" if since_created else "latest_range"
+        basis = "rows created" if since_created else "events"
+        reason = f"incremental: {basis} from {start.isoformat()}"
+    else:
+        start, part, reason = None, "latest_full", "incremental: no watermark yet"
+    store.prepare(table, fence)
+    rows, newest = _stream(
+        adapter,
+        plan,
+        run,
+        start,
+        part,
+        progress,
+        name,
+        end,
+        table,
+        lambda batch: store.upsert(table, batch, fence),
+    )
+    store.set_state(_state(view, run, end, newest, state), fence)
+    return MaterializeResult(name, rows, start, end, reason)
+
+
+def _rebuild(
+    adapter: OfflineAdapter,
+    store: OnlineStore,
+    plan: ViewPlan,
+    table: OnlineTable,
+    fence: Fence,
+    state: ViewState | None,
+    run: Run,
+    start: datetime | None,
+    part: str,
+    reason: str,
+    progress: Progress | None,
+) -> MaterializeResult:
+    """A full materialization into a pending namespace, swapped in at the end."""
+    view = plan.view
+    end = as_utc(run.end)
+    token = store.begin_rebuild(table, fence)
     try:
-        for batch in adapter.fetch_batches(sql, params):
-            if batch.num_rows:
-                batch = _store_batch(conform_names(batch, names))
-                rows += store.upsert(table, batch)
-                top = pc.max(batch.column(EVENT_TS)).as_py()
-                if top is not None and (newest is None or top > newest):
-                    newest = top
-                if progress:
-                    progress(f"  {name}: {rows:,} keys written")
+        rows, newest = _stream(
+            adapter,
+            plan,
+            run,
+            start,
+            part,
+            progress,
+            view.name,
+            end,
+            table,
+            lambda batch: store.upsert_pending(table, token, batch),
+        )
+    except BaseException:
+        store.abort_rebuild(table, token)
+        raise
+    new_state = _state(view, run, end, newest, state)
+    if not store.commit_rebuild(table, token, fence, new_state):
+        live = store.namespace(view.name)
+        if live is not None and live.view_hash != view.content_hash:
+            raise FencedError(
+                f"online view '{view.name}': a newer definition was materialized meanwhile "
+                "(by a run that started after this one); this run wrote nothing over it",
+                file=view.sql_path,
+                hint="if this run's definition is the one wanted, run it again",
+            )
+        return MaterializeResult(
+            view.name, 0, start, end, "skipped: a run started later already materialized it"
+        )
+    return MaterializeResult(
+        view.name, rows, start, end, f"full ({reason})" if reason != "full" else "full"
+    )
+
+
+def _state(
+    view: FeatureView,
+    run: Run,
+    end: datetime,
+    newest_us: int | None,
+    previous: ViewState | None,
+) -> ViewState:
+    """The state this run leaves: the watermark never past the run's start (an END in
+    the future was read up to END, but rows may still arrive before it)."""
+    started = as_utc(run.started)
+    newest = us_to_datetime(newest_us) if newest_us is not None else None
+    return ViewState(
+        view=view.name,
+        watermark=min(end, started),
+        materialized_at=datetime.now(UTC),
+        view_hash=view.content_hash,
+        newest_event=newest,
+        base_version=run.base_version
+        if run.base_version is not None
+        else (previous.base_version if previous is not None else None),
+    )
+
+
+def _stream(
+    adapter: OfflineAdapter,
+    plan: ViewPlan,
+    run: Run,
+    start: datetime | None,
+    part: str,
+    progress: Progress | None,
+    name: str,
+    end: datetime,
+    table: OnlineTable,
+    write: Callable[[pa.RecordBatch], int],
+) -> tuple[int, int | None]:
+    """Run the view's latest-per-key query and write every batch; returns the rows
+    written and the newest event time among them (microseconds)."""
+    view = plan.view
+    sql = plan.latest_sql(part, run.push_log)
+    params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
+    names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
+    rows = 0
+    newest: int | None = None
+    try:
+        for batch in _batches(adapter, sql, params):
+            if not batch.num_rows:
+                continue
+            batch = _store_batch(conform_names(batch, names))
+            rows += write(batch)
+            top = pc.max(batch.column(EVENT_TS)).as_py()
+            if top is not None and (newest is None or top > newest):
+                newest = top
+            if progress:
+                progress(f"  {name}: {rows:,} keys written")
     except RunError:
         raise
-    except Exception as err:  # engine or store failure: the watermark stays where it was
+    except Exception as err:  # engine or store failure: the state stays where it was
         first = scrub(str(err)).strip().splitlines()
         raise RunError(
             f"materializing view '{name}' failed: {first[0] if first else repr(err)}",
             file=view.sql_path,
             hint="nothing was lost; re-run the same command",
         ) from err
-    previous = state.watermark if state is not None else None
-    watermark = max(previous, end) if previous is not None else end
-    # A run that wrote nothing newer (an older range, an idle incremental run) keeps
-    # the newest event time of the runs before it.
-    newest_event = us_to_datetime(newest) if newest is not None else None
-    earlier = state.newest_event if state is not None else None
-    if earlier is not None and (newest_event is None or earlier > newest_event):
-        newest_event = earlier
-    store.set_state(ViewState(name, watermark, datetime.now(UTC), view.content_hash, newest_event))
-    return MaterializeResult(name, rows, start, end, reason)
+    return rows, newest
+
+
+def _batches(
+    adapter: OfflineAdapter, sql: str, params: dict[str, datetime]
+) -> Iterator[pa.RecordBatch]:
+    yield from adapter.fetch_batches(sql, params)

@@ -1,13 +1,17 @@
-"""The embedded online store: one SQLite file, one `WITHOUT ROWID` table per view.
+"""The embedded online store: one SQLite file, one `WITHOUT ROWID` table per view namespace.
 
 Why SQLite this way (measured in ENGINE_NOTES "Online stores"):
 
 - `WITHOUT ROWID` with the join keys as primary key keeps each row inside the key
   b-tree, so a point read is one b-tree descent (p50 of a few microseconds);
 - newest-wins is one guarded `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE
-  (excluded.event_ts, excluded.created_ts) > (stored pair)`, decided inside SQLite,
-  so batch runs, incremental runs and pushes (threads or processes) may race
-  without going back in time;
+  (excluded.event_ts, excluded.created_ts, excluded.version) > (stored triple)`,
+  decided inside SQLite, so batch runs, incremental runs and pushes (threads or
+  processes) may race without going back in time;
+- a full materialization fills a new table and swaps it in (one transaction updates
+  `fsql_namespaces` and drops the old table), so deleted keys disappear and readers
+  never see a half-built view; every write checks the definition it was made with
+  against the live one in the same transaction (fencing);
 - rows are written sorted by key, which SQLite takes about 4x faster;
 - join-key columns have no declared type (no affinity): `1` and `'1'` stay
   different keys, as key types matter everywhere else in fsql.
@@ -25,27 +29,40 @@ which is harmless because every row on its own only ever moves forward in time.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsql.arrow_buffers import int64_scalar
 from fsql.errors import ProjectError, RunError
-from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
+from fsql.online.base import (
+    CREATED_TS,
+    EVENT_TS,
+    VERSION,
+    Fence,
+    FencedError,
+    Namespace,
+    OnlineStore,
+    OnlineTable,
+    ViewState,
+    merge_state,
+)
 from fsql.online.sqlite_sql import (
-    NEWEST_EVENT,
     batch_select_sql,
+    drop_sql,
     meta_sql,
     table_name,
     view_sql,
 )
-from fsql.online.sqlite_values import DECODERS, as_table, feature_values
+from fsql.online.sqlite_values import DECODERS, FLOAT_TYPES, NAN, as_table, feature_values
 from fsql.online.times import datetime_to_us, plain, to_micros, us_to_datetime
 
 __all__ = ["SQLiteOnlineStore"]
@@ -54,10 +71,16 @@ __all__ = ["SQLiteOnlineStore"]
 # real value in the row-value comparison (SQL NULL would make the guard NULL).
 NULL_CREATED_TS = -(2**63)
 _NULL_CREATED = int64_scalar(NULL_CREATED_TS)
+_ZERO = int64_scalar(0)
 # Parameters per read statement; batch sizes are rounded up to these buckets (the
 # last key repeated) so a view needs only a handful of distinct statements.
 _MAX_PARAMS = 500
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
+# How often a reader looks again for a namespace it found missing or of another layout.
+_RECHECK_S = 1.0
+# A pending namespace this much older than a new rebuild is a dead run's: dropped.
+_ABANDONED_US = 86_400_000_000
+_T = TypeVar("_T")
 
 # --- per-view plan ------------------------------------------------------------------
 
@@ -76,18 +99,19 @@ class _Plan:
     upsert_sql: str
     point_sql: str
     decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
+    floats: tuple[int, ...]  # positions of float features (NaN is stored as text)
     rows_per_chunk: int
     buckets: tuple[int, ...]
     in_sql: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, table: OnlineTable) -> _Plan:
+    def build(cls, table: OnlineTable, name: str) -> _Plan:
         keys = tuple(table.join_keys)
         if not keys:
             raise ProjectError(f"online view {table.view!r} has no join keys")
         features = tuple(table.feature_names)
         seen: dict[str, str] = {}
-        for column in (*keys, EVENT_TS, CREATED_TS, *features):
+        for column in (*keys, EVENT_TS, CREATED_TS, VERSION, *features):
             folded = column.lower()  # SQLite column names are case-insensitive
             if folded in seen:
                 raise ProjectError(
@@ -96,7 +120,6 @@ class _Plan:
                     hint="rename one of them",
                 )
             seen[folded] = column
-        name = table_name(table.view)
         statements = view_sql(name, keys, table.features)
         rows_per_chunk = max(1, _MAX_PARAMS // len(keys))
         return cls(
@@ -112,6 +135,7 @@ class _Plan:
             decoders=tuple(
                 (i, DECODERS[t]) for i, (_, t) in enumerate(table.features) if t in DECODERS
             ),
+            floats=tuple(i for i, (_, t) in enumerate(table.features) if t in FLOAT_TYPES),
             rows_per_chunk=rows_per_chunk,
             buckets=tuple(sorted({min(b, rows_per_chunk) for b in _BUCKETS})),
         )
@@ -132,27 +156,43 @@ class _Plan:
         return self.buckets[-1]
 
     def decode(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Stored feature values -> Python values (bool, UTC datetime, date)."""
-        if not self.decoders:
+        """Stored feature values -> Python values (bool, UTC datetime, date, NaN)."""
+        if not self.decoders and not self.floats:
             return values
         out = list(values)
         for i, fn in self.decoders:
             v = out[i]
             if v is not None:
                 out[i] = fn(v)
+        for i in self.floats:
+            if type(out[i]) is str:  # NaN: SQLite would store a float NaN as NULL
+                out[i] = NAN
         return tuple(out)
 
 
 # --- the store ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Live:
+    """A view's live namespace as read from `fsql_namespaces`."""
+
+    layout: str
+    tag: str
+    view_hash: str
+    generation: int
+
+
 class SQLiteOnlineStore(OnlineStore):
     """Online store in one SQLite file (or `":memory:"`), safe to share between threads.
 
-    Tables: `fsql_view__<view>` per view, `fsql_tables(view, layout)` recording each
-    view's layout so a changed view is rebuilt rather than read with old values, and
-    `fsql_state(view, watermark, materialized_at, view_hash, newest_event)` for run
-    state, kept here so a fresh checkout (CI) still knows where incremental runs stopped.
+    Tables: `fsql_view__<view>__<tag>` per namespace; `fsql_namespaces` records each
+    view's live namespace (layout, tag, definition, generation), `fsql_pending` the
+    namespaces of rebuilds in progress, `fsql_run_state` the run state, kept here so a
+    fresh checkout (CI) still knows where incremental runs stopped. A swap updates
+    `fsql_namespaces` and drops the old table in one transaction: a reader holding the
+    old table's name gets "no such table" on its next statement, looks the namespace up
+    again and reads the new one, so readers see old or new values, never an error.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -165,12 +205,12 @@ class SQLiteOnlineStore(OnlineStore):
             self.path, isolation_level=None, check_same_thread=False, cached_statements=512
         )
         self._lock = threading.Lock()
-        self._plans: dict[OnlineTable, _Plan] = {}
+        self._plans: dict[tuple[OnlineTable, str], _Plan] = {}
         # Plans by object identity: hashing a frozen OnlineTable costs microseconds
         # (enum hashes), more than the point read itself. Holds the table to pin its id.
-        self._plans_by_id: dict[int, tuple[OnlineTable, _Plan]] = {}
-        # Views whose stored layout this connection has checked (view -> layout).
-        self._ready: dict[str, str] = {}
+        self._plans_by_id: dict[int, tuple[OnlineTable, str, _Plan]] = {}
+        # view -> (live namespace as last seen, monotonic time seen), for readers.
+        self._live: dict[str, tuple[_Live | None, float]] = {}
         self._meta = meta_sql()
         conn = self._conn
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -182,142 +222,271 @@ class SQLiteOnlineStore(OnlineStore):
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA mmap_size = 268435456")
         with self._lock:
-            conn.execute(self._meta.create_tables)
-            conn.execute(self._meta.create_state)
-            self._upgrade_state(conn)
-
-    def _upgrade_state(self, conn: sqlite3.Connection) -> None:
-        """Add `newest_event` to a state table made before it existed (`CREATE TABLE IF
-        NOT EXISTS` keeps an old table as it is). The old rows read it as NULL."""
-        columns = {row[0] for row in conn.execute(self._meta.state_columns)}
-        if NEWEST_EVENT in columns:
-            return
-        try:
-            conn.execute(self._meta.add_newest_event)
-        except sqlite3.OperationalError as err:
-            # "duplicate column": another process added it since the check above.
-            if "duplicate column" not in str(err):
-                raise
+            for ddl in (self._meta.create_live, self._meta.create_pending, self._meta.create_state):
+                conn.execute(ddl)
 
     # -- plans and bookkeeping
 
-    def _plan(self, table: OnlineTable) -> _Plan:
+    def _plan(self, table: OnlineTable, tag: str) -> _Plan:
         entry = self._plans_by_id.get(id(table))
-        if entry is not None and entry[0] is table:
-            return entry[1]
-        plan = self._plans.get(table)
+        if entry is not None and entry[0] is table and entry[1] == tag:
+            return entry[2]
+        plan = self._plans.get((table, tag))
         if plan is None:
-            plan = self._plans[table] = _Plan.build(table)
+            if len(self._plans) >= 4096:  # namespaces come and go with every rebuild
+                self._plans.clear()
+            plan = self._plans[(table, tag)] = _Plan.build(table, table_name(table.view, tag))
         if len(self._plans_by_id) >= 1024:  # callers building tables per call
             self._plans_by_id.clear()
-        self._plans_by_id[id(table)] = (table, plan)
+        self._plans_by_id[id(table)] = (table, tag, plan)
         return plan
 
-    def _stored_layout(self, view: str) -> str | None:
-        row = self._conn.execute(self._meta.get_layout, (view,)).fetchone()
-        return row[0] if row else None
+    def _get_live(self, conn: sqlite3.Connection, view: str) -> _Live | None:
+        row = conn.execute(self._meta.get_live, (view,)).fetchone()
+        return None if row is None else _Live(row[0], row[1], row[2] or "", int(row[3] or 0))
 
-    def _is_ready(self, plan: _Plan) -> bool:
-        """Whether the stored table has `plan`'s layout.
+    def _reader_live(self, view: str, refresh: bool = False) -> _Live | None:
+        """The live namespace for reads: cached, looked up again when the cached table
+        is gone (`refresh`) and, when there was none or of another layout, once a
+        second (another process may create it)."""
+        cached = self._live.get(view)
+        now = time.monotonic()
+        if cached is not None and not refresh:
+            live, seen = cached
+            if live is not None or now - seen < _RECHECK_S:
+                return live
+        live = self._get_live(self._conn, view)
+        self._live[view] = (live, now)
+        return live
 
-        Checked once per connection and view: a rebuild by another process with a
-        different definition is not noticed until reopening (its own definitions
-        would be stale then anyway).
-        """
-        view = plan.table.view
-        if self._ready.get(view) == plan.layout:
-            return True
-        if self._stored_layout(view) != plan.layout:
-            return False
-        self._ready[view] = plan.layout
-        return True
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], None]) -> None:
+    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         conn = self._conn
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                work(conn)
+                result = work(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            return result
 
-    # -- OnlineStore
+    def _new_namespace(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, _Plan]:
+        tag = secrets.token_hex(4)  # lower-case: SQLite folds the case of table names
+        plan = self._plan(table, tag)
+        conn.execute(plan.create_sql)
+        return tag, plan
 
-    def prepare(self, table: OnlineTable) -> None:
-        plan = self._plan(table)
+    def _drop_namespace(self, conn: sqlite3.Connection, table: OnlineTable, tag: str) -> None:
+        conn.execute(self._plan(table, tag).drop_sql)
+
+    # -- OnlineStore: namespaces
+
+    def namespace(self, view: str) -> Namespace | None:
+        live = self._get_live(self._conn, view)
+        return None if live is None else Namespace(live.layout, live.view_hash, live.generation)
+
+    def prepare(self, table: OnlineTable, fence: Fence | None = None) -> None:
         meta = self._meta
         view = table.view
 
         def work(conn: sqlite3.Connection) -> None:
-            stored = self._stored_layout(view)
-            if stored != plan.layout:
-                # Also drops a leftover table whose layout was never recorded.
-                conn.execute(plan.drop_sql)
-                if stored is not None:
-                    conn.execute(meta.delete_state, (view,))
-                conn.execute(meta.set_layout, (view, plan.layout))
-            conn.execute(plan.create_sql)
+            live = self._get_live(conn, view)
+            if live is not None and live.layout == table.layout:
+                if fence is None or live.view_hash in ("", fence.view_hash):
+                    if fence is not None and not live.view_hash:
+                        conn.execute(
+                            meta.set_live,
+                            (view, live.layout, live.tag, fence.view_hash, live.generation),
+                        )
+                    return
+            if live is not None:
+                if fence is not None:
+                    raise _fenced(view, "its online values were made with another definition")
+                self._drop_namespace(conn, table, live.tag)
+                conn.execute(meta.delete_state, (view,))
+            tag, _ = self._new_namespace(conn, table)
+            owner = fence.view_hash if fence is not None else ""
+            conn.execute(meta.set_live, (view, table.layout, tag, owner, 0))
 
-        self._ready.pop(view, None)
         self._transaction(work)
-        self._ready[view] = plan.layout
+        self._live.pop(view, None)
 
-    def upsert(self, table: OnlineTable, batch: pa.RecordBatch | pa.Table) -> int:
-        plan = self._plan(table)
-        data = as_table(batch)
-        offered = data.num_rows
-        if offered == 0:
-            return 0
-        if not self._is_ready(plan):
-            raise RunError(
-                f"online table of view {table.view!r} is missing or has another layout",
-                hint="call prepare() before upsert()",
+    def begin_rebuild(self, table: OnlineTable, fence: Fence) -> str:
+        meta = self._meta
+
+        def work(conn: sqlite3.Connection) -> str:
+            # Namespaces of rebuilds whose run died long ago (a killed process) go first.
+            for tag, _, _, _, generation in conn.execute(
+                meta.pending_of_view, (table.view,)
+            ).fetchall():
+                if generation is not None and generation < fence.started_us - _ABANDONED_US:
+                    conn.execute(_drop_table_sql(table.view, tag))
+                    conn.execute(meta.delete_pending, (tag,))
+            tag, _ = self._new_namespace(conn, table)
+            conn.execute(
+                meta.add_pending,
+                (tag, table.view, table.layout, fence.view_hash, fence.started_us),
             )
-        names = set(data.column_names)
-        missing = [c for c in (*plan.keys, EVENT_TS, *table.feature_names) if c not in names]
-        if missing:
-            raise RunError(f"rows for online view {table.view!r} lack columns {', '.join(missing)}")
-        # A row with a null key can never be read (reads of null keys return None)
-        # and cannot be stored in a primary key: drop it.
-        for k in plan.keys:
-            if data.column(k).null_count:
-                data = data.filter(pc.is_valid(data.column(k)))
-        if data.num_rows == 0:
+            return tag
+
+        return self._transaction(work)
+
+    def upsert_pending(
+        self, table: OnlineTable, token: str, batch: pa.RecordBatch | pa.Table
+    ) -> int:
+        rows, offered = self._rows(table, batch)
+        if rows is None:
             return offered
-        event = to_micros(data.column(EVENT_TS))
-        if event.null_count:
-            raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
-        if data.num_rows > 1:
-            order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in plan.keys])
-            data = data.take(order)
-            event = event.take(order)
-        if CREATED_TS in names:
-            created = pc.fill_null(to_micros(data.column(CREATED_TS)), _NULL_CREATED)
-            created_values = created.to_pylist()
-        else:
-            created_values = [NULL_CREATED_TS] * data.num_rows
-        columns: list[list[Any]] = [plain(data.column(k)).to_pylist() for k in plan.keys]
-        columns.append(event.to_pylist())
-        columns.append(created_values)
-        columns.extend(feature_values(data.column(f)) for f in table.feature_names)
-        rows = zip(*columns, strict=True)
+        plan = self._plan(table, token)
 
         def work(conn: sqlite3.Connection) -> None:
+            if conn.execute(self._meta.get_pending, (token,)).fetchone() is None:
+                raise RunError(
+                    f"online view {table.view!r}: the rebuild was committed or aborted meanwhile"
+                )
             conn.executemany(plan.upsert_sql, rows)
 
         self._transaction(work)
         return offered
 
+    def commit_rebuild(
+        self, table: OnlineTable, token: str, fence: Fence, state: ViewState
+    ) -> bool:
+        meta = self._meta
+        view = table.view
+
+        def work(conn: sqlite3.Connection) -> bool:
+            if conn.execute(meta.get_pending, (token,)).fetchone() is None:
+                raise RunError(f"online view {view!r}: the rebuild was aborted meanwhile")
+            conn.execute(meta.delete_pending, (token,))
+            live = self._get_live(conn, view)
+            if live is not None and live.generation > fence.started_us:
+                self._drop_namespace(conn, table, token)
+                return False
+            if live is not None:
+                self._drop_namespace(conn, table, live.tag)
+            conn.execute(
+                meta.set_live, (view, table.layout, token, fence.view_hash, fence.started_us)
+            )
+            stored = self._read_state(conn, view)
+            merged = merge_state(stored, state)
+            self._write_state(
+                conn, replace(merged, view_hash=fence.view_hash, base_version=state.base_version)
+            )
+            return True
+
+        done = self._transaction(work)
+        self._live.pop(view, None)
+        return done
+
+    def abort_rebuild(self, table: OnlineTable, token: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(self._meta.delete_pending, (token,))
+            self._drop_namespace(conn, table, token)
+
+        self._transaction(work)
+
+    # -- OnlineStore: writes
+
+    def _rows(
+        self, table: OnlineTable, batch: pa.RecordBatch | pa.Table
+    ) -> tuple[list[tuple[Any, ...]] | None, int]:
+        """The batch as SQLite rows sorted by key (None when nothing is left to write),
+        and the number of rows offered."""
+        data = as_table(batch)
+        offered = data.num_rows
+        if offered == 0:
+            return None, 0
+        keys = table.join_keys
+        if not keys:
+            raise ProjectError(f"online view {table.view!r} has no join keys")
+        names = set(data.column_names)
+        missing = [c for c in (*keys, EVENT_TS, *table.feature_names) if c not in names]
+        if missing:
+            raise RunError(f"rows for online view {table.view!r} lack columns {', '.join(missing)}")
+        # A row with a null key can never be read (reads of null keys return None)
+        # and cannot be stored in a primary key: drop it.
+        for k in keys:
+            if data.column(k).null_count:
+                data = data.filter(pc.is_valid(data.column(k)))
+        if data.num_rows == 0:
+            return None, offered
+        event = to_micros(data.column(EVENT_TS))
+        if event.null_count:
+            raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
+        if data.num_rows > 1:
+            order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in keys])
+            data = data.take(order)
+            event = event.take(order)
+        n = data.num_rows
+        if CREATED_TS in names:
+            created = pc.fill_null(to_micros(data.column(CREATED_TS)), _NULL_CREATED).to_pylist()
+        else:
+            created = [NULL_CREATED_TS] * n
+        if VERSION in names:
+            version = pc.fill_null(data.column(VERSION).cast(pa.int64()), _ZERO).to_pylist()
+        else:
+            version = [0] * n
+        columns: list[list[Any]] = [plain(data.column(k)).to_pylist() for k in keys]
+        columns.append(event.to_pylist())
+        columns.append(created)
+        columns.append(version)
+        columns.extend(feature_values(data.column(f)) for f in table.feature_names)
+        return list(zip(*columns, strict=True)), offered
+
+    def upsert(
+        self, table: OnlineTable, batch: pa.RecordBatch | pa.Table, fence: Fence | None = None
+    ) -> int:
+        rows, offered = self._rows(table, batch)
+        if rows is None:
+            return offered
+        meta = self._meta
+        view = table.view
+
+        def work(conn: sqlite3.Connection) -> None:
+            live = self._get_live(conn, view)
+            if live is None or live.layout != table.layout:
+                raise RunError(
+                    f"online table of view {view!r} is missing or has another layout",
+                    hint="call prepare() before upsert()",
+                )
+            if fence is not None and live.view_hash not in ("", fence.view_hash):
+                raise _fenced(view, "a newer definition was materialized meanwhile")
+            tags = [live.tag]
+            if fence is not None:
+                for tag, _, layout, owner, _ in conn.execute(meta.pending_of_view, (view,)):
+                    if layout == table.layout and owner == fence.view_hash:
+                        tags.append(tag)
+            for tag in tags:
+                conn.executemany(self._plan(table, tag).upsert_sql, rows)
+
+        self._transaction(work)
+        return offered
+
+    # -- OnlineStore: reads
+
     def read(
         self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
     ) -> list[tuple[Any, ...] | None]:
-        plan = self._plan(table)
         if not keys:
             return []
-        if not self._is_ready(plan):
-            return [None] * len(keys)  # never materialized with this layout: no values
+        for attempt in (0, 1):
+            live = self._reader_live(table.view, refresh=attempt == 1)
+            if live is None or live.layout != table.layout:
+                return [None] * len(keys)  # never materialized with this layout: no values
+            plan = self._plan(table, live.tag)
+            try:
+                return self._read(plan, keys, now_us)
+            except sqlite3.OperationalError as err:
+                # The namespace was swapped (its table dropped) since we looked it up.
+                if attempt or "no such table" not in str(err):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read(
+        self, plan: _Plan, keys: Sequence[tuple[Any, ...]], now_us: int
+    ) -> list[tuple[Any, ...] | None]:
         ttl = plan.ttl_us
         oldest = None if ttl is None else now_us - ttl
         nk = len(plan.keys)
@@ -365,43 +534,79 @@ class SQLiteOnlineStore(OnlineStore):
             out.append(None if row is None else plan.decode(row[nk + 1 :]))
         return out
 
-    def get_state(self, view: str) -> ViewState | None:
-        row = self._conn.execute(self._meta.get_state, (view,)).fetchone()
+    # -- OnlineStore: run state
+
+    def _read_state(self, conn: sqlite3.Connection, view: str) -> ViewState | None:
+        row = conn.execute(self._meta.get_state, (view,)).fetchone()
         if row is None:
             return None
-        watermark, materialized_at, view_hash, newest_event = row
+        watermark, materialized_at, view_hash, newest_event, base_version = row
+        when = us_to_datetime
         return ViewState(
             view=view,
-            watermark=None if watermark is None else us_to_datetime(watermark),
-            materialized_at=None if materialized_at is None else us_to_datetime(materialized_at),
-            view_hash=view_hash,
-            newest_event=None if newest_event is None else us_to_datetime(newest_event),
+            watermark=None if watermark is None else when(watermark),
+            materialized_at=None if materialized_at is None else when(materialized_at),
+            view_hash=view_hash or "",
+            newest_event=None if newest_event is None else when(newest_event),
+            base_version=base_version,
         )
 
-    def set_state(self, state: ViewState) -> None:
+    def _write_state(self, conn: sqlite3.Connection, state: ViewState) -> None:
         params = (
             state.view,
             datetime_to_us(state.watermark),
             datetime_to_us(state.materialized_at),
             state.view_hash,
             datetime_to_us(state.newest_event),
+            state.base_version,
         )
-        with self._lock:
-            self._conn.execute(self._meta.set_state, params)
+        conn.execute(self._meta.set_state, params)
+
+    def get_state(self, view: str) -> ViewState | None:
+        return self._read_state(self._conn, view)
+
+    def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
+        view = state.view
+
+        def work(conn: sqlite3.Connection) -> None:
+            stored = self._read_state(conn, view)
+            if fence is not None:
+                live = self._get_live(conn, view)
+                owners = {stored.view_hash if stored else "", live.view_hash if live else ""}
+                if owners - {"", fence.view_hash}:
+                    raise _fenced(view, "a newer definition was materialized meanwhile")
+            self._write_state(conn, merge_state(stored, state))
+
+        self._transaction(work)
 
     def teardown(self, table: OnlineTable) -> None:
-        plan = self._plan(table)
         meta = self._meta
         view = table.view
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(plan.drop_sql)
-            conn.execute(meta.delete_layout, (view,))
+            live = self._get_live(conn, view)
+            if live is not None:
+                conn.execute(_drop_table_sql(view, live.tag))
+            for tag, *_ in conn.execute(meta.pending_of_view, (view,)).fetchall():
+                conn.execute(_drop_table_sql(view, tag))
+                conn.execute(meta.delete_pending, (tag,))
+            conn.execute(meta.delete_live, (view,))
             conn.execute(meta.delete_state, (view,))
 
-        self._ready.pop(view, None)
         self._transaction(work)
+        self._live.pop(view, None)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _fenced(view: str, why: str) -> FencedError:
+    return FencedError(
+        f"online view {view!r}: {why}; nothing of this run was written over it",
+        hint="if this run's definition is the one wanted, run it again (fsql run)",
+    )
+
+
+def _drop_table_sql(view: str, tag: str) -> str:
+    return drop_sql(table_name(view, tag))

@@ -1,10 +1,10 @@
 """The SQL statements of the SQLite online store, built as sqlglot trees.
 
-Owns every statement `fsql.online.sqlite` runs on view tables and on its two
+Owns every statement `fsql.online.sqlite` runs on view tables and on its
 bookkeeping tables: DDL (create / drop `WITHOUT ROWID` tables), the newest-wins
 upsert (`INSERT ... ON CONFLICT ... DO UPDATE ... WHERE` a row-value guard), point
-and batch reads, deletes, and the layout / run-state statements. It also owns the
-table name of each view and the storage type of each feature type. It builds
+and batch reads, deletes, and the namespace / run-state statements. It also owns the
+table name of each view namespace and the storage type of each feature type. It builds
 strings only and never touches a connection.
 
 Why sqlglot instead of string formatting: view, key and feature names come from
@@ -24,14 +24,25 @@ from functools import cache
 from sqlglot import exp
 
 from fsql.definitions.types import FeatureType
-from fsql.online.base import CREATED_TS, EVENT_TS
+from fsql.online.base import CREATED_TS, EVENT_TS, VERSION
 
 TABLE_PREFIX = "fsql_view__"
-META_TABLES = "fsql_tables"
-META_STATE = "fsql_state"
-# Added to the state table after its first release: stores created before have no
-# such column until opened by a version that adds it (SQLiteOnlineStore.__init__).
-NEWEST_EVENT = "newest_event"
+# Bookkeeping: the live namespace (value table) of each view, the pending ones of
+# rebuilds in progress, and the run state. Stores written by fsql before namespaces
+# existed used other names (fsql_tables, fsql_state); they are not read.
+META_LIVE = "fsql_namespaces"
+META_PENDING = "fsql_pending"
+META_STATE = "fsql_run_state"
+LIVE_COLUMNS = ("view", "layout", "tag", "view_hash", "generation")
+PENDING_COLUMNS = ("tag", "view", "layout", "view_hash", "generation")
+STATE_COLUMNS = (
+    "view",
+    "watermark",
+    "materialized_at",
+    "view_hash",
+    "newest_event",
+    "base_version",
+)
 
 # Declared storage type of each feature column.
 _STORAGE: dict[FeatureType, str] = {
@@ -47,15 +58,15 @@ _STORAGE: dict[FeatureType, str] = {
 }
 
 
-def table_name(view: str) -> str:
-    """The SQLite table holding `view`'s values.
+def table_name(view: str, tag: str) -> str:
+    """The SQLite table holding `view`'s values in namespace `tag` (lower-case hex).
 
     SQLite folds ASCII case in identifiers even when quoted, so a view name with
     upper-case letters gets a hash suffix: `Users` and `users` never share a table.
     """
     if view == view.lower():
-        return TABLE_PREFIX + view
-    return f"{TABLE_PREFIX}{view}__{hashlib.sha1(view.encode()).hexdigest()[:8]}"
+        return f"{TABLE_PREFIX}{view}__{tag}"
+    return f"{TABLE_PREFIX}{view}__{hashlib.sha1(view.encode()).hexdigest()[:8]}__{tag}"
 
 
 def _ident(name: str) -> exp.Identifier:
@@ -92,7 +103,7 @@ def _create_sql(
     return _sql(create) + " WITHOUT ROWID"
 
 
-def _drop_sql(name: str) -> str:
+def drop_sql(name: str) -> str:
     return _sql(exp.Drop(tables=[_table(name)], kind="TABLE", exists=True))
 
 
@@ -153,16 +164,16 @@ def view_sql(
     name: str, keys: Sequence[str], features: Sequence[tuple[str, FeatureType]]
 ) -> ViewSQL:
     """The table of one view: the join keys (no declared type, so no affinity) as
-    primary key, event and created time, then the features (nullable); an upsert
-    wins only with a greater (event_ts, created_ts)."""
+    primary key, event and created time and version hash, then the features
+    (nullable); an upsert wins only with a greater (event_ts, created_ts, version)."""
     columns: list[tuple[str, str | None, bool]] = [(k, None, True) for k in keys]
-    columns += [(EVENT_TS, "INTEGER", True), (CREATED_TS, "INTEGER", True)]
+    columns += [(c, "INTEGER", True) for c in (EVENT_TS, CREATED_TS, VERSION)]
     columns += [(f, _STORAGE[t], False) for f, t in features]
     all_columns = [c for c, _, _ in columns]
     return ViewSQL(
         create=_create_sql(name, columns, keys),
-        drop=_drop_sql(name),
-        upsert=_upsert_sql(name, all_columns, keys, (EVENT_TS, CREATED_TS)),
+        drop=drop_sql(name),
+        upsert=_upsert_sql(name, all_columns, keys, (EVENT_TS, CREATED_TS, VERSION)),
         point=_select_sql(name, [EVENT_TS, *(f for f, _ in features)], _key_equals(keys)),
     )
 
@@ -209,52 +220,49 @@ def _delete_sql(name: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class MetaSQL:
-    """Statements on the two bookkeeping tables; the same for every store."""
+    """Statements on the bookkeeping tables; the same for every store."""
 
-    create_tables: str
+    create_live: str
+    create_pending: str
     create_state: str
-    state_columns: str  # the state table's column names (PRAGMA table_info)
-    add_newest_event: str  # upgrades a state table made before `newest_event` existed
-    get_layout: str
-    set_layout: str
-    delete_layout: str
+    get_live: str
+    set_live: str
+    delete_live: str
+    get_pending: str  # one pending namespace by tag
+    pending_of_view: str  # every pending namespace of a view
+    add_pending: str
+    delete_pending: str
     get_state: str
     set_state: str
     delete_state: str
 
 
+def _bookkeeping(name: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
+    defs = [(c, t, c == key) for c, t in zip(columns, types, strict=True)]
+    return _create_sql(name, defs, [key])
+
+
 @cache
 def meta_sql() -> MetaSQL:
-    state_cols = ("view", "watermark", "materialized_at", "view_hash", NEWEST_EVENT)
+    text, integer = "TEXT", "INTEGER"
     return MetaSQL(
-        create_tables=_create_sql(
-            META_TABLES, [("view", "TEXT", True), ("layout", "TEXT", True)], ["view"]
+        create_live=_bookkeeping(
+            META_LIVE, LIVE_COLUMNS, (text, text, text, text, integer), "view"
         ),
-        create_state=_create_sql(
-            META_STATE,
-            [
-                ("view", "TEXT", True),
-                ("watermark", "INTEGER", False),
-                ("materialized_at", "INTEGER", False),
-                ("view_hash", "TEXT", False),
-                (NEWEST_EVENT, "INTEGER", False),
-            ],
-            ["view"],
+        create_pending=_bookkeeping(
+            META_PENDING, PENDING_COLUMNS, (text, text, text, text, integer), "tag"
         ),
-        state_columns=f"SELECT name FROM pragma_table_info('{META_STATE}')",
-        add_newest_event=_sql(
-            exp.Alter(
-                this=_table(META_STATE),
-                kind="TABLE",
-                actions=[
-                    exp.ColumnDef(this=_ident(NEWEST_EVENT), kind=exp.DataType.build("INTEGER"))
-                ],
-            )
+        create_state=_bookkeeping(
+            META_STATE, STATE_COLUMNS, (text, integer, integer, text, integer, text), "view"
         ),
-        get_layout=_select_sql(META_TABLES, ["layout"], _key_equals(["view"])),
-        set_layout=_upsert_sql(META_TABLES, ["view", "layout"], ["view"], None),
-        delete_layout=_delete_sql(META_TABLES, "view"),
-        get_state=_select_sql(META_STATE, state_cols[1:], _key_equals(["view"])),
-        set_state=_upsert_sql(META_STATE, state_cols, ["view"], None),
+        get_live=_select_sql(META_LIVE, LIVE_COLUMNS[1:], _key_equals(["view"])),
+        set_live=_upsert_sql(META_LIVE, LIVE_COLUMNS, ["view"], None),
+        delete_live=_delete_sql(META_LIVE, "view"),
+        get_pending=_select_sql(META_PENDING, PENDING_COLUMNS[1:], _key_equals(["tag"])),
+        pending_of_view=_select_sql(META_PENDING, PENDING_COLUMNS, _key_equals(["view"])),
+        add_pending=_upsert_sql(META_PENDING, PENDING_COLUMNS, ["tag"], None),
+        delete_pending=_delete_sql(META_PENDING, "tag"),
+        get_state=_select_sql(META_STATE, STATE_COLUMNS[1:], _key_equals(["view"])),
+        set_state=_upsert_sql(META_STATE, STATE_COLUMNS, ["view"], None),
         delete_state=_delete_sql(META_STATE, "view"),
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fsql.definitions.types import FeatureType
 from fsql.online.times import days_to_date, plain, to_micros, us_to_datetime
@@ -27,6 +28,12 @@ DECODERS: dict[FeatureType, Callable[[Any], Any]] = {
 }
 
 
+FLOAT_TYPES = frozenset({FeatureType.FLOAT32, FeatureType.FLOAT64})
+NAN = float("nan")
+# SQLite stores a float NaN as NULL; fsql stores it as this text (a REAL column keeps
+# text that is not a number as text) and reads it back as NaN, as Redis does.
+NAN_TEXT = "NaN"
+
 # --- Arrow -> Python columns ----------------------------------------------------------
 
 
@@ -37,8 +44,11 @@ def feature_values(col: pa.ChunkedArray) -> list[Any]:
         return to_micros(col).to_pylist()
     if pa.types.is_date(col.type):
         return col.cast(pa.date32()).cast(pa.int32()).to_pylist()
+    values = col.to_pylist()
+    if pa.types.is_floating(col.type) and pc.any(pc.is_nan(col)).as_py():
+        values = [NAN_TEXT if v is not None and v != v else v for v in values]
     # bools bind as 0/1: Python's bool is an int to sqlite3.
-    return col.to_pylist()
+    return values
 
 
 def as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:

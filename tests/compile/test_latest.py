@@ -3,8 +3,9 @@
 DuckDB materializes with one `arg_max` over a `{t: event_ts, c: created_ts, v: version}`
 struct; engines without STRUCT order rank rows with ROW_NUMBER. Both must pick, per key,
 the greatest event time, ties to the greatest created time (a NULL created time losing to
-any value), then to the greatest version hash, and return keys in order. These checks run the compiled SQL of both plans
-on DuckDB against a brute-force answer, so a faster plan cannot change the semantics.
+any value), then to the greatest version hash, and return keys in order. These checks
+run the compiled SQL of both plans on DuckDB against a brute-force answer, so a faster
+plan cannot change the semantics.
 """
 
 from __future__ import annotations

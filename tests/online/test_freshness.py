@@ -7,7 +7,6 @@ The clock is the `now` argument (`--now` on the CLI); ages count from the
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from click.testing import CliRunner
 from fsql import FeatureStore
 from fsql.cli.main import cli
 from fsql.online.freshness import FreshnessRow
-from tests.support.project_factory import PROJECT_NAME, ViewSpec, make_project
+from tests.support.project_factory import ViewSpec, make_project
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HOUR = timedelta(hours=1)
@@ -119,73 +118,6 @@ def test_newest_event_is_kept_across_runs_that_write_nothing_newer(
         [empty] = store.materialize(NOW - timedelta(minutes=10), NOW, views=["hourly"])
         assert empty.rows == 0 and newest() == NOW - HOUR
         assert _done(store) > first  # yet each successful run counts as a materialization
-
-
-def _write_old_state(
-    root: Path,
-    config: dict[str, Any] | None,
-    view: str,
-    view_hash: str,
-    watermark: datetime,
-    done: datetime,
-) -> None:
-    """Run state as fsql wrote it before `newest_event` existed."""
-
-    def us(moment: datetime) -> int:
-        return int(moment.timestamp()) * 1_000_000
-
-    if config is None:
-        conn = sqlite3.connect(root / "target" / "online.db")
-        conn.execute(
-            'CREATE TABLE "fsql_state" ("view" TEXT NOT NULL, "watermark" INTEGER, '
-            '"materialized_at" INTEGER, "view_hash" TEXT, PRIMARY KEY ("view")) WITHOUT ROWID'
-        )
-        conn.execute(
-            "INSERT INTO fsql_state VALUES (?, ?, ?, ?)",
-            (view, us(watermark), us(done), view_hash),
-        )
-        conn.commit()
-        conn.close()
-        return
-    import msgpack
-    import redis
-
-    client = redis.Redis.from_url(config["url"])
-    key = f"{config['key_prefix']}fsql:{PROJECT_NAME}:state"
-    client.hset(key, view, msgpack.packb([us(watermark), us(done), view_hash]))
-    client.close()
-
-
-def test_state_written_before_newest_event_still_reads(
-    tmp_path: Path, online_store_config: dict[str, Any] | None
-) -> None:
-    root = _project(tmp_path / "p", online_store_config)
-    with FeatureStore(project_dir=root) as store:
-        view_hash = store.project.views["hourly"].content_hash
-    watermark, done = NOW - timedelta(minutes=150), NOW - 2 * HOUR
-    _write_old_state(root, online_store_config, "hourly", view_hash, watermark, done)
-    with FeatureStore(project_dir=root) as store:
-        state = store.online.get_state("hourly")
-        assert state is not None
-        assert (state.watermark, state.materialized_at, state.view_hash) == (
-            watermark,
-            done,
-            view_hash,
-        )
-        assert state.newest_event is None
-        [row] = store.freshness(select=["hourly"], now=NOW)
-        assert row.status == "fresh" and row.age == 2 * HOUR and row.event_lag is None
-        # The next run continues from the old watermark and records the newest event.
-        [result] = store.materialize_incremental(NOW, views=["hourly"])
-        assert result.reason.startswith("incremental") and result.rows == 2
-        state = store.online.get_state("hourly")
-        assert state is not None and state.newest_event == NOW - HOUR
-    with FeatureStore(project_dir=root) as store:  # reopening an upgraded store
-        state = store.online.get_state("hourly")
-        assert state is not None and state.newest_event == NOW - HOUR and state.watermark == NOW
-
-
-# --- CLI -----------------------------------------------------------------------------------
 
 
 def _fsql(project: Path, *args: str) -> tuple[int, str, str]:

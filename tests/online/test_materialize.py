@@ -129,7 +129,9 @@ def test_incremental_run_picks_up_late_rows_by_created_time(
 ) -> None:
     # A late row: its event time is long before the watermark (and the 1h lookback), but
     # it was created after the last run. Comparing on created time finds it; newest-wins
-    # keeps a stored value that is newer.
+    # keeps a stored value that is newer. The view is `incremental`: its table is merged
+    # into, not rebuilt, so online rows stay a valid base (a `table` view rebuilt from
+    # changed inputs is materialized in full instead).
     first = NOW - timedelta(hours=2)
     rows = [
         {
@@ -153,7 +155,7 @@ def test_incremental_run_picks_up_late_rows_by_created_time(
         ttl="1d",
         online=True,
         created_col="created_ts",
-        extra_yaml={"lookback": "1h"},
+        extra_yaml={"lookback": "1h", "materialized": "incremental"},
     )
     root = make_project(
         tmp_path / "p", [view], {"user": ["user_id"]}, online_store=online_store_config
@@ -201,7 +203,7 @@ def test_run_killed_before_the_watermark_moves_reruns_to_the_same_state(
         store.materialize(None, end)
         before = store.online.get_state("spend")
 
-        def killed(self: object, state: object) -> None:
+        def killed(self: object, *args: object) -> None:
             raise KeyboardInterrupt  # as a kill between the write and the state update
 
         monkeypatch.setattr(type(store.online), "set_state", killed)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from fsql import FeatureStore
 from fsql.cli.main import cli
-from fsql.compile.pit import push_log_name
+from fsql.compile.views import push_log_name
 from tests.support.oracle import OracleView, assert_rows_equal, pit_oracle
 from tests.support.project_factory import ViewSpec, make_project, oracle_view
 

@@ -203,7 +203,7 @@ class TestKeys:
         assert store.read(USERS, [], NOW) == []
 
     def test_case_differing_views_do_not_share_a_table(self, tmp_path: Path) -> None:
-        assert table_name("users") != table_name("Users")
+        assert table_name("users", "00ff") != table_name("Users", "00ff")
         lower = OnlineTable("users", ("id",), (("x", T.INT64),))
         upper = OnlineTable("Users", ("id",), (("x", T.INT64),))
         s = SQLiteOnlineStore(tmp_path / "o.db")
@@ -309,10 +309,15 @@ class TestLifecycle:
         state = ViewState("users", wm, wm + timedelta(hours=1), "abc123")
         store.set_state(state)
         assert store.get_state("users") == state
+        # State is merged, never moved back: each time is the later of stored and new;
+        # the definition stays (only a rebuild's commit replaces it).
         naive = ViewState("users", datetime(2024, 3, 2), None, "def")
         store.set_state(naive)
         got = store.get_state("users")
-        assert got == ViewState("users", datetime(2024, 3, 2, tzinfo=UTC), None, "def")
+        later = datetime(2024, 3, 2, tzinfo=UTC)
+        assert got == ViewState("users", later, wm + timedelta(hours=1), "abc123")
+        store.set_state(ViewState("users", wm, None, "abc123"))
+        assert store.get_state("users") == got
         assert got is not None and got.watermark is not None
         assert got.watermark.tzinfo is not None
         assert store.get_state("other") is None
@@ -324,7 +329,7 @@ class TestLifecycle:
         assert store.get_state("users") is None
         assert store.read(USERS, [(1,)], NOW) == [None]
         tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
-        assert table_name("users") not in tables
+        assert not [t for t in tables if t.startswith("fsql_view__users__")]
         store.prepare(USERS)
         assert store.read(USERS, [(1,)], NOW) == [None]
 
