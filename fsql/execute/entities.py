@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_column
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
-from fsql.definitions.types import type_family
+from fsql.definitions.keys import check_column
 from fsql.errors import ProjectError
 
 EVENT_TIMESTAMP = "event_timestamp"
@@ -127,14 +127,8 @@ def prepare_entities(
                 )
             schema = view_schemas.get(item.view.name)
             if schema is not None and key in schema.names:
-                want, have = schema.field(key).type, entities.schema.field(key).type
-                if not pa.types.is_null(have) and type_family(want) != type_family(have):
-                    raise ProjectError(
-                        f"join key '{key}' is {have} in the entity table but {want} in view "
-                        f"'{item.view.name}'",
-                        file=where,
-                        hint=f"convert the entity column '{key}' to {type_family(want)}",
-                    )
+                have = entities.schema.field(key).type
+                check_column(have, schema.field(key).type, key, item.view.name, where)
             if key not in keys:
                 keys.append(key)
     requests = dict(request_columns or {})

@@ -28,6 +28,7 @@ from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
+from fsql.definitions.keys import check_column
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType, type_family
 from fsql.errors import ProjectError, RunError
@@ -130,12 +131,7 @@ def prepare_push(
             )
         if view_schema is not None and key in view_schema.names:
             want = view_schema.field(key).type
-            if type_family(want) != type_family(column.type):
-                raise ProjectError(
-                    f"join key '{key}' is {column.type} but {want} in view '{view.name}'",
-                    file=where,
-                    hint=f"convert the column to {type_family(want)}",
-                )
+            check_column(column.type, want, key, view.name, where)
             column = pc.cast(column, want)
         key_types[key] = _key_type(view, key, column.type, where)
         columns[key] = column

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fsql.compile.plan import FeatureSelection
+from fsql.definitions.keys import check_key
 from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.on_demand_eval import OnDemandEvaluator
@@ -34,6 +35,15 @@ def _positions(table: OnlineTable, features: tuple[str, ...]) -> tuple[int, ...]
     return tuple(table.feature_names.index(f) for f in features)
 
 
+def _key(value: Any, want: str | None, key: str, view: str) -> Any:
+    """A key value checked against the stored key type (fsql.definitions.keys); the
+    common cases (an int for an integer key, a str for a string key) without a call."""
+    kind = type(value)
+    if (kind is int and want == "integer") or (kind is str and want == "string"):
+        return value
+    return check_key(value, want, key, view)
+
+
 def read_online(
     store: OnlineStore,
     tables: Mapping[str, OnlineTable],
@@ -56,8 +66,17 @@ def read_online(
     requests = []
     for item in selection.items:
         table = tables[item.view.name]
+        families = store.key_types(table.view) or ()
+        if len(families) != len(table.join_keys):
+            families = (None,) * len(table.join_keys)  # unknown: nothing stored to check
         try:
-            keys = [tuple(row[k] for k in table.join_keys) for row in entity_rows]
+            keys = [
+                tuple(
+                    _key(row[k], want, k, table.view)
+                    for k, want in zip(table.join_keys, families, strict=True)
+                )
+                for row in entity_rows
+            ]
         except KeyError as err:
             raise ProjectError(
                 f"entity row has no join key {err.args[0]!r} needed by view '{item.view.name}'",

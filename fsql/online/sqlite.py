@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsql.arrow_buffers import int64_scalar
+from fsql.definitions.keys import key_families
 from fsql.errors import ProjectError, RunError
 from fsql.online.base import (
     CREATED_TS,
@@ -211,6 +212,7 @@ class SQLiteOnlineStore(OnlineStore):
         self._plans_by_id: dict[int, tuple[OnlineTable, str, _Plan]] = {}
         # view -> (live namespace as last seen, monotonic time seen), for readers.
         self._live: dict[str, tuple[_Live | None, float]] = {}
+        self._key_types: dict[str, tuple[tuple[str, ...] | None, float]] = {}
         self._meta = meta_sql()
         conn = self._conn
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -222,7 +224,8 @@ class SQLiteOnlineStore(OnlineStore):
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA mmap_size = 268435456")
         with self._lock:
-            for ddl in (self._meta.create_live, self._meta.create_pending, self._meta.create_state):
+            meta = self._meta
+            for ddl in (meta.create_live, meta.create_pending, meta.create_state, meta.create_keys):
                 conn.execute(ddl)
 
     # -- plans and bookkeeping
@@ -339,6 +342,7 @@ class SQLiteOnlineStore(OnlineStore):
         if rows is None:
             return offered
         plan = self._plan(table, token)
+        families = key_families(as_table(batch).schema, table.join_keys)
 
         def work(conn: sqlite3.Connection) -> None:
             if conn.execute(self._meta.get_pending, (token,)).fetchone() is None:
@@ -346,6 +350,7 @@ class SQLiteOnlineStore(OnlineStore):
                     f"online view {table.view!r}: the rebuild was committed or aborted meanwhile"
                 )
             conn.executemany(plan.upsert_sql, rows)
+            self._record_key_types(conn, table.view, families)
 
         self._transaction(work)
         return offered
@@ -388,6 +393,23 @@ class SQLiteOnlineStore(OnlineStore):
         self._transaction(work)
 
     # -- OnlineStore: writes
+
+    def _record_key_types(self, conn: sqlite3.Connection, view: str, families: str) -> None:
+        """Remember the type family of each join key as written, for reads to check
+        keys against (fsql.definitions.keys)."""
+        row = conn.execute(self._meta.get_keys, (view,)).fetchone()
+        if row is None or row[0] != families:
+            conn.execute(self._meta.set_keys, (view, families))
+
+    def key_types(self, view: str) -> tuple[str, ...] | None:
+        cached = self._key_types.get(view)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < _RECHECK_S:
+            return cached[0]
+        row = self._conn.execute(self._meta.get_keys, (view,)).fetchone()
+        families = None if row is None else tuple(row[0].split(","))
+        self._key_types[view] = (families, now)
+        return families
 
     def _rows(
         self, table: OnlineTable, batch: pa.RecordBatch | pa.Table
@@ -443,6 +465,7 @@ class SQLiteOnlineStore(OnlineStore):
             return offered
         meta = self._meta
         view = table.view
+        families = key_families(as_table(batch).schema, table.join_keys)
 
         def work(conn: sqlite3.Connection) -> None:
             live = self._get_live(conn, view)
@@ -460,6 +483,7 @@ class SQLiteOnlineStore(OnlineStore):
                         tags.append(tag)
             for tag in tags:
                 conn.executemany(self._plan(table, tag).upsert_sql, rows)
+            self._record_key_types(conn, view, families)
 
         self._transaction(work)
         return offered
@@ -592,6 +616,7 @@ class SQLiteOnlineStore(OnlineStore):
                 conn.execute(meta.delete_pending, (tag,))
             conn.execute(meta.delete_live, (view,))
             conn.execute(meta.delete_state, (view,))
+            conn.execute(meta.delete_keys, (view,))
 
         self._transaction(work)
         self._live.pop(view, None)

@@ -33,6 +33,7 @@ TABLE_PREFIX = "fsql_view__"
 META_LIVE = "fsql_namespaces"
 META_PENDING = "fsql_pending"
 META_STATE = "fsql_run_state"
+META_KEYS = "fsql_key_types"  # view -> type family of each join key, comma-separated
 LIVE_COLUMNS = ("view", "layout", "tag", "view_hash", "generation")
 PENDING_COLUMNS = ("tag", "view", "layout", "view_hash", "generation")
 STATE_COLUMNS = (
@@ -235,6 +236,10 @@ class MetaSQL:
     get_state: str
     set_state: str
     delete_state: str
+    create_keys: str
+    get_keys: str
+    set_keys: str
+    delete_keys: str
 
 
 def _bookkeeping(name: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
@@ -265,4 +270,8 @@ def meta_sql() -> MetaSQL:
         get_state=_select_sql(META_STATE, STATE_COLUMNS[1:], _key_equals(["view"])),
         set_state=_upsert_sql(META_STATE, STATE_COLUMNS, ["view"], None),
         delete_state=_delete_sql(META_STATE, "view"),
+        create_keys=_bookkeeping(META_KEYS, ("view", "families"), (text, text), "view"),
+        get_keys=_select_sql(META_KEYS, ["families"], _key_equals(["view"])),
+        set_keys=_upsert_sql(META_KEYS, ["view", "families"], ["view"], None),
+        delete_keys=_delete_sql(META_KEYS, "view"),
     )

@@ -69,7 +69,8 @@ def test_prepare_errors_name_the_column() -> None:
         prepare_entities(pa.table({"user_id": [1]}), [ITEM], {"v": SCHEMA})
     with pytest.raises(ProjectError, match="no join key column 'user_id'"):
         prepare_entities(pa.table({"uid": [1], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA})
-    with pytest.raises(ProjectError, match="join key 'user_id' is string"):
+    wrong = "join key 'user_id' of view 'v' is an integer key; got a column of string"
+    with pytest.raises(ProjectError, match=wrong):
         prepare_entities(pa.table({"user_id": ["1"], "event_timestamp": [T]}), [ITEM],
                          {"v": SCHEMA})
     with pytest.raises(ProjectError, match="would overwrite entity columns"):

@@ -118,6 +118,8 @@ def _infer_type(values: Sequence[Any]) -> pa.DataType:
 def _column(values: list[Any], dtype: pa.DataType) -> pa.Array:
     if pa.types.is_timestamp(dtype):
         values = [to_utc(v) for v in values]
+    elif pa.types.is_floating(dtype):  # a float NaN is a value (SPEC: NaN is not NULL)
+        values = [v if isinstance(v, float) or not is_null(v) else None for v in values]
     else:
         values = [None if is_null(v) else v for v in values]
     return pa.array(values, type=dtype)
