@@ -24,6 +24,16 @@ out because write_pandas names the stage as a quoted string in its COPY and infe
 types with INFER_SCHEMA: fakesnow, the local stand-in our tests run on, supports neither,
 and explicit types are exact where INFER_SCHEMA guesses.
 
+Fingerprints. `table_fingerprint` reads the table's row of `<db>.INFORMATION_SCHEMA.TABLES`:
+LAST_ALTERED (moved by every DDL and DML statement, even one that changes no row, and by
+background maintenance such as reclustering: at worst a needless rebuild), ROW_COUNT and BYTES.
+A view's LAST_ALTERED follows its definition, not its rows, and an external table's its
+metadata refreshes, so those (and any engine that keeps no real LAST_ALTERED: fakesnow reports
+1970-01-01 for every table, whatever happened to it) get a content checksum instead:
+`COUNT(*)` and `SUM(CAST(HASH(<every column>) AS NUMBER(20, 0)))`, one scan. Not HASH_AGG(*),
+which fakesnow lacks; the cast lets the sum hold both Snowflake's signed HASH and fakesnow's
+unsigned one (DuckDB's UBIGINT), and a sum, unlike XOR, also moves when a duplicate row is added.
+
 Errors. Every verb raises a `RunError` made by `snowflake_error`: one scrubbed line saying
 what failed (authentication, an unreachable host, no warehouse/database/schema, a missing
 privilege, or the driver's own first line), with the driver error kept as `__cause__`.
@@ -83,6 +93,12 @@ UPLOAD_TYPES = (
     (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "VARCHAR"),
     (pa.types.is_null, "VARCHAR"),
 )
+
+# INFORMATION_SCHEMA.TABLES types whose LAST_ALTERED moves with their rows (every DDL and DML).
+# VIEW, MATERIALIZED VIEW and EXTERNAL TABLE are fingerprinted by a checksum of their rows.
+ALTERED_WITH_ROWS = frozenset({"BASE TABLE", "TEMPORARY TABLE", "LOCAL TEMPORARY", "EVENT TABLE"})
+HASH_SUM_TYPE = "NUMBER(20, 0)"  # holds any signed or unsigned 64-bit hash; the sum NUMBER(38, 0)
+NOT_FOUND_ERRNO = 2003  # the object does not exist, or the role cannot see it
 
 # Connector and server error numbers, grouped by what the user has to fix.
 AUTH_ERRNOS = frozenset({390100, 390101, 390102, 390144, 390303, 390318, *range(394300, 394307)})
@@ -330,6 +346,38 @@ def _upload_type(kind: pa.DataType) -> str:
     raise RunError(f"cannot upload a column of Arrow type {kind} to Snowflake")
 
 
+def _folded(name: exp.Identifier) -> str:
+    """A name as Snowflake stores it: unquoted names fold to upper case, quoted ones do not."""
+    return name.name if name.quoted else name.name.upper()
+
+
+def parse_table_name(identifier: str, doing: str) -> exp.Table:
+    """`identifier` (`TABLE`, `SCHEMA.TABLE` or `DB.SCHEMA.TABLE`) as a sqlglot table."""
+    hint = "write TABLE, SCHEMA.TABLE or DATABASE.SCHEMA.TABLE"
+    try:
+        table = exp.to_table(identifier, dialect="snowflake")
+    except sqlglot.errors.ParseError as err:
+        first = str(err).splitlines()[0]
+        raise RunError(f"{doing} failed: not a table name ({first})", hint=hint) from err
+    if len(table.parts) > 3 or not all(isinstance(p, exp.Identifier) for p in table.parts):
+        raise RunError(f"{doing} failed: not a table name", hint=hint)
+    return table
+
+
+def metadata_fingerprint(
+    kind: str | None, altered: datetime | None, rows: Any, size: Any
+) -> str | None:
+    """The fingerprint an INFORMATION_SCHEMA.TABLES row gives, or None when the row cannot
+    tell whether the contents changed (a view, an external table, no real LAST_ALTERED)."""
+    if str(kind or "").upper() not in ALTERED_WITH_ROWS or altered is None:
+        return None
+    if altered.tzinfo is None:
+        altered = altered.replace(tzinfo=UTC)
+    if altered.timestamp() <= 0:  # fakesnow's constant 1970-01-01: never a real change time
+        return None
+    return f"altered={altered.astimezone(UTC).isoformat()};rows={rows};bytes={size}"
+
+
 # -- adapter --------------------------------------------------------------------------------------
 
 
@@ -486,6 +534,82 @@ class SnowflakeAdapter(OfflineAdapter):
         finally:
             cursor.close()
         return described_schema(described or [])
+
+    def _rows(
+        self, sql: str, params: Mapping[str, Any] | None, doing: str
+    ) -> list[tuple[Any, ...]] | None:
+        """All rows of a query, or None when it names an object that does not exist."""
+        try:
+            cursor = self._run(sql, params, doing)
+        except RunError as err:
+            if getattr(err.__cause__, "errno", None) == NOT_FOUND_ERRNO:
+                return None
+            raise
+        try:
+            return list(cursor.fetchall())
+        except Exception as err:
+            raise snowflake_error(err, doing) from err
+        finally:
+            cursor.close()
+
+    def table_fingerprint(self, identifier: str) -> str | None:
+        """LAST_ALTERED, ROW_COUNT and BYTES of a table; a checksum of a view's rows (or of a
+        table's, where the engine keeps no LAST_ALTERED); None when there is no such object."""
+        doing = f"fingerprinting table '{identifier}'"
+        table = parse_table_name(identifier, doing)
+        catalog = table.args.get("catalog")  # else the session's database
+        info = exp.table_("TABLES", "INFORMATION_SCHEMA", catalog.copy() if catalog else None)
+        params = {"name": _folded(table.this)}
+        schema: exp.Expression = exp.CurrentSchema()
+        if table.args.get("db"):
+            params["schema"] = _folded(table.args["db"])
+            schema = exp.Placeholder(this="schema")
+        query = (
+            exp.select("TABLE_TYPE", "LAST_ALTERED", "ROW_COUNT", "BYTES")
+            .from_(info)
+            .where(
+                exp.and_(
+                    exp.column("TABLE_SCHEMA").eq(schema),
+                    exp.column("TABLE_NAME").eq(exp.Placeholder(this="name")),
+                )
+            )
+        )
+        found = self._rows(query.sql(dialect="snowflake"), params, doing)
+        if found is None:  # no such database
+            return None
+        if found:
+            fingerprint = metadata_fingerprint(*found[0])
+            if fingerprint is not None:
+                return fingerprint
+        # A view, an external table, or an engine without LAST_ALTERED: checksum the rows.
+        # (No row at all: a table the role cannot see in INFORMATION_SCHEMA, or fakesnow's
+        # views; if it does not exist either, describing it says so.)
+        return self._checksum(table, doing)
+
+    def _checksum(self, table: exp.Table, doing: str) -> str | None:
+        """`rows=<COUNT(*)>;hash=<sum of every row's HASH>`, or None when `table` is missing."""
+        cursor = self._con.cursor()
+        try:
+            described = cursor.describe(
+                exp.select("*").from_(table.copy()).limit(0).sql(dialect="snowflake")
+            )
+        except Exception as err:
+            if getattr(err, "errno", None) == NOT_FOUND_ERRNO:
+                return None
+            raise snowflake_error(err, doing) from err
+        finally:
+            cursor.close()
+        columns = [exp.column(exp.to_identifier(c.name, quoted=True)) for c in described or []]
+        row_hash = exp.Anonymous(this="HASH", expressions=columns)
+        query = exp.select(
+            exp.Count(this=exp.Star()),
+            exp.Sum(this=exp.cast(row_hash, HASH_SUM_TYPE, dialect="snowflake")),
+        ).from_(table.copy())
+        found = self._rows(query.sql(dialect="snowflake"), None, doing)
+        if found is None:  # dropped since it was described
+            return None
+        count, total = found[0]
+        return f"rows={count};hash={total or 0}"
 
     def close(self) -> None:
         self._con.close()

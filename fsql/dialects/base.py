@@ -21,14 +21,14 @@ Rewrite = Callable[[exp.Expression], exp.Expression]
 VersionHash = Callable[[Sequence[exp.Expression]], exp.Expression]
 
 
-def _hash_function(name: str) -> VersionHash:
-    """`NAME(v1, v2, ...)`: engines whose hash takes any number of values of any type,
-    NULLs included, and returns a signed 64-bit integer (Snowflake's HASH)."""
-
-    def build(values: Sequence[exp.Expression]) -> exp.Expression:
-        return exp.Anonymous(this=name, expressions=list(values))
-
-    return build
+def _shifted_hash(values: Sequence[exp.Expression]) -> exp.Expression:
+    """`HASH(v1, ...) >> 1`: engines whose HASH takes any number of values of any type,
+    NULLs included (Snowflake). Shifted one bit so that a hash computed as unsigned (as
+    Snowflake stand-ins do) still fits a signed 64-bit integer."""
+    return exp.BitwiseRightShift(
+        this=exp.Anonymous(this="HASH", expressions=list(values)),
+        expression=exp.Literal.number(1),
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class EngineDialect:
     # The version hash of a feature row (SPEC §2: rows with equal keys, event and created
     # time are versions of one row, and the one with the greatest hash of its feature
     # values wins, in training sets, materialization, pushes and online writes alike).
-    version_hash: VersionHash = field(default_factory=lambda: _hash_function("HASH"))
+    version_hash: VersionHash = _shifted_hash
 
     @property
     def struct_order_join(self) -> bool:

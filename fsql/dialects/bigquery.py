@@ -39,11 +39,21 @@ from fsql.dialects.base import EngineDialect
 
 
 def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
-    """`FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(v1, ...)))`: BigQuery's HASH-like function
-    takes one STRING or BYTES, so the values are serialized first (NULLs as `null`)."""
-    struct = exp.Struct(expressions=list(values))
-    as_json = exp.Anonymous(this="TO_JSON_STRING", expressions=[struct])
-    return exp.Anonymous(this="FARM_FINGERPRINT", expressions=[as_json])
+    """The first 60 bits of `MD5(TO_JSON_STRING(STRUCT(v1, ...)))` as an INT64.
+
+    BigQuery's hash functions take one STRING or BYTES, so the values are serialized
+    first (NULLs as `null`). MD5 rather than FARM_FINGERPRINT: the local emulator has
+    only the former, and one rule must hold on both; 60 bits keep the hex text a
+    non-negative INT64 literal (`0x` + 15 digits) that BigQuery casts exactly."""
+    as_json = exp.Anonymous(
+        this="TO_JSON_STRING", expressions=[exp.Struct(expressions=list(values))]
+    )
+    digest = exp.Anonymous(
+        this="TO_HEX", expressions=[exp.Anonymous(this="MD5", expressions=[as_json])]
+    )
+    head = exp.Substring(this=digest, start=exp.Literal.number(1), length=exp.Literal.number(15))
+    text = exp.Concat(expressions=[exp.Literal.string("0x"), head])
+    return exp.cast(text, exp.DataType.build("INT64", dialect="bigquery"))
 
 
 _MICROS = {

@@ -211,11 +211,11 @@ class OnlineStore(ABC):
         to fetch every view in one trip."""
         return [self.read(table, keys, now_us) for table, keys in requests]
 
+    @abstractmethod
     def key_types(self, view: str) -> tuple[str, ...] | None:
         """The type family of each join key of the view as last written (`integer`,
         `string`, ... of fsql.definitions.types.type_family), None before any write;
         reads check keys against it (fsql.definitions.keys). May be a second old."""
-        return None
 
     @abstractmethod
     def get_state(self, view: str) -> ViewState | None:

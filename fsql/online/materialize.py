@@ -140,7 +140,10 @@ def materialize_view(
     state = store.get_state(name)
     full = _full_reason(view, table, state, store.namespace(name), run)
     if full is not None:
-        start = end - view.ttl if view.ttl is not None else None  # older rows are expired
+        # Rows older than the TTL before the run started are expired for every read from
+        # now on (an END in the future does not make them readable earlier).
+        alive = min(end, as_utc(run.started))
+        start = alive - view.ttl if view.ttl is not None else None
         part = "latest_full" if start is None else "latest_range"
         return _rebuild(adapter, store, plan, table, fence, state, run, start, part, full, progress)
     assert state is not None
@@ -202,7 +205,10 @@ def _rebuild(
             lambda batch: store.upsert_pending(table, token, batch),
         )
     except BaseException:
-        store.abort_rebuild(table, token)
+        try:
+            store.abort_rebuild(table, token)
+        except Exception:  # the store may be what failed: report the first error
+            pass  # an abandoned pending namespace is dropped by a later rebuild
         raise
     new_state = _state(view, run, end, newest, state)
     if not store.commit_rebuild(table, token, fence, new_state):

@@ -1,60 +1,73 @@
-"""The production online store: Redis, one compact string per entity and view.
+"""The production online store: Redis, one compact string per entity and namespace.
 
 The exact bytes are in `KEY_LAYOUT` (fsql.online.redis_codec), written so another
 language can read the store. Why this design (figures: bench/redis_online.py, 1M keys):
 
 - Data keys are `P <tag>:K`, not `P fsql:<project>:<view>:<layout>:K`. The tag is a
-  random 8-character name that the project's meta hash maps from the view (with its
-  layout). Readable keys were 40+ bytes and cost 16 B more per key (167 vs 151 B/key
-  measured): over the 160 B/key budget once the index below is counted. The tag still
-  carries project, view and layout (through the meta hash) and acts as an epoch: a
-  layout change or a teardown gives the view a new tag, so old bytes can never be read
-  as new, at once and atomically, however long their deletion takes.
-- Newest-wins is decided inside Redis by one Lua script per chunk of keys (MGET, compare
-  the 16-byte prefixes, MSET the winners): no read-then-write race between batch runs,
-  incremental runs and pushes. The script first checks that the view's tag is current,
-  so a writer that missed a teardown fails instead of writing into a dead namespace; the
-  store then re-reads the tag and repeats the batch (writes are idempotent).
-- Teardown without SCAN: the script appends every key it creates to an index, a Redis
+  random 8-character name for one namespace of a view: the meta hash maps each view to its
+  live tag (with layout, definition and generation), the pending hash lists the tags of
+  rebuilds being filled. Readable keys were 40+ bytes and cost 16 B more per key: over the
+  160 B/key budget once the index below is counted. A tag is never reused, so old bytes
+  can never be read as new, however long their deletion takes.
+- Greatest-version-wins is decided inside Redis by one Lua script per chunk of keys (MGET,
+  compare the 24-byte prefixes, MSET the winners) for every namespace the write goes to:
+  no read-then-write race between batch runs, incremental runs and pushes. The script
+  first checks that those namespaces are still the current ones (the live tag, and the
+  pending tags of the writer's definition), so a writer that missed a swap or a new
+  rebuild fails instead of writing into a dead namespace or missing a new one; the store
+  then re-reads them and repeats the batch (writes are idempotent).
+- Full materializations fill a pending tag and swap it in with one transaction
+  (fsql.online.redis_control): readers see the old tag's values or the new one's. The old
+  tag is deleted 10 s later at the earliest (RETIRE_GRACE_MS): a reader may use a meta
+  value for up to META_RECHECK_S.
+- Deletion without SCAN: the script appends every key it creates to an index, a Redis
   list of packed key suffixes per tag (6-8 B/key, against ~50-80 B/key for a SET of keys).
-  Teardown drops the view's meta and state fields in one step and queues the tag in a gc
-  list; bounded atomic Lua steps then pop index elements and UNLINK their keys. A step cut
-  off by a failure is resumed by the next prepare() or teardown(). With `expire`, index
-  lists are bucketed by event time and expire after their keys, so the index of a view
-  whose keys keep expiring and coming back does not grow.
-- Each thread keeps one raw connection (built from the pool's settings): redis-py's pool
-  checkout costs ~35 us, as much as the GET itself. Writes stream script calls on it with
+  A tag leaves the meta or pending hash and enters the gc list in one transaction; bounded
+  atomic Lua steps then pop index elements and UNLINK their keys. Every control operation
+  runs the collector, so a step cut off by a failure, or a tag still in its grace time, is
+  finished by a later one. With `expire`, index lists are bucketed by event time and expire
+  after their keys, so the index of a view whose keys keep expiring does not grow.
+- Writes stream script calls on the thread's own connection (fsql.online.redis_link) with
   up to WINDOW unanswered, so Redis runs one chunk while Python encodes the next.
 - Reads are one MGET per view (several views: `read_views`, one round trip) decoded in
   Python; the TTL is applied on the event time in the prefix, so expiry is optional.
 
-Failures of Redis (refused, reset, timeout) become `RunError` naming host:port, never the
-password; no call retries after a timeout, so none waits past the configured timeouts.
+Failures of Redis become one-line `RunError`s naming host:port (fsql.online.redis_link).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import threading
 import time
-import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import hiredis
-import msgpack
 import pyarrow as pa
-import pyarrow.compute as pc
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from fsql.definitions.keys import key_families
 from fsql.errors import ProjectError, RunError
 from fsql.online import redis_codec as codec
-from fsql.online.base import CREATED_TS, EVENT_TS, OnlineStore, OnlineTable, ViewState
+from fsql.online import redis_scripts as scripts
+from fsql.online.base import (
+    Fence,
+    Namespace,
+    OnlineStore,
+    OnlineTable,
+    ViewState,
+)
+from fsql.online.redis_control import (
+    Control,
+    Keys,
+    Meta,
+    Pending,
+    fenced,
+    owned_by_other,
+    state_from_record,
+    unpack_state,
+)
+from fsql.online.redis_link import RedisLink
 
 __all__ = ["KEY_LAYOUT", "RedisOnlineStore"]
 
@@ -68,16 +81,25 @@ MGET_CHUNK = 10_000
 COLLECT_STEP = 20  # index list elements (~1000 keys each) per gc step
 HOUR_MS = 3_600_000
 META_RECHECK_S = 1.0  # how long a reader may miss a rebuild made by another process
+RETIRE_GRACE_MS = 10_000  # a retired live tag's keys outlive it this long (>> META_RECHECK_S)
+WRITE_TRIES = 10  # a batch is repeated when its namespaces changed under it
 
 
 @dataclass
 class _View:
-    """One view's namespace as last seen in the meta hash."""
+    """One view's live namespace as last seen in the meta hash."""
 
-    meta: bytes | None  # "<layout>:<tag>", None when the view is not stored
-    layout: str | None
+    meta: Meta | None  # None when the view is not stored
     base: bytes  # P <tag> ":"
     checked: float  # time.monotonic() of the last look at the meta hash
+
+    @property
+    def layout(self) -> str | None:
+        return None if self.meta is None else self.meta.layout
+
+
+def _new_tag() -> str:
+    return base64.urlsafe_b64encode(os.urandom(6)).decode()
 
 
 class RedisOnlineStore(OnlineStore):
@@ -95,52 +117,32 @@ class RedisOnlineStore(OnlineStore):
         connect_timeout: float | None = 5.0,
         expire: bool = False,
     ) -> None:
-        self.where = codec.where(url)
-        try:
-            self._pool = redis.ConnectionPool.from_url(
-                url,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=False,
-            )
-        except ValueError as err:
-            raise ProjectError(
-                f"online store redis: invalid url ({err})",
-                hint="e.g. url: redis://:PASSWORD@HOST:6379/0, or rediss://... for TLS",
-            ) from None
-        self._client = redis.Redis(connection_pool=self._pool)
+        self._link = link = RedisLink(url, socket_timeout, connect_timeout)
+        self.where = link.where
+        self._errors = link.errors
         self.expire = expire
         self.prefix = key_prefix.encode()
         ns = f"{key_prefix}fsql:{project}:"
         self._meta_key = f"{ns}meta".encode()
         self._state_key = f"{ns}state".encode()
+        self._pending_key = f"{ns}pending".encode()
         self._gc_key = f"{ns}gc".encode()
+        self._types_key = f"{ns}keys".encode()
         self._idx_prefix = f"{ns}idx:".encode()
+        keys = Keys(
+            self._meta_key, self._state_key, self._pending_key, self._gc_key, self._types_key
+        )
+        self._control = Control(link.client, keys)
         self._views: dict[str, _View] = {}
+        self._pending: dict[str, Pending] | None = None  # the pending hash, cached
+        # view -> (key type families, monotonic time read) for reads; what this instance
+        # wrote last, to skip writing them again.
+        self._key_types: dict[str, tuple[tuple[str, ...] | None, float]] = {}
+        self._wrote_types: dict[str, str] = {}
         self._plans: dict[int, codec.Plan] = {}
-        self._sha: dict[str, str] = {}
-        self._local = threading.local()
-        self._conns: weakref.WeakSet[Any] = weakref.WeakSet()
         self._key_pack = codec.key_packer().pack
 
     # -- plumbing
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Redis failures -> one-line RunError naming host:port (never the password)."""
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as err:
-            kind = "timed out" if isinstance(err, redis.TimeoutError) else "is unreachable"
-            raise RunError(
-                f"Redis at {self.where} {kind} while {doing}: {codec.first_line(err)}",
-                hint="check that Redis runs and the online url in profiles.yml; "
-                "nothing was lost, re-run the command",
-            ) from None
-        except redis.RedisError as err:
-            message = f"Redis at {self.where} failed while {doing}: {codec.first_line(err)}"
-            raise RunError(message) from None
 
     def _plan(self, table: OnlineTable) -> codec.Plan:
         plan = self._plans.get(id(table))
@@ -150,169 +152,169 @@ class RedisOnlineStore(OnlineStore):
             plan = self._plans[id(table)] = codec.Plan.build(table)
         return plan
 
-    def _conn(self) -> Any:
-        """This thread's connection, made from the pool's settings (URL, TLS, timeouts)."""
-        local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            conn = self._pool.connection_class(**self._pool.connection_kwargs)
-            local.conn, local.pid = conn, os.getpid()
-            self._conns.add(conn)
-        elif getattr(conn, "_sock", None) is not None:
-            # Readable while no reply is due: EOF (say, Redis restarted since the last
-            # call) or stray bytes. Reconnect now rather than fail this call (as the pool).
-            try:
-                if conn.can_read():
-                    conn.disconnect()
-            except (redis.ConnectionError, OSError):
-                conn.disconnect()
-        return conn
-
-    def _send(self, commands: Sequence[tuple[Any, ...]], retry: bool = True) -> list[Any]:
-        """Replies to `commands`, sent in one write. A broken connection (say, Redis was
-        restarted since its last use) is reopened once: only idempotent reads come here."""
-        conn = self._conn()
-        try:
-            conn.send_packed_command([hiredis.pack_command(c) for c in commands], False)
-            return [conn.read_response() for _ in commands]
-        except redis.ConnectionError:
-            conn.disconnect()
-            if not retry:
-                raise
-            return self._send(commands, retry=False)
-        except BaseException:
-            conn.disconnect()  # unread replies would confuse the next call
-            raise
-
-    def _script(self, name: str, source: str) -> str:
-        sha = self._sha.get(name)
-        if sha is None:
-            sha = self._sha[name] = self._client.script_load(source)
-        return sha
-
-    def _eval(self, name: str, source: str, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
-        try:
-            return self._client.evalsha(self._script(name, source), len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:  # server restarted or SCRIPT FLUSH
-            self._sha.clear()
-            return self._client.evalsha(self._script(name, source), len(keys), *keys, *args)
-
     def _view(self, view: str, max_age: float | None = None) -> _View:
         cached = self._views.get(view)
         if cached is not None and (max_age is None or time.monotonic() - cached.checked < max_age):
             return cached
-        return self._remember(view, self._client.hget(self._meta_key, view))
+        return self._remember(view, self._control.meta(view))
 
-    def _remember(self, view: str, meta: bytes | None) -> _View:
-        if meta is None:
-            info = _View(None, None, b"", time.monotonic())
-        else:
-            layout, _, tag = meta.decode().partition(":")
-            info = _View(meta, layout, self.prefix + tag.encode() + b":", time.monotonic())
-        self._views[view] = info
+    def _remember(self, view: str, meta: Meta | None) -> _View:
+        base = b"" if meta is None else self.prefix + meta.tag.encode() + b":"
+        info = self._views[view] = _View(meta, base, time.monotonic())
         return info
+
+    def _pendings(self) -> dict[str, Pending]:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = self._control.pending()
+        return pending
 
     def _collect(self) -> None:
         """Delete the keys of dead tags, one bounded atomic step at a time."""
-        args = (self.prefix, self._idx_prefix, COLLECT_STEP)
-        while self._eval("collect", codec.COLLECT_LUA, [self._gc_key], args):
+        args = (self.prefix, self._idx_prefix, COLLECT_STEP, RETIRE_GRACE_MS)
+        while self._link.eval("collect", scripts.COLLECT_LUA, [self._gc_key], args):
             pass
 
-    # -- OnlineStore
+    # -- namespaces
 
-    def prepare(self, table: OnlineTable) -> None:
+    def namespace(self, view: str) -> Namespace | None:
+        with self._errors(f"reading the namespace of view '{view}'"):
+            meta = self._remember(view, self._control.meta(view)).meta
+        return None if meta is None else Namespace(meta.layout, meta.view_hash, meta.generation)
+
+    def prepare(self, table: OnlineTable, fence: Fence | None = None) -> None:
         if not table.join_keys:
             raise ProjectError(f"online view {table.view!r} has no join keys")
-        tag = base64.urlsafe_b64encode(os.urandom(6))
-        keys = [self._meta_key, self._state_key, self._gc_key]
+        plan = self._plan(table)
         with self._errors(f"preparing view '{table.view}'"):
-            meta = self._eval("prepare", codec.PREPARE_LUA, keys, [table.view, table.layout, tag])
+            try:
+                meta = self._control.prepare(table.view, plan.layout, fence, _new_tag())
+            finally:
+                self._views.pop(table.view, None)
             self._remember(table.view, meta)
+            self._control.sweep()
             self._collect()
 
-    def upsert(self, table: OnlineTable, batch: pa.RecordBatch | pa.Table) -> int:
+    def begin_rebuild(self, table: OnlineTable, fence: Fence) -> str:
+        if not table.join_keys:
+            raise ProjectError(f"online view {table.view!r} has no join keys")
+        plan = self._plan(table)
+        with self._errors(f"starting a rebuild of view '{table.view}'"):
+            self._control.sweep()
+            self._collect()
+            while True:
+                tag = _new_tag()
+                if self._control.begin(table.view, plan.layout, fence, tag):
+                    self._pending = None
+                    return tag
+
+    def upsert_pending(
+        self, table: OnlineTable, token: str, batch: pa.RecordBatch | pa.Table
+    ) -> int:
+        return self._upsert(table, batch, None, token)
+
+    def commit_rebuild(
+        self, table: OnlineTable, token: str, fence: Fence, state: ViewState
+    ) -> bool:
+        plan = self._plan(table)
+        with self._errors(f"swapping in the rebuild of view '{table.view}'"):
+            try:
+                meta = self._control.commit(table.view, plan.layout, token, fence, state)
+            finally:
+                self._pending = None
+                self._views.pop(table.view, None)
+            if meta is not None:
+                self._remember(table.view, meta)
+            self._collect()
+        return meta is not None
+
+    def abort_rebuild(self, table: OnlineTable, token: str) -> None:
+        with self._errors(f"dropping the rebuild of view '{table.view}'"):
+            self._control.abort(token)
+            self._pending = None
+            self._collect()
+
+    # -- writes
+
+    def upsert(
+        self, table: OnlineTable, batch: pa.RecordBatch | pa.Table, fence: Fence | None = None
+    ) -> int:
+        return self._upsert(table, batch, fence, None)
+
+    def _upsert(
+        self,
+        table: OnlineTable,
+        batch: pa.RecordBatch | pa.Table,
+        fence: Fence | None,
+        token: str | None,
+    ) -> int:
         plan = self._plan(table)
         data = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         offered = data.num_rows
         if offered == 0:
             return 0
-        names = set(data.column_names)
-        missing = [c for c in (*table.join_keys, EVENT_TS, *table.feature_names) if c not in names]
-        if missing:
-            raise RunError(f"rows for online view {table.view!r} lack columns {', '.join(missing)}")
-        for k in table.join_keys:  # a null key can never be read: drop such rows
-            if data.column(k).null_count:
-                data = data.filter(pc.is_valid(data.column(k)))
+        data = codec.normalized(table, data)
         if data.num_rows == 0:
             return offered
-        if data.column(EVENT_TS).null_count:
-            raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
-        if CREATED_TS not in names:
-            data = data.append_column(CREATED_TS, pa.nulls(data.num_rows, pa.int64()))
         ttl = table.ttl_us if self.expire else None
         width = 0 if ttl is None else max(ttl // 1000, HOUR_MS)
-        head = [table.view, b"", 0, width, (ttl or 0) // 1000]
+        tail = [self.prefix, self._idx_prefix, width, (ttl or 0) // 1000]
+        families = key_families(data.schema, table.join_keys)
         with self._errors(f"writing view '{table.view}'"):
-            for _ in range(3):
-                info = self._view(table.view)
-                if info.meta is None or info.layout != plan.layout:
-                    raise RunError(
-                        f"online view {table.view!r} is missing in Redis or has another layout",
-                        hint="call prepare() before upsert(); re-run the command",
-                    )
-                head[1:3] = [info.meta, len(info.base)]
-                chunks = codec.encode_chunks(
-                    plan, data, self._key_pack, info.base, ttl, CHUNK, SLICE
-                )
-                outcome = self._write(info, head, chunks)
+            for _ in range(WRITE_TRIES):
+                try:
+                    head = self._targets(plan, fence, token)
+                except RunError:  # decided on cached namespaces: look again
+                    self._views.pop(table.view, None)
+                    self._pending = None
+                    head = self._targets(plan, fence, token)
+                if self._wrote_types.get(table.view) != families:  # for reads to check keys
+                    self._link.client.hset(self._types_key, table.view, families)
+                    self._wrote_types[table.view] = families
+                chunks = codec.encode_chunks(plan, data, self._key_pack, ttl, CHUNK, SLICE)
+                sha = self._link.script("upsert", scripts.UPSERT_LUA)
+                command = (b"EVALSHA", sha, 2, self._meta_key, self._pending_key, *head, *tail)
+                outcome = self._link.stream(command, chunks, WINDOW)
                 if outcome is None:
                     return offered
-                if outcome == "stale":  # rebuilt or torn down meanwhile: re-read the tag
+                if outcome == "stale":  # namespaces changed meanwhile: re-read them
                     self._views.pop(table.view, None)
+                    self._pending = None
+                    self._wrote_types.pop(table.view, None)
                 else:  # the server lost its scripts (restart, SCRIPT FLUSH)
-                    self._sha.clear()
+                    self._link.sha.clear()
         raise RunError(f"online view {table.view!r} kept changing while being written")
 
-    def _write(
-        self, info: _View, head: list[Any], chunks: Iterator[tuple[list[bytes], list[Any]]]
-    ) -> str | None:
-        """Stream one script call per chunk, at most WINDOW unanswered.
+    def _targets(self, plan: codec.Plan, fence: Fence | None, token: str | None) -> list[Any]:
+        """The upsert script's checks and targets (ARGV 1-6, see redis_scripts)."""
+        view = plan.table.view
+        if token is not None:
+            entry = self._pendings().get(token)
+            if entry is None or entry.view != view or entry.layout != plan.layout:
+                raise RunError(
+                    f"the rebuild of online view {view!r} ended meanwhile "
+                    "(committed, aborted, torn down, or pending for over a day)",
+                    hint="re-run the command",
+                )
+            return [view, b"", b"T", plan.layout, b"", token]
+        meta = self._view(view).meta
+        if fence is not None and meta is not None and owned_by_other(meta.view_hash, fence):
+            raise fenced(view, "a newer definition was materialized meanwhile")
+        if meta is None or meta.layout != plan.layout:
+            raise RunError(
+                f"online view {view!r} is missing in Redis or has another layout",
+                hint="call prepare() before upsert(); re-run the command",
+            )
+        if fence is None:
+            return [view, meta.raw, b"", plan.layout, b"", b""]
+        tags = sorted(
+            p.tag
+            for p in self._pendings().values()
+            if (p.view, p.layout, p.view_hash) == (view, plan.layout, fence.view_hash)
+        )
+        return [view, meta.raw, b"D", plan.layout, fence.view_hash, ",".join(tags)]
 
-        Returns "stale" or "noscript" when the batch must be repeated, None when done.
-        """
-        registry = self._idx_prefix + info.base[len(self.prefix) : -1]
-        sha = self._script("upsert", codec.UPSERT_LUA)
-        conn = self._conn()
-        outcome: str | None = None
-        pending = 0
-
-        def answer() -> None:
-            nonlocal outcome, pending
-            pending -= 1
-            try:
-                conn.read_response()
-            except redis.exceptions.NoScriptError:
-                outcome = outcome or "noscript"
-            except redis.ResponseError as err:
-                if not str(err).startswith("FSQL_STALE"):
-                    raise
-                outcome = "stale"
-
-        try:
-            for keys, args in chunks:
-                command = (b"EVALSHA", sha, len(keys) + 2, self._meta_key, registry, *keys)
-                conn.send_packed_command([hiredis.pack_command((*command, *head, *args))], False)
-                pending += 1
-                if pending >= WINDOW:
-                    answer()
-                if outcome is not None:
-                    break  # the rest would fail the same way
-            while pending:
-                answer()
-        except BaseException:
-            conn.disconnect()  # unanswered replies would confuse the next call
-            raise
-        return outcome
+    # -- reads
 
     def read(
         self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
@@ -344,7 +346,7 @@ class RedisOnlineStore(OnlineStore):
                 asks.append((plan, where, wanted))
                 for lo in range(0, len(wanted), MGET_CHUNK):
                     commands.append((b"MGET", *wanted[lo : lo + MGET_CHUNK]))
-            replies = self._send(commands) if commands else []
+            replies = self._link.send(commands) if commands else []
         found = [v for reply in replies for v in reply]
         out: list[list[tuple[Any, ...] | None]] = []
         pos = 0
@@ -360,39 +362,39 @@ class RedisOnlineStore(OnlineStore):
             out.append(rows)
         return out
 
+    def key_types(self, view: str) -> tuple[str, ...] | None:
+        cached = self._key_types.get(view)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < META_RECHECK_S:
+            return cached[0]
+        with self._errors(f"reading the key types of view '{view}'"):
+            raw = self._link.client.hget(self._types_key, view)
+        families = None if raw is None else tuple(raw.decode().split(","))
+        self._key_types[view] = (families, now)
+        return families
+
+    # -- state and lifecycle
+
     def get_state(self, view: str) -> ViewState | None:
         with self._errors(f"reading the state of view '{view}'"):
-            raw = self._client.hget(self._state_key, view)
-        if raw is None:
-            return None
-        # Three items when no newest event is known (and in state older fsql wrote).
-        watermark, materialized_at, view_hash, *rest = msgpack.unpackb(raw)
-        newest = rest[0] if rest else None
-        when = codec.us_to_datetime
-        return ViewState(
-            view=view,
-            watermark=None if watermark is None else when(watermark),
-            materialized_at=None if materialized_at is None else when(materialized_at),
-            view_hash=view_hash,
-            newest_event=None if newest is None else when(newest),
-        )
+            raw = self._link.client.hget(self._state_key, view)
+        return None if raw is None else state_from_record(view, unpack_state(raw))
 
-    def set_state(self, state: ViewState) -> None:
-        us = codec.datetime_to_us
-        record = [us(state.watermark), us(state.materialized_at), state.view_hash]
-        if state.newest_event is not None:  # else the three-item form older fsql wrote
-            record.append(us(state.newest_event))
+    def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
         with self._errors(f"recording the state of view '{state.view}'"):
-            self._client.hset(self._state_key, state.view, msgpack.packb(record))
+            self._control.set_state(state, fence)
 
     def teardown(self, table: OnlineTable) -> None:
-        keys = [self._meta_key, self._state_key, self._gc_key]
         with self._errors(f"tearing down view '{table.view}'"):
-            self._eval("teardown", codec.TEARDOWN_LUA, keys, [table.view])
+            try:
+                self._control.teardown(table.view)
+            finally:
+                self._pending = None
+                self._views.pop(table.view, None)
+                self._key_types.pop(table.view, None)
+                self._wrote_types.pop(table.view, None)
             self._remember(table.view, None)
             self._collect()
 
     def close(self) -> None:
-        for conn in list(self._conns):
-            conn.disconnect()
-        self._pool.disconnect()
+        self._link.close()

@@ -79,6 +79,7 @@ _MAX_PARAMS = 500
 _BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
 # How often a reader looks again for a namespace it found missing or of another layout.
 _RECHECK_S = 1.0
+_READ_ATTEMPTS = 20
 # A pending namespace this much older than a new rebuild is a dead run's: dropped.
 _ABANDONED_US = 86_400_000_000
 _T = TypeVar("_T")
@@ -495,16 +496,17 @@ class SQLiteOnlineStore(OnlineStore):
     ) -> list[tuple[Any, ...] | None]:
         if not keys:
             return []
-        for attempt in (0, 1):
-            live = self._reader_live(table.view, refresh=attempt == 1)
+        for attempt in range(_READ_ATTEMPTS):
+            live = self._reader_live(table.view, refresh=attempt > 0)
             if live is None or live.layout != table.layout:
                 return [None] * len(keys)  # never materialized with this layout: no values
             plan = self._plan(table, live.tag)
             try:
                 return self._read(plan, keys, now_us)
             except sqlite3.OperationalError as err:
-                # The namespace was swapped (its table dropped) since we looked it up.
-                if attempt or "no such table" not in str(err):
+                # The namespace was swapped (its table dropped) since we looked it up:
+                # look again. Each swap is a whole rebuild, so a few tries always do.
+                if attempt == _READ_ATTEMPTS - 1 or "no such table" not in str(err):
                     raise
         raise AssertionError("unreachable")
 

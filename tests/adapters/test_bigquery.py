@@ -37,13 +37,19 @@ from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
 from fsql.adapters.base import open_offline, upload_table
-from fsql.adapters.bigquery import BigQueryAdapter, bigquery_error, check_profile
+from fsql.adapters.bigquery import (
+    BigQueryAdapter,
+    bigquery_error,
+    check_profile,
+    metadata_fingerprint,
+)
 from fsql.adapters.bigquery_values import (
     csv_bytes,
     normalise_arrow,
     parquet_bytes,
     used_parameters,
 )
+from fsql.config.secrets import register_secret
 from fsql.errors import ProjectError, RunError
 from tests.support.bigquery_emulator import client, profile_block
 
@@ -313,6 +319,126 @@ def test_create_table_as_and_merge(adapter: BigQueryAdapter) -> None:
     ]
     adapter.execute("CREATE OR REPLACE TABLE latest AS SELECT 1 AS only_column")
     assert adapter.table_schema("latest") == pa.schema([("only_column", pa.int64())])
+
+
+FINGERPRINT_CHANGES = {
+    "insert": "INSERT INTO events (id, name) VALUES (3, 'c')",
+    # crucible has no UPDATE or DELETE statements; MERGE does both, as BigQuery's own would.
+    "update in place": "MERGE INTO events AS t USING (SELECT 2 AS id) AS s ON t.id = s.id "
+    "WHEN MATCHED THEN UPDATE SET name = 'B'",
+    "delete": "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id "
+    "WHEN MATCHED THEN DELETE",
+    "replace, same row count": "CREATE OR REPLACE TABLE events AS "
+    "SELECT 7 AS id, 'x' AS name UNION ALL SELECT 8, 'y'",
+    "duplicate row": "INSERT INTO events (id, name) VALUES (8, 'y')",
+}
+
+
+def test_table_fingerprint_follows_every_change(
+    adapter: BigQueryAdapter, bigquery_profile: dict[str, Any]
+) -> None:
+    """crucible keeps no modified time (tables.get has no lastModifiedTime), so here the
+    adapter falls back to its content checksum; the metadata path is checked below."""
+    adapter.execute(
+        "CREATE OR REPLACE TABLE events AS SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b'"
+    )
+    first = adapter.table_fingerprint("events")
+    assert first is not None and first.startswith("rows=2;hash=")
+    assert adapter.table_fingerprint("events") == first  # nothing happened
+    seen = [first]
+    for what, statement in FINGERPRINT_CHANGES.items():
+        adapter.execute(statement)
+        now = adapter.table_fingerprint("events")
+        assert now is not None and now not in seen, what
+        seen.append(now)
+    project, dataset = bigquery_profile["project"], bigquery_profile["dataset"]
+    for name in (
+        f"{dataset}.events",
+        f"{project}.{dataset}.events",
+        f"`{project}.{dataset}.events`",
+    ):
+        assert adapter.table_fingerprint(name) == seen[-1], name
+    adapter.execute("CREATE VIEW recent AS SELECT id FROM events")
+    view = adapter.table_fingerprint("recent")
+    adapter.execute("INSERT INTO events (id, name) VALUES (9, 'z')")
+    assert adapter.table_fingerprint("recent") not in (None, view)  # a view follows its rows
+    assert adapter.table_fingerprint("missing") is None
+    assert adapter.table_fingerprint(f"{dataset}.missing") is None
+    assert adapter.table_fingerprint("no_such_dataset.events") is None
+
+
+class _TablesOnly:
+    """A client that answers tables.get only: any query would be a failure of the test."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def get_table(self, ref: str, **kwargs: Any) -> Any:
+        self.asked.append(ref)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def query_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a table with a modified time needs no query")
+
+
+def test_a_table_fingerprint_is_its_metadata_on_bigquery() -> None:
+    """Real BigQuery's tables.get answer (crucible cannot show it): no query is run."""
+    from google.cloud import bigquery
+
+    def table(kind: str, modified: str | None, **extra: Any) -> Any:
+        resource = {
+            "tableReference": {"projectId": "p", "datasetId": "raw", "tableId": "events"},
+            "type": kind,
+            "numRows": "10",
+            "numBytes": "2048",
+            **extra,
+        }
+        if modified is not None:
+            resource["lastModifiedTime"] = modified
+        return bigquery.Table.from_api_repr(resource)
+
+    client = _TablesOnly(table("TABLE", "1714564800123"))
+    adapter = BigQueryAdapter(client, {"project": "p", "dataset": "d"})
+    assert adapter.table_fingerprint("raw.events") == (
+        "modified=2024-05-01T12:00:00.123000+00:00;rows=10;bytes=2048"
+    )
+    assert client.asked == ["p.raw.events"]
+    assert adapter.table_fingerprint("events") is not None
+    assert client.asked[-1] == "p.d.events"  # the profile's dataset
+    streamed = table(
+        "TABLE",
+        "1714564800123",
+        streamingBuffer={"estimatedRows": "3", "oldestEntryTime": "1714564900000"},
+    )
+    assert metadata_fingerprint(streamed) == (
+        "modified=2024-05-01T12:00:00.123000+00:00;rows=10;bytes=2048;"
+        "streaming=3@2024-05-01T12:01:40+00:00"
+    )
+    # A view's modified time follows its definition, not its rows: checksum instead.
+    assert metadata_fingerprint(table("VIEW", "1714564800123")) is None
+    assert metadata_fingerprint(table("MATERIALIZED_VIEW", "1714564800123")) is None
+    assert metadata_fingerprint(table("EXTERNAL", "1714564800123")) is None
+    assert metadata_fingerprint(table("TABLE", None)) is None  # crucible: no modified time
+
+
+def test_a_failed_fingerprint_is_one_scrubbed_run_error() -> None:
+    register_secret("SENTINEL-fp-t0ken")
+    denied = api.Forbidden(
+        "x", errors=[{"reason": "accessDenied", "message": "Access Denied: SENTINEL-fp-t0ken\nx"}]
+    )
+    adapter = BigQueryAdapter(_TablesOnly(denied), {"project": "p", "dataset": "d"})
+    with pytest.raises(RunError) as caught:
+        adapter.table_fingerprint("raw.events")
+    text = caught.value.render()
+    assert caught.value.message.startswith(
+        "fingerprinting table 'raw.events' failed: permission denied (Access Denied: "
+    )
+    assert "\n" not in text and "SENTINEL-fp-t0ken" not in text
+    with pytest.raises(RunError, match="not a table name"):
+        adapter.table_fingerprint("a.b.c.d")
 
 
 def test_cost_controls_go_with_every_job(bigquery_profile: dict[str, Any], tmp_path: Path) -> None:

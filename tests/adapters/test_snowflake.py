@@ -31,9 +31,11 @@ from fsql.adapters.snowflake import (
     SnowflakeAdapter,
     bind_named,
     connect_args,
+    metadata_fingerprint,
     normalise_arrow,
     snowflake_error,
 )
+from fsql.config.secrets import register_secret
 from fsql.errors import ProjectError, RunError
 
 # duckdb inside fakesnow warns about its own Arrow copies; nothing to do with fsql.
@@ -216,6 +218,99 @@ def test_table_schema_of_existing_and_missing_tables(snowflake_adapter: Snowflak
     assert schema.names == ["user_id", "name", "amount", "price", "ts"]
     assert schema.field("ts").type == UTC_US
     assert snowflake_adapter.table_schema("no_such_table") is None
+
+
+FINGERPRINT_CHANGES = {
+    "insert": "INSERT INTO events VALUES (3, 'c')",
+    "update in place": "UPDATE events SET name = 'B' WHERE id = 2",
+    "delete": "DELETE FROM events WHERE id = 1",
+    "replace, same row count": "CREATE OR REPLACE TABLE events AS "
+    "SELECT 7 AS id, 'x' AS name UNION ALL SELECT 8, 'y'",
+    "duplicate row": "INSERT INTO events VALUES (8, 'y')",
+}
+
+
+def test_table_fingerprint_follows_every_change(
+    snowflake_adapter: SnowflakeAdapter, snowflake_profile: dict[str, Any]
+) -> None:
+    """fakesnow reports LAST_ALTERED as 1970-01-01 whatever happens to a table, so here the
+    adapter falls back to its content checksum; the metadata path is checked below."""
+    adapter = snowflake_adapter
+    adapter.execute("CREATE OR REPLACE TABLE events (id NUMBER(38, 0), name VARCHAR)")
+    adapter.execute("INSERT INTO events VALUES (1, 'a'), (2, 'b')")
+    first = adapter.table_fingerprint("events")
+    assert first is not None and first.startswith("rows=2;hash=")
+    assert adapter.table_fingerprint("events") == first  # nothing happened
+    seen = [first]
+    for what, statement in FINGERPRINT_CHANGES.items():
+        adapter.execute(statement)
+        now = adapter.table_fingerprint("events")
+        assert now is not None and now not in seen, what
+        seen.append(now)
+    database, schema = snowflake_profile["database"], snowflake_profile["schema"]
+    for name in (f"{schema}.events", f"{database}.{schema}.EVENTS", f'"{schema.upper()}"."EVENTS"'):
+        assert adapter.table_fingerprint(name) == seen[-1], name
+    adapter.execute("CREATE OR REPLACE VIEW recent AS SELECT id FROM events")
+    view = adapter.table_fingerprint("recent")
+    adapter.execute("INSERT INTO events VALUES (9, 'z')")
+    assert adapter.table_fingerprint("recent") not in (None, view)  # a view follows its rows
+    assert adapter.table_fingerprint("missing") is None
+    assert adapter.table_fingerprint(f"{schema}.missing") is None
+    assert adapter.table_fingerprint("no_such_schema.events") is None
+    assert adapter.table_fingerprint("no_such_db.no_such_schema.events") is None
+    with pytest.raises(RunError, match=r"fingerprinting table 'a\.b\.c\.d' failed: not a table"):
+        adapter.table_fingerprint("a.b.c.d")
+
+
+def test_metadata_fingerprint_trusts_only_a_real_last_altered() -> None:
+    """What real Snowflake's INFORMATION_SCHEMA.TABLES row gives (fakesnow cannot show it)."""
+    altered = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert metadata_fingerprint("BASE TABLE", altered, 10, 2048) == (
+        "altered=2024-05-01T10:00:00.123456+00:00;rows=10;bytes=2048"
+    )
+    later = metadata_fingerprint("BASE TABLE", altered + timedelta(microseconds=1), 10, 2048)
+    assert later != metadata_fingerprint("BASE TABLE", altered, 10, 2048)
+    assert metadata_fingerprint("TEMPORARY TABLE", altered, 0, 0) is not None
+    # A view's LAST_ALTERED follows its definition, not its rows: checksum instead.
+    assert metadata_fingerprint("VIEW", altered, None, None) is None
+    assert metadata_fingerprint("MATERIALIZED VIEW", altered, 3, 10) is None
+    assert metadata_fingerprint("EXTERNAL TABLE", altered, None, None) is None
+    # No real change time (fakesnow's constant epoch, or none at all): checksum instead.
+    assert metadata_fingerprint("BASE TABLE", datetime(1970, 1, 1, tzinfo=UTC), 2, 0) is None
+    assert metadata_fingerprint("BASE TABLE", None, 2, 0) is None
+
+
+class _RefusingConnection:
+    """A connection whose every statement is refused as a real role without grants is."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def cursor(self) -> _RefusingConnection:
+        return self
+
+    def execute(self, *args: Any, **kwargs: Any) -> None:
+        raise ProgrammingError(msg=self.message, errno=3001)
+
+    describe = execute
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_fingerprint_is_one_scrubbed_run_error() -> None:
+    register_secret("SENTINEL-fp-s3cret")
+    refused = "SQL access control error:\nInsufficient privileges (token SENTINEL-fp-s3cret)"
+    adapter = SnowflakeAdapter(_RefusingConnection(refused))
+    with pytest.raises(RunError) as caught:
+        adapter.table_fingerprint("raw.events")
+    text = caught.value.render()
+    assert caught.value.message.startswith(
+        "fingerprinting table 'raw.events' failed: permission denied ("
+    )
+    assert "Insufficient privileges" in caught.value.message  # the detail after the header
+    assert "\n" not in text and "SENTINEL-fp-s3cret" not in text
+    assert isinstance(caught.value.__cause__, ProgrammingError)
 
 
 def test_result_names_fold_back_to_lower_case(snowflake_adapter: SnowflakeAdapter) -> None:

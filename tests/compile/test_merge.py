@@ -91,7 +91,7 @@ USING (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY user_id, event_timestamp, created_ts
-      ORDER BY HASH(spend, "ORDER") DESC NULLS LAST
+      ORDER BY BITSHIFTRIGHT(HASH(spend, "ORDER"), 1) DESC NULLS LAST
     ) = 1
 ) AS s
 ON t.user_id = s.user_id

@@ -1,8 +1,10 @@
 """Tests for `fsql.online.redis_store.RedisOnlineStore` against a real Redis server.
 
 The same semantics as tests/online/test_sqlite.py (newest-wins, TTL, keys, types, state,
-lifecycle), plus what only a networked store has: concurrent writers through several
-store instances, a server that dies or hangs mid-run, expiry, the documented layout.
+lifecycle; the shared contract is tests/online/test_store_contract.py), plus what only a
+networked store has: concurrent writers through several store instances, rebuilds racing
+writers and readers, the deletion of retired and abandoned namespaces, a server that dies
+or hangs mid-run, expiry, the documented layout.
 
 Uses database 13 of 127.0.0.1:6379 and a key prefix unique to each test; a test deletes
 only the keys under its own prefix. Fault tests start their own redis-server on a free
@@ -33,7 +35,15 @@ redis = pytest.importorskip("redis")
 from fsql.definitions.types import FeatureType as T  # noqa: E402
 from fsql.errors import ProjectError, RunError  # noqa: E402
 from fsql.online import redis_store  # noqa: E402
-from fsql.online.base import CREATED_TS, EVENT_TS, OnlineTable, ViewState  # noqa: E402
+from fsql.online.base import (  # noqa: E402
+    CREATED_TS,
+    EVENT_TS,
+    VERSION,
+    Fence,
+    FencedError,
+    OnlineTable,
+    ViewState,
+)
 from fsql.online.redis_store import RedisOnlineStore  # noqa: E402
 
 HOST, PORT, DB = "127.0.0.1", 6379, 13
@@ -143,11 +153,16 @@ def score(store: RedisOnlineStore, uid: Any, table: OnlineTable = USERS) -> Any:
     return None if row is None else row[0]
 
 
-def data_keys(raw: Any, store: RedisOnlineStore, view: str) -> int:
-    """How many data keys the view's current tag has (SCAN, test-only)."""
+def live_tag(raw: Any, store: RedisOnlineStore, view: str) -> str:
+    """The tag of the view's live namespace, read from the meta hash as KEY_LAYOUT says."""
     meta = raw.hget(store._meta_key, view)
     assert meta is not None
-    tag = meta.decode().partition(":")[2]
+    return str(meta.decode().split(":")[1])
+
+
+def data_keys(raw: Any, store: RedisOnlineStore, view: str, tag: str | None = None) -> int:
+    """How many data keys the view's live tag (or `tag`) has (SCAN, test-only)."""
+    tag = tag or live_tag(raw, store, view)
     return count_prefix(raw, f"{store.prefix.decode()}{tag}:")
 
 
@@ -510,16 +525,26 @@ class TestLifecycle:
     def test_state_round_trip(self, store: RedisOnlineStore) -> None:
         assert store.get_state("users") is None
         wm = datetime(2024, 3, 1, 0, 0, 0, 1, tzinfo=UTC)
-        state = ViewState("users", wm, wm + timedelta(hours=1), "abc123")
+        state = ViewState("users", wm, wm + timedelta(hours=1), "abc123", wm, "base-1")
         store.set_state(state)
         assert store.get_state("users") == state
-        naive = ViewState("users", datetime(2024, 3, 2), None, "def")
+        # Naive times are UTC; a merge keeps the definition and base version, and each
+        # time moves forward only.
+        naive = ViewState("users", datetime(2024, 3, 2), None, "def", None, "base-2")
         store.set_state(naive)
         got = store.get_state("users")
-        assert got == ViewState("users", datetime(2024, 3, 2, tzinfo=UTC), None, "def")
+        later = datetime(2024, 3, 2, tzinfo=UTC)
+        assert got == ViewState("users", later, wm + timedelta(hours=1), "abc123", wm, "base-1")
         assert got is not None and got.watermark is not None
         assert got.watermark.tzinfo is not None
         assert store.get_state("other") is None
+
+    def test_state_written_by_older_fsql_reads(self, store: RedisOnlineStore, raw: Any) -> None:
+        raw.hset(store._state_key, "users", msgpack.packb([1_000_000, None, "h"]))
+        epoch = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+        assert store.get_state("users") == ViewState("users", epoch, None, "h")
+        store.set_state(ViewState("users", None, None, "x", epoch, "b"))
+        assert store.get_state("users") == ViewState("users", epoch, None, "h", epoch, "b")
 
     def test_teardown_removes_values_state_and_keys(
         self, store: RedisOnlineStore, raw: Any, prefix: str
@@ -592,25 +617,295 @@ class TestLifecycle:
         with pytest.raises(RunError, match="prepare"):
             writer.upsert(USERS, batch(USERS, [user(3, NOW, 0, 3.0)]))
 
-    def test_layout_is_documented_bytes(self, store: RedisOnlineStore, raw: Any) -> None:
-        """Decode a value with nothing but KEY_LAYOUT's description and msgpack."""
-        store.upsert(USERS, batch(USERS, [user(42, NOW, 7, 2.5, 3)]))
+    def test_layout_is_documented_bytes(
+        self, make: Callable[..., RedisOnlineStore], raw: Any
+    ) -> None:
+        """Decode every record with nothing but KEY_LAYOUT's description and msgpack."""
+        store = make()
+        ns = f"{store.prefix.decode()}fsql:shop:"
+        fence = Fence("f" * 64, 1_234)
+        store.prepare(USERS, fence)
+        data = batch(USERS, [user(42, NOW, 7, 2.5, 3)]).append_column(
+            VERSION, pa.array([-5], pa.int64())
+        )
+        store.upsert(USERS, data, fence)
         assert 'P <tag> ":" K' in redis_store.KEY_LAYOUT
-        meta = raw.hget(f"{store.prefix.decode()}fsql:shop:meta", "users").decode()
-        layout, tag = meta.split(":")
-        assert layout == USERS.layout and len(tag) == 8
+        layout, tag, view_hash, generation = raw.hget(f"{ns}meta", "users").decode().split(":")
+        assert (layout, len(tag), view_hash, generation) == (USERS.layout, 8, "f" * 64, "0")
         value = raw.get(store.prefix + tag.encode() + b":" + msgpack.packb(42))
         assert int.from_bytes(value[:8], "big") - 2**63 == NOW
         assert int.from_bytes(value[8:16], "big") - 2**63 == 7
-        assert msgpack.unpackb(value[16:]) == [2.5, 3]
-        store.set_state(ViewState("users", datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), None, "h"))
-        raw_state = raw.hget(f"{store.prefix.decode()}fsql:shop:state", "users")
-        assert msgpack.unpackb(raw_state) == [1_000_000, None, "h"]
+        assert int.from_bytes(value[16:24], "big") - 2**63 == -5
+        assert msgpack.unpackb(value[24:]) == [2.5, 3]
+        assert raw.hget(f"{ns}keys", "users") == b"integer"
+        second = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+        store.set_state(ViewState("users", second, None, "f" * 64, None, "v1"), fence)
+        raw_state = raw.hget(f"{ns}state", "users")
+        assert msgpack.unpackb(raw_state) == [1_000_000, None, "f" * 64, None, "v1"]
+        rebuild = Fence("f" * 64, 5_000)
+        token = store.begin_rebuild(USERS, rebuild)
+        entry = msgpack.unpackb(raw.hget(f"{ns}pending", token))
+        assert entry[:4] == ["users", USERS.layout, "f" * 64, 5_000]
+        assert abs(entry[4] - time.time() * 1000) < 60_000  # created: Redis TIME, in ms
+        assert store.commit_rebuild(USERS, token, rebuild, ViewState("users", None, None, "x"))
+        assert raw.hget(f"{ns}meta", "users").decode().split(":")[1:] == [token, "f" * 64, "5000"]
+        (gone,) = raw.lrange(f"{ns}gc", 0, -1)  # the old tag, with its retirement time
+        old, retired = gone.decode().split(":")
+        assert old == tag and abs(int(retired) - time.time() * 1000) < 60_000
 
     def test_close_then_reuse_reconnects(self, store: RedisOnlineStore) -> None:
         store.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]))
         store.close()
         assert score(store, 1) == 1.0
+
+
+FENCE = Fence("d" * 64, 1_000)
+OTHER = Fence("e" * 64, 2_000)
+
+
+def fenced_rows(lo: int, hi: int, value: float, ts: int = NOW) -> pa.Table:
+    return batch(USERS, [user(i, ts, 0, value, i) for i in range(lo, hi)])
+
+
+class TestNamespaces:
+    """Rebuilds, fences and the deletion of retired and abandoned namespaces in Redis."""
+
+    def _rebuild(
+        self, s: RedisOnlineStore, fence: Fence, data: pa.Table, state_hash: str = "x"
+    ) -> str:
+        token = s.begin_rebuild(USERS, fence)
+        s.upsert_pending(USERS, token, data)
+        assert s.commit_rebuild(USERS, token, fence, ViewState("users", None, None, state_hash))
+        return token
+
+    def test_retired_tag_is_kept_for_the_grace_then_deleted(
+        self, make: Callable[..., RedisOnlineStore], raw: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(redis_store, "RETIRE_GRACE_MS", 400)
+        s = make()
+        s.prepare(USERS, FENCE)
+        s.upsert(USERS, fenced_rows(0, 100, 1.0), FENCE)
+        old = live_tag(raw, s, "users")
+        again = Fence(FENCE.view_hash, 5_000)
+        self._rebuild(s, again, fenced_rows(50, 150, 2.0))
+        assert s.read(USERS, [(0,), (100,)], NOW) == [None, (2.0, 100)]
+        s.prepare(USERS, again)  # runs the collector: too early for the old tag
+        assert data_keys(raw, s, "users", old) == 100
+        time.sleep(0.45)
+        s.prepare(USERS, again)
+        assert data_keys(raw, s, "users", old) == 0
+        assert not raw.exists(s._idx_prefix + old.encode()) and not raw.exists(s._gc_key)
+        assert data_keys(raw, s, "users") == 100
+
+    def test_readers_while_retired_tags_are_deleted(
+        self, prefix: str, monkeypatch: pytest.MonkeyPatch, raw: Any
+    ) -> None:
+        from tests.online.test_store_contract import Backend, rebuild_under_readers
+
+        # Past META_RECHECK_S (readers of other instances hold a meta value that long):
+        # old tags are deleted while the readers run, and not one read may miss a value.
+        monkeypatch.setattr(redis_store, "RETIRE_GRACE_MS", 1_300)
+        spec = {"kind": "redis", "url": URL, "project": "shop", "prefix": prefix}
+        backend = Backend("redis", spec)
+        try:
+            assert rebuild_under_readers(backend, 200, 3.0) >= 2
+        finally:
+            for s in backend.made:
+                s.close()
+        retired = raw.lrange(f"{prefix}fsql:shop:gc".encode(), 0, -1)
+        tags = {k.split(b":")[1] for k in raw.scan_iter(match=f"{prefix}*", count=1000)}
+        assert len(retired) < 150  # the run made hundreds: the early ones were deleted
+        assert len(tags) <= len(retired) + 1 + 2  # data tags: retired ones and the live one
+
+    def test_abort_deletes_the_pending_keys_at_once(
+        self, make: Callable[..., RedisOnlineStore], raw: Any, prefix: str
+    ) -> None:
+        s = make()
+        token = s.begin_rebuild(USERS, FENCE)
+        s.upsert_pending(USERS, token, fenced_rows(0, 50, 1.0))
+        assert data_keys(raw, s, "users", token) == 50
+        s.abort_rebuild(USERS, token)
+        assert count_prefix(raw, prefix) == 1  # the key types of the view, nothing else
+        assert raw.hlen(s._types_key) == 1
+        with pytest.raises(RunError, match="ended meanwhile"):
+            s.upsert_pending(USERS, token, fenced_rows(0, 5, 1.0))
+        with pytest.raises(RunError, match="dropped meanwhile"):
+            s.commit_rebuild(USERS, token, FENCE, ViewState("users", None, None, "x"))
+        s.abort_rebuild(USERS, token)  # twice is harmless
+        assert count_prefix(raw, prefix) == 1
+
+    def test_teardown_ends_a_rebuild_in_progress(
+        self, make: Callable[..., RedisOnlineStore], raw: Any, prefix: str
+    ) -> None:
+        runner, other = make(), make()
+        token = runner.begin_rebuild(USERS, FENCE)
+        runner.upsert_pending(USERS, token, fenced_rows(0, 50, 1.0))
+        other.teardown(USERS)
+        assert count_prefix(raw, prefix) == 0
+        with pytest.raises(RunError, match="ended meanwhile"):
+            runner.upsert_pending(USERS, token, fenced_rows(0, 5, 1.0))
+        with pytest.raises(RunError, match="dropped meanwhile"):
+            runner.commit_rebuild(USERS, token, FENCE, ViewState("users", None, None, "x"))
+        assert runner.namespace("users") is None and count_prefix(raw, prefix) == 0
+
+    def test_a_killed_rebuild_is_collected_after_a_day(
+        self, make: Callable[..., RedisOnlineStore], raw: Any
+    ) -> None:
+        s = make()
+        dead = s.begin_rebuild(USERS, FENCE)  # its run is killed: no commit, no abort
+        s.upsert_pending(USERS, dead, fenced_rows(0, 50, 1.0))
+        alive = s.begin_rebuild(USERS, FENCE)
+        s.upsert_pending(USERS, alive, fenced_rows(0, 10, 1.0))
+        entry = msgpack.unpackb(raw.hget(s._pending_key, dead))
+        entry[4] -= 25 * 3_600_000  # created 25 hours ago
+        raw.hset(s._pending_key, dead, msgpack.packb(entry))
+        s.prepare(USERS)
+        assert raw.hkeys(s._pending_key) == [alive.encode()]
+        assert data_keys(raw, s, "users", dead) == 0
+        assert data_keys(raw, s, "users", alive) == 10
+
+    def test_a_writer_with_a_stale_view_reaches_a_new_rebuild(
+        self, make: Callable[..., RedisOnlineStore]
+    ) -> None:
+        pusher, runner = make(), make()
+        pusher.prepare(USERS, FENCE)
+        pusher.upsert(USERS, fenced_rows(0, 1, 1.0), FENCE)  # caches: no rebuild pending
+        again = Fence(FENCE.view_hash, 5_000)
+        token = runner.begin_rebuild(USERS, again)
+        pusher.upsert(USERS, fenced_rows(9, 10, 9.0), FENCE)  # the script finds the rebuild
+        runner.upsert_pending(USERS, token, fenced_rows(0, 3, 2.0))
+        state = ViewState("users", None, None, FENCE.view_hash)
+        assert runner.commit_rebuild(USERS, token, again, state)
+        assert runner.read(USERS, [(0,), (9,)], NOW) == [(2.0, 0), (9.0, 9)]
+
+    def test_batches_written_during_rebuilds_survive_the_swaps(
+        self, make: Callable[..., RedisOnlineStore]
+    ) -> None:
+        """A pusher streams batches (three script calls each) while rebuilds begin and
+        commit: every batch that started after a rebuild began is live after its swap."""
+        runner, pusher = make(), make()
+        runner.prepare(USERS, FENCE)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        started: list[int] = []
+        written: list[int] = []
+
+        def push() -> None:
+            try:
+                lo = 100_000
+                while not stop.is_set():
+                    started.append(lo)
+                    pusher.upsert(USERS, fenced_rows(lo, lo + 2500, 7.0), FENCE)
+                    written.append(lo)
+                    lo += 2500
+            except BaseException as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=push)
+        thread.start()
+        checked = 0
+        try:
+            for g in range(4):
+                again = Fence(FENCE.view_hash, 2_000 + g)
+                token = runner.begin_rebuild(USERS, again)
+                first = len(started)  # batches from here on began after the rebuild did
+                time.sleep(0.03)
+                runner.upsert_pending(USERS, token, fenced_rows(0, 3000, float(g)))
+                time.sleep(0.03)
+                state = ViewState("users", None, None, FENCE.view_hash)
+                assert runner.commit_rebuild(USERS, token, again, state)
+                done = [lo for lo in written[:] if lo >= 100_000 + 2500 * first]
+                keys = [(k,) for lo in done for k in range(lo, lo + 2500)]
+                assert all(row is not None for row in runner.read(USERS, keys, NOW))
+                checked += len(done)
+        finally:
+            stop.set()
+            thread.join()
+        assert errors == [] and checked >= 4
+        assert runner.read(USERS, [(0,)], NOW) == [(3.0, 0)]
+
+    def test_writer_of_an_older_definition_is_refused_inside_the_script(
+        self, make: Callable[..., RedisOnlineStore]
+    ) -> None:
+        old, new = make(), make()
+        old.prepare(USERS, FENCE)
+        old.upsert(USERS, fenced_rows(0, 1, 1.0), FENCE)  # caches the live namespace
+        token = new.begin_rebuild(USERS, OTHER)
+        new.upsert_pending(USERS, token, fenced_rows(0, 1, 2.0))
+        assert new.commit_rebuild(USERS, token, OTHER, ViewState("users", None, None, "x"))
+        with pytest.raises(FencedError, match="newer definition"):
+            old.upsert(USERS, fenced_rows(5, 6, 5.0), FENCE)
+        assert new.read(USERS, [(0,), (5,)], NOW) == [(2.0, 0), None]
+        state = new.get_state("users")
+        assert state is not None and state.view_hash == OTHER.view_hash
+
+    def test_commit_and_swap_race_between_processes(
+        self, make: Callable[..., RedisOnlineStore], raw: Any
+    ) -> None:
+        """Rebuilds of two definitions committed from several threads: afterwards the live
+        namespace is the newest run's, its definition is the state's, nothing is pending."""
+        stores = [make() for _ in range(6)]
+        results: list[tuple[int, bool]] = []
+        errors: list[BaseException] = []
+
+        def run(i: int, s: RedisOnlineStore) -> None:
+            fence = Fence((FENCE, OTHER)[i % 2].view_hash, 10_000 + i)
+            try:
+                token = s.begin_rebuild(USERS, fence)
+                s.upsert_pending(USERS, token, fenced_rows(0, 200, float(i)))
+                state = ViewState("users", None, None, fence.view_hash)
+                results.append((i, s.commit_rebuild(USERS, token, fence, state)))
+            except BaseException as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert dict(results)[5] is True  # the newest run always swaps in
+        ns = stores[0].namespace("users")
+        state = stores[0].get_state("users")
+        assert ns is not None and state is not None
+        assert (ns.generation, ns.view_hash, state.view_hash) == (
+            10_005,
+            OTHER.view_hash,
+            OTHER.view_hash,
+        )
+        assert stores[0].read(USERS, [(7,)], NOW) == [(5.0, 7)]
+        assert raw.hlen(stores[0]._pending_key) == 0
+
+    def test_unfenced_namespace_is_adopted_by_a_fence(self, store: RedisOnlineStore) -> None:
+        ns = store.namespace("users")  # the fixture prepared it without a fence
+        assert ns is not None and (ns.view_hash, ns.generation) == ("", 0)
+        store.upsert(USERS, fenced_rows(0, 1, 1.0), FENCE)
+        store.prepare(USERS, FENCE)
+        assert store.namespace("users") == ns.__class__(USERS.layout, FENCE.view_hash, 0)
+        assert score(store, 0) == 1.0
+        with pytest.raises(FencedError):
+            store.prepare(USERS, OTHER)
+
+    def test_key_types_are_recorded(self, store: RedisOnlineStore) -> None:
+        assert store.key_types("users") is None
+        store.upsert(USERS, fenced_rows(0, 1, 1.0))
+        other = make_reader(store)
+        assert other.key_types("users") == ("integer",)
+        store.teardown(USERS)
+        assert store.key_types("users") is None
+        other.close()
+
+    def test_meta_written_by_older_fsql_parses(self) -> None:
+        from fsql.online.redis_control import Meta
+
+        assert Meta.parse(b"abc:TAG") == Meta(b"abc:TAG", "abc", "TAG", "", 0)
+        meta = Meta.make("abc", "TAG", "h:with:colons", 7)
+        assert Meta.parse(meta.raw) == meta
+
+
+def make_reader(store: RedisOnlineStore) -> RedisOnlineStore:
+    """Another instance on `store`'s prefix (nothing cached)."""
+    return RedisOnlineStore(URL, "shop", key_prefix=store.prefix.decode())
 
 
 class TestExpiry:
@@ -630,7 +925,7 @@ class TestExpiry:
         ]
         s.upsert(table, batch(table, rows))
         assert s.read(table, [(1,), (2,)], now) == [(1,), None]
-        tag = raw.hget(s._meta_key, "t").decode().partition(":")[2]
+        tag = live_tag(raw, s, "t")
         key = s.prefix + tag.encode() + b":" + msgpack.packb(1)
         want_ms = (now - HOUR // 2 + HOUR) // 1000 + 1
         assert raw.pexpiretime(key) == want_ms
@@ -647,7 +942,7 @@ class TestExpiry:
         plain = make(expire=True)
         plain.prepare(USERS)
         plain.upsert(USERS, batch(USERS, [user(1, now, 0, 1.0)]))
-        utag = raw.hget(s._meta_key, "users").decode().partition(":")[2]
+        utag = live_tag(raw, s, "users")
         assert raw.pttl(s.prefix + utag.encode() + b":" + msgpack.packb(1)) == -1
 
     def test_expired_buckets_leave_the_registry(
@@ -658,7 +953,7 @@ class TestExpiry:
         s.prepare(table)
         now = self.now()
         s.upsert(table, batch(table, [{"id": 1, EVENT_TS: now - 5 * HOUR, "x": 1}]))
-        tag = raw.hget(s._meta_key, "t").decode().partition(":")[2]
+        tag = live_tag(raw, s, "t")
         registry = s._idx_prefix + tag.encode()
         assert raw.scard(registry) == 1  # its list expired at once, with its key
         s.upsert(table, batch(table, [{"id": 2, EVENT_TS: now, "x": 2}]))
@@ -677,7 +972,7 @@ class TestExpiry:
             table, batch(table, [{"id": i, EVENT_TS: now - 10, "x": 1} for i in range(5)])
         )
         keeping.upsert(table, batch(table, [{"id": i, EVENT_TS: now, "x": 2} for i in range(5)]))
-        tag = raw.hget(expiring._meta_key, "t").decode().partition(":")[2]
+        tag = live_tag(raw, expiring, "t")
         key = expiring.prefix + tag.encode() + b":" + msgpack.packb(0)
         assert raw.pttl(key) == -1  # written without expiry now
         assert keeping.read(table, [(0,)], now) == [(2,)]
@@ -972,15 +1267,16 @@ class TestMaterializationFaults:
     def _fail_on_first_write(
         self, monkeypatch: pytest.MonkeyPatch, fault: Callable[[], None]
     ) -> None:
-        """Inject `fault` into the server right before the first online write of a run."""
-        real = RedisOnlineStore.upsert
+        """Inject `fault` into the server right before the first online write of a run
+        (into the live namespace or a rebuild's)."""
+        real = RedisOnlineStore._upsert
 
-        def upsert(self: RedisOnlineStore, table: OnlineTable, data: Any) -> int:
-            monkeypatch.setattr(RedisOnlineStore, "upsert", real)
+        def first(self: RedisOnlineStore, *args: Any) -> int:
+            monkeypatch.setattr(RedisOnlineStore, "_upsert", real)
             fault()
-            return real(self, table, data)
+            return real(self, *args)
 
-        monkeypatch.setattr(RedisOnlineStore, "upsert", upsert)
+        monkeypatch.setattr(RedisOnlineStore, "_upsert", first)
 
     def test_hang_mid_run_moves_no_watermark_and_rerun_completes(
         self, server: Server, tmp_path: Any, monkeypatch: pytest.MonkeyPatch

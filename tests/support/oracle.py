@@ -6,7 +6,8 @@ It follows SPEC §2 literally and is written for obviousness, not speed (it is q
   equal to `k` (a NULL on either side never matches) and `t - T <= event_ts <= t`, both bounds
   inclusive, with no lower bound when the view has no TTL;
 - the chosen candidate has the greatest `(event_ts, created_ts)`, a NULL created timestamp
-  sorting lowest; its values are returned as they are (a NULL stays NULL);
+  sorting lowest, then (when the view gives one) the greatest version hash; its values are
+  returned as they are (a NULL stays NULL);
 - no candidate gives NULL for every requested feature of that view.
 
 Timestamps: a naive datetime means UTC; everything is compared as tz-aware UTC.
@@ -18,7 +19,7 @@ NaN, None, `pd.NA` or `pd.NaT` for a NULL depending on the column type.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,6 +44,10 @@ class OracleView:
     created_col: str | None = None
     timestamp_col: str = EVENT_TIMESTAMP
     features: tuple[str, ...] = field(default_factory=tuple)
+    # The version hash of a row (fsql.compile.ordering): rows equal on keys, event and
+    # created time are versions of one row, the greatest hash wins. None: such ties with
+    # different values have no answer here (AmbiguousChoice).
+    version: Callable[[Row], int] | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -168,11 +173,12 @@ def _key_of(row: Mapping[str, Any], join_keys: Sequence[str]) -> tuple[Any, ...]
 
 def _sort_key(row: Mapping[str, Any], view: OracleView) -> tuple[Any, ...]:
     event = to_utc(row[view.timestamp_col])
+    version = () if view.version is None else (view.version(dict(row)),)
     if view.created_col is None:
-        return (event,)
+        return (event, *version)
     created = to_utc(row.get(view.created_col))
     # A NULL created timestamp sorts below every real one.
-    return (event, created is not None, created or datetime.min.replace(tzinfo=UTC))
+    return (event, created is not None, created or datetime.min.replace(tzinfo=UTC), *version)
 
 
 def _candidates(view: OracleView, key: tuple[Any, ...] | None, at: datetime | None) -> list[Row]:

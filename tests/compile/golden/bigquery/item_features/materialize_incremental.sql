@@ -4,7 +4,17 @@ SELECT
   CAST(NULL AS TIMESTAMP) AS `__created_ts`,
   `item_avg_rating`,
   `item_review_count`,
-  `item_category`
+  `item_category`,
+  CAST(CONCAT(
+    '0x',
+    SUBSTRING(
+      TO_HEX(
+        MD5(TO_JSON_STRING(STRUCT(`item_avg_rating`, `item_review_count`, `item_category`)))
+      ),
+      1,
+      15
+    )
+  ) AS INT64) AS `__version`
 FROM `my-project`.`fsql`.`item_features`
 WHERE
   (
@@ -14,6 +24,18 @@ WHERE
   )
   AND `event_timestamp` >= @start
 QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY `item_id` ORDER BY `event_timestamp` DESC) = 1
+  ROW_NUMBER() OVER (
+    PARTITION BY `item_id`
+    ORDER BY `event_timestamp` DESC, CAST(CONCAT(
+      '0x',
+      SUBSTRING(
+        TO_HEX(
+          MD5(TO_JSON_STRING(STRUCT(`item_avg_rating`, `item_review_count`, `item_category`)))
+        ),
+        1,
+        15
+      )
+    ) AS INT64) DESC
+  ) = 1
 ORDER BY
   `item_id`;

@@ -21,7 +21,20 @@ WITH `__fsql_k0` AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY `f`.`user_id`, `f`.`event_timestamp`
-      ORDER BY `f`.`created_timestamp` DESC
+      ORDER BY `f`.`created_timestamp` DESC, CAST(CONCAT(
+        '0x',
+        SUBSTRING(
+          TO_HEX(
+            MD5(
+              TO_JSON_STRING(
+                STRUCT(`f`.`user_30d_purchase_count`, `f`.`user_lifetime_value`, `f`.`user_order_days`)
+              )
+            )
+          ),
+          1,
+          15
+        )
+      ) AS INT64) DESC
     ) = 1
 ), `__fsql_s0` AS (
   SELECT
@@ -80,7 +93,18 @@ WITH `__fsql_k0` AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY `f`.`item_id`, `f`.`event_timestamp`
-      ORDER BY `f`.`event_timestamp` DESC
+      ORDER BY CAST(CONCAT(
+        '0x',
+        SUBSTRING(
+          TO_HEX(
+            MD5(
+              TO_JSON_STRING(STRUCT(`f`.`item_avg_rating`, `f`.`item_review_count`, `f`.`item_category`))
+            )
+          ),
+          1,
+          15
+        )
+      ) AS INT64) DESC
     ) = 1
 ), `__fsql_s1` AS (
   SELECT

@@ -1,4 +1,4 @@
-CREATE OR REPLACE TABLE `my-project`.`fsql`.`user_daily_orders` AS
+CREATE OR REPLACE VIEW `my-project`.`fsql`.`user_daily_orders` AS
 SELECT
   *
   REPLACE (CAST(`event_timestamp` AS TIMESTAMP) AS `event_timestamp`, CAST(`daily_order_count` AS INT64) AS `daily_order_count`, CAST(`daily_spend` AS FLOAT64) AS `daily_spend`)

@@ -3,7 +3,8 @@ SELECT
   event_timestamp AS __event_ts,
   CAST(NULL AS TIMESTAMPTZ) AS __created_ts,
   daily_order_count,
-  daily_spend
+  daily_spend,
+  BITSHIFTRIGHT(HASH(daily_order_count, daily_spend), 1) AS __version
 FROM user_daily_orders
 WHERE
   (
@@ -11,6 +12,9 @@ WHERE
   )
   AND event_timestamp >= :start
 QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY event_timestamp DESC NULLS LAST) = 1
+  ROW_NUMBER() OVER (
+    PARTITION BY user_id
+    ORDER BY event_timestamp DESC NULLS LAST, BITSHIFTRIGHT(HASH(daily_order_count, daily_spend), 1) DESC NULLS LAST
+  ) = 1
 ORDER BY
   user_id;

@@ -1,4 +1,4 @@
-CREATE OR REPLACE TABLE user_daily_orders AS
+CREATE OR REPLACE VIEW user_daily_orders AS
 SELECT
   *
   REPLACE (CAST(event_timestamp AS TIMESTAMPTZ) AS event_timestamp, CAST(daily_order_count AS BIGINT) AS daily_order_count, CAST(daily_spend AS DOUBLE) AS daily_spend)

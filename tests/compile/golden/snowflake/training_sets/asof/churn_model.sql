@@ -21,7 +21,7 @@ WITH __fsql_k0 AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY f.user_id, f.event_timestamp
-      ORDER BY f.created_timestamp DESC NULLS LAST
+      ORDER BY f.created_timestamp DESC NULLS LAST, BITSHIFTRIGHT(HASH(f.user_30d_purchase_count, f.user_lifetime_value, f.user_order_days), 1) DESC NULLS LAST
     ) = 1
 ), __fsql_k1 AS (
   SELECT
@@ -42,6 +42,11 @@ WITH __fsql_k0 AS (
     ON f.item_id = __fsql_k1.item_id
   WHERE
     f.event_timestamp <= __fsql_k1.__fsql_hi
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY f.item_id, f.event_timestamp
+      ORDER BY BITSHIFTRIGHT(HASH(f.item_avg_rating, f.item_review_count, f.item_category), 1) DESC NULLS LAST
+    ) = 1
 )
 SELECT
   e.__fsql_row,
