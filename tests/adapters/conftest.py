@@ -1,5 +1,7 @@
-"""The Snowflake adapter against fakesnow (tests/conftest.py starts one server per session),
-through the real snowflake-connector-python; each test in a schema of its own."""
+"""Adapters on the engines' stand-ins (tests/conftest.py starts one server per session):
+Snowflake on fakesnow through the real snowflake-connector-python, each test in a schema
+of its own; BigQuery on crucible-emulator through the real google-cloud-bigquery client,
+each test in a dataset of its own."""
 
 from __future__ import annotations
 
@@ -26,3 +28,28 @@ def snowflake_adapter(snowflake_profile: dict[str, Any], tmp_path: Path) -> Iter
     adapter = SnowflakeAdapter.from_config(snowflake_profile, tmp_path)
     yield adapter
     adapter.close()
+
+
+@pytest.fixture
+def bigquery_profile(bigquery_emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A profile block for the emulator whose dataset exists (the adapter never makes one)."""
+    pytest.importorskip("google.cloud.bigquery")
+    from tests.support.bigquery_emulator import client
+    from tests.support.bigquery_emulator import profile_block as bigquery_block
+
+    profile = bigquery_block(bigquery_emulator)
+    bq = client(bigquery_emulator)
+    bq.create_dataset(profile["dataset"])
+    yield profile
+    bq.delete_dataset(profile["dataset"], delete_contents=True, not_found_ok=True)
+    bq.close()
+
+
+@pytest.fixture
+def bigquery_adapter(bigquery_profile: dict[str, Any], tmp_path: Path) -> Iterator[Any]:
+    """A BigQueryAdapter connected through the real client to the emulator."""
+    from fsql.adapters.base import open_offline
+
+    opened = open_offline(bigquery_profile, tmp_path, "conf/profiles.yml")
+    yield opened
+    opened.close()

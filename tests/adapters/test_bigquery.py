@@ -20,7 +20,6 @@ import json
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +35,7 @@ pytest.importorskip("google.cloud.bigquery")
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
-from fsql.adapters.base import open_offline, upload_table
+from fsql.adapters.base import upload_table
 from fsql.adapters.bigquery import (
     BigQueryAdapter,
     bigquery_error,
@@ -58,22 +57,8 @@ SENTINEL = "SENTINEL-k3yf1le-9c2e"
 
 
 @pytest.fixture
-def bigquery_profile(bigquery_emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A profile block for the emulator whose dataset exists (the adapter never makes one)."""
-    profile = profile_block(bigquery_emulator)
-    bq = client(bigquery_emulator)
-    bq.create_dataset(profile["dataset"])
-    yield profile
-    bq.delete_dataset(profile["dataset"], delete_contents=True, not_found_ok=True)
-    bq.close()
-
-
-@pytest.fixture
-def adapter(bigquery_profile: dict[str, Any], tmp_path: Path) -> Iterator[BigQueryAdapter]:
-    opened = open_offline(bigquery_profile, tmp_path, "conf/profiles.yml")
-    assert isinstance(opened, BigQueryAdapter)
-    yield opened
-    opened.close()
+def adapter(bigquery_adapter: BigQueryAdapter) -> BigQueryAdapter:
+    return bigquery_adapter
 
 
 def _events(adapter: BigQueryAdapter) -> None:
@@ -319,52 +304,6 @@ def test_create_table_as_and_merge(adapter: BigQueryAdapter) -> None:
     ]
     adapter.execute("CREATE OR REPLACE TABLE latest AS SELECT 1 AS only_column")
     assert adapter.table_schema("latest") == pa.schema([("only_column", pa.int64())])
-
-
-FINGERPRINT_CHANGES = {
-    "insert": "INSERT INTO events (id, name) VALUES (3, 'c')",
-    # crucible has no UPDATE or DELETE statements; MERGE does both, as BigQuery's own would.
-    "update in place": "MERGE INTO events AS t USING (SELECT 2 AS id) AS s ON t.id = s.id "
-    "WHEN MATCHED THEN UPDATE SET name = 'B'",
-    "delete": "MERGE INTO events AS t USING (SELECT 1 AS id) AS s ON t.id = s.id "
-    "WHEN MATCHED THEN DELETE",
-    "replace, same row count": "CREATE OR REPLACE TABLE events AS "
-    "SELECT 7 AS id, 'x' AS name UNION ALL SELECT 8, 'y'",
-    "duplicate row": "INSERT INTO events (id, name) VALUES (8, 'y')",
-}
-
-
-def test_table_fingerprint_follows_every_change(
-    adapter: BigQueryAdapter, bigquery_profile: dict[str, Any]
-) -> None:
-    """crucible keeps no modified time (tables.get has no lastModifiedTime), so here the
-    adapter falls back to its content checksum; the metadata path is checked below."""
-    adapter.execute(
-        "CREATE OR REPLACE TABLE events AS SELECT 1 AS id, 'a' AS name UNION ALL SELECT 2, 'b'"
-    )
-    first = adapter.table_fingerprint("events")
-    assert first is not None and first.startswith("rows=2;hash=")
-    assert adapter.table_fingerprint("events") == first  # nothing happened
-    seen = [first]
-    for what, statement in FINGERPRINT_CHANGES.items():
-        adapter.execute(statement)
-        now = adapter.table_fingerprint("events")
-        assert now is not None and now not in seen, what
-        seen.append(now)
-    project, dataset = bigquery_profile["project"], bigquery_profile["dataset"]
-    for name in (
-        f"{dataset}.events",
-        f"{project}.{dataset}.events",
-        f"`{project}.{dataset}.events`",
-    ):
-        assert adapter.table_fingerprint(name) == seen[-1], name
-    adapter.execute("CREATE VIEW recent AS SELECT id FROM events")
-    view = adapter.table_fingerprint("recent")
-    adapter.execute("INSERT INTO events (id, name) VALUES (9, 'z')")
-    assert adapter.table_fingerprint("recent") not in (None, view)  # a view follows its rows
-    assert adapter.table_fingerprint("missing") is None
-    assert adapter.table_fingerprint(f"{dataset}.missing") is None
-    assert adapter.table_fingerprint("no_such_dataset.events") is None
 
 
 class _TablesOnly:

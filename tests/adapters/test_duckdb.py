@@ -32,38 +32,3 @@ def test_relative_file_paths_resolve_against_the_project(tmp_path: Path) -> None
     assert table.column("s")[0].as_py() == 3
 
 
-CHANGES = {
-    "insert": "INSERT INTO raw.events VALUES (3, 'c')",
-    "update in place": "UPDATE raw.events SET name = 'B' WHERE id = 2",
-    "delete": "DELETE FROM raw.events WHERE id = 1",
-    "replace, same row count": "CREATE OR REPLACE TABLE raw.events AS "
-    "SELECT * FROM (VALUES (7, 'x'), (8, 'y')) AS v(id, name)",
-    "duplicate row": "INSERT INTO raw.events VALUES (8, 'y')",
-}
-
-
-def test_table_fingerprint_follows_every_change(tmp_path: Path) -> None:
-    adapter = DuckDBAdapter.from_config({}, tmp_path)
-    adapter.execute("CREATE SCHEMA raw")
-    adapter.execute(
-        "CREATE TABLE raw.events AS SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(id, name)"
-    )
-    first = adapter.table_fingerprint("raw.events")
-    assert first is not None
-    assert adapter.table_fingerprint("raw.events") == first  # nothing happened
-    seen = [first]
-    for what, statement in CHANGES.items():
-        adapter.execute(statement)
-        now = adapter.table_fingerprint("raw.events")
-        assert now is not None and now not in seen, what
-        seen.append(now)
-    adapter.execute("CREATE TABLE plain AS SELECT 1 AS id")
-    adapter.execute("CREATE VIEW recent AS SELECT id FROM raw.events")
-    view = adapter.table_fingerprint("recent")
-    assert adapter.table_fingerprint("plain") is not None  # unqualified: the main schema
-    adapter.execute("INSERT INTO raw.events VALUES (9, 'z')")
-    assert adapter.table_fingerprint("recent") not in (None, view)  # a view follows its rows
-    assert adapter.table_fingerprint("missing") is None
-    assert adapter.table_fingerprint("raw.missing") is None
-    assert adapter.table_fingerprint("nowhere.events") is None
-    adapter.close()
