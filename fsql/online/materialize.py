@@ -51,6 +51,7 @@ from fsql.online.open import online_table
 from fsql.online.times import datetime_to_us, us_to_datetime
 
 Progress = Callable[[str], None]
+RANGE_COVERS_TTL = "range covers the TTL window"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _full_reason(
         return None  # a backfill: values newer than END stay (writes never go back)
     if run.start is not None:
         if view.ttl is not None and run.start <= run.end - view.ttl:
-            return "range covers the TTL window"
+            return RANGE_COVERS_TTL
         return None
     if not run.incremental:
         return "full"
@@ -141,9 +142,12 @@ def materialize_view(
     full = _full_reason(view, table, state, store.namespace(name), run)
     if full is not None:
         # Rows older than the TTL before the run started are expired for every read from
-        # now on (an END in the future does not make them readable earlier).
+        # now on (an END in the future does not make them readable earlier). A range that
+        # covers the TTL window is written as asked, older rows too.
         alive = min(end, as_utc(run.started))
         start = alive - view.ttl if view.ttl is not None else None
+        if run.start is not None and full == RANGE_COVERS_TTL:
+            start = as_utc(run.start)
         part = "latest_full" if start is None else "latest_range"
         return _rebuild(adapter, store, plan, table, fence, state, run, start, part, full, progress)
     assert state is not None
