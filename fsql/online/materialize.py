@@ -24,7 +24,8 @@ during a run are read again by the next one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +53,7 @@ from fsql.online.times import datetime_to_us, us_to_datetime
 
 Progress = Callable[[str], None]
 RANGE_COVERS_TTL = "range covers the TTL window"
+NEVER = "never materialized"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _full_reason(
 ) -> str | None:
     """Why this run must materialize `view` in full, or None for a partial write."""
     if live is None or state is None:
-        return "never materialized"
+        return NEVER
     if live.layout != table.layout:
         return "keys or features changed"
     if live.view_hash != view.content_hash or state.view_hash != view.content_hash:
@@ -124,6 +126,19 @@ def _full_reason(
     return None
 
 
+def _full_start(view: FeatureView, run: Run, end: datetime, reason: str) -> datetime | None:
+    """Where a full materialization starts reading. Rows older than the TTL before the run
+    started are expired for every read from now on (an END in the future does not make
+    them readable earlier); a START asked for that reaches further back is honoured. A
+    view without a TTL is read whole, except on its first materialization, where a START
+    asked for is the user's range and nothing older was there to keep."""
+    asked = as_utc(run.start) if run.start is not None else None
+    if view.ttl is None:
+        return asked if reason == NEVER else None
+    alive = min(end, as_utc(run.started)) - view.ttl
+    return alive if asked is None else min(asked, alive)
+
+
 def materialize_view(
     adapter: OfflineAdapter,
     store: OnlineStore,
@@ -141,13 +156,7 @@ def materialize_view(
     state = store.get_state(name)
     full = _full_reason(view, table, state, store.namespace(name), run)
     if full is not None:
-        # Rows older than the TTL before the run started are expired for every read from
-        # now on (an END in the future does not make them readable earlier). A range that
-        # covers the TTL window is written as asked, older rows too.
-        alive = min(end, as_utc(run.started))
-        start = alive - view.ttl if view.ttl is not None else None
-        if run.start is not None and full == RANGE_COVERS_TTL:
-            start = as_utc(run.start)
+        start = _full_start(view, run, end, full)
         part = "latest_full" if start is None else "latest_range"
         return _rebuild(adapter, store, plan, table, fence, state, run, start, part, full, progress)
     assert state is not None
@@ -162,18 +171,8 @@ def materialize_view(
     else:
         start, part, reason = None, "latest_full", "incremental: no watermark yet"
     store.prepare(table, fence)
-    rows, newest = _stream(
-        adapter,
-        plan,
-        run,
-        start,
-        part,
-        progress,
-        name,
-        end,
-        table,
-        lambda batch: store.upsert(table, batch, fence),
-    )
+    write = functools.partial(store.upsert, table, fence=fence)
+    rows, newest = _stream(adapter, plan, run, part, start, write, progress)
     store.set_state(_state(view, run, end, newest, state), fence)
     return MaterializeResult(name, rows, start, end, reason)
 
@@ -196,18 +195,8 @@ def _rebuild(
     end = as_utc(run.end)
     token = store.begin_rebuild(table, fence)
     try:
-        rows, newest = _stream(
-            adapter,
-            plan,
-            run,
-            start,
-            part,
-            progress,
-            view.name,
-            end,
-            table,
-            lambda batch: store.upsert_pending(table, token, batch),
-        )
+        write = functools.partial(store.upsert_pending, table, token)
+        rows, newest = _stream(adapter, plan, run, part, start, write, progress)
     except BaseException:
         try:
             store.abort_rebuild(table, token)
@@ -259,24 +248,22 @@ def _stream(
     adapter: OfflineAdapter,
     plan: ViewPlan,
     run: Run,
-    start: datetime | None,
     part: str,
-    progress: Progress | None,
-    name: str,
-    end: datetime,
-    table: OnlineTable,
+    start: datetime | None,
     write: Callable[[pa.RecordBatch], int],
+    progress: Progress | None,
 ) -> tuple[int, int | None]:
-    """Run the view's latest-per-key query and write every batch; returns the rows
-    written and the newest event time among them (microseconds)."""
+    """Run the view's latest-per-key query `part` (from `start` to the run's END) and
+    write every batch; returns the rows written and the newest event time among them
+    (microseconds)."""
     view = plan.view
     sql = plan.latest_sql(part, run.push_log)
-    params = {"end": end, **({"start": as_utc(start)} if start is not None else {})}
+    params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
     rows = 0
     newest: int | None = None
     try:
-        for batch in _batches(adapter, sql, params):
+        for batch in adapter.fetch_batches(sql, params):
             if not batch.num_rows:
                 continue
             batch = _store_batch(conform_names(batch, names))
@@ -285,20 +272,14 @@ def _stream(
             if top is not None and (newest is None or top > newest):
                 newest = top
             if progress:
-                progress(f"  {name}: {rows:,} keys written")
+                progress(f"  {view.name}: {rows:,} keys written")
     except RunError:
         raise
     except Exception as err:  # engine or store failure: the state stays where it was
         first = scrub(str(err)).strip().splitlines()
         raise RunError(
-            f"materializing view '{name}' failed: {first[0] if first else repr(err)}",
+            f"materializing view '{view.name}' failed: {first[0] if first else repr(err)}",
             file=view.sql_path,
             hint="nothing was lost; re-run the same command",
         ) from err
     return rows, newest
-
-
-def _batches(
-    adapter: OfflineAdapter, sql: str, params: dict[str, datetime]
-) -> Iterator[pa.RecordBatch]:
-    yield from adapter.fetch_batches(sql, params)
