@@ -17,9 +17,9 @@ Why SQLite this way (measured in ENGINE_NOTES "Online stores"):
   different keys, as key types matter everywhere else in fsql.
 
 The statements live in `fsql.online.sqlite_sql` (built with sqlglot) and the value
-conversions in `fsql.online.sqlite_values`; this module holds the per-view plan
-(statements generated once per view layout and per read batch size, so a read does
-no SQL generation after its first call) and the store itself.
+conversions in `fsql.online.sqlite_values`, the per-view plan (statements generated once
+per view layout, namespace and read batch size) in `fsql.online.sqlite_plan`; this module
+holds the store itself: namespaces, fences, run state, reads and writes.
 
 Threading: one connection shared by all threads. Writes (and schema changes) are
 serialized by a lock and run in one `BEGIN IMMEDIATE` transaction per call; reads
@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,14 +56,13 @@ from fsql.online.base import (
     ViewState,
     merge_state,
 )
+from fsql.online.sqlite_plan import Plan
 from fsql.online.sqlite_sql import (
-    batch_select_sql,
     drop_sql,
     meta_sql,
     table_name,
-    view_sql,
 )
-from fsql.online.sqlite_values import DECODERS, FLOAT_TYPES, NAN, as_table, feature_values
+from fsql.online.sqlite_values import as_table, feature_values
 from fsql.online.times import datetime_to_us, plain, to_micros, us_to_datetime
 
 __all__ = ["SQLiteOnlineStore"]
@@ -73,104 +72,12 @@ __all__ = ["SQLiteOnlineStore"]
 NULL_CREATED_TS = -(2**63)
 _NULL_CREATED = int64_scalar(NULL_CREATED_TS)
 _ZERO = int64_scalar(0)
-# Parameters per read statement; batch sizes are rounded up to these buckets (the
-# last key repeated) so a view needs only a handful of distinct statements.
-_MAX_PARAMS = 500
-_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
 # How often a reader looks again for a namespace it found missing or of another layout.
 _RECHECK_S = 1.0
 _READ_ATTEMPTS = 20
 # A pending namespace this much older than a new rebuild is a dead run's: dropped.
 _ABANDONED_US = 86_400_000_000
 _T = TypeVar("_T")
-
-# --- per-view plan ------------------------------------------------------------------
-
-
-@dataclass
-class _Plan:
-    """Everything derived from one `OnlineTable`, computed once: names, SQL, decoders."""
-
-    table: OnlineTable
-    name: str
-    layout: str
-    keys: tuple[str, ...]
-    ttl_us: int | None
-    create_sql: str
-    drop_sql: str
-    upsert_sql: str
-    point_sql: str
-    decoders: tuple[tuple[int, Callable[[Any], Any]], ...]
-    floats: tuple[int, ...]  # positions of float features (NaN is stored as text)
-    rows_per_chunk: int
-    buckets: tuple[int, ...]
-    in_sql: dict[int, str] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, table: OnlineTable, name: str) -> _Plan:
-        keys = tuple(table.join_keys)
-        if not keys:
-            raise ProjectError(f"online view {table.view!r} has no join keys")
-        features = tuple(table.feature_names)
-        seen: dict[str, str] = {}
-        for column in (*keys, EVENT_TS, CREATED_TS, VERSION, *features):
-            folded = column.lower()  # SQLite column names are case-insensitive
-            if folded in seen:
-                raise ProjectError(
-                    f"online view {table.view!r}: columns {seen[folded]!r} and {column!r} "
-                    "collide in SQLite (names compare case-insensitively)",
-                    hint="rename one of them",
-                )
-            seen[folded] = column
-        statements = view_sql(name, keys, table.features)
-        rows_per_chunk = max(1, _MAX_PARAMS // len(keys))
-        return cls(
-            table=table,
-            name=name,
-            layout=table.layout,
-            keys=keys,
-            ttl_us=table.ttl_us,
-            create_sql=statements.create,
-            drop_sql=statements.drop,
-            upsert_sql=statements.upsert,
-            point_sql=statements.point,
-            decoders=tuple(
-                (i, DECODERS[t]) for i, (_, t) in enumerate(table.features) if t in DECODERS
-            ),
-            floats=tuple(i for i, (_, t) in enumerate(table.features) if t in FLOAT_TYPES),
-            rows_per_chunk=rows_per_chunk,
-            buckets=tuple(sorted({min(b, rows_per_chunk) for b in _BUCKETS})),
-        )
-
-    def batch_sql(self, n: int) -> str:
-        """The statement reading `n` keys at once (n is one of `buckets`)."""
-        sql = self.in_sql.get(n)
-        if sql is None:
-            columns = [*self.keys, EVENT_TS, *self.table.feature_names]
-            sql = batch_select_sql(self.name, self.keys, columns, n)
-            self.in_sql[n] = sql
-        return sql
-
-    def bucket(self, n: int) -> int:
-        for b in self.buckets:
-            if b >= n:
-                return b
-        return self.buckets[-1]
-
-    def decode(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Stored feature values -> Python values (bool, UTC datetime, date, NaN)."""
-        if not self.decoders and not self.floats:
-            return values
-        out = list(values)
-        for i, fn in self.decoders:
-            v = out[i]
-            if v is not None:
-                out[i] = fn(v)
-        for i in self.floats:
-            if type(out[i]) is str:  # NaN: SQLite would store a float NaN as NULL
-                out[i] = NAN
-        return tuple(out)
-
 
 # --- the store ------------------------------------------------------------------------
 
@@ -207,10 +114,10 @@ class SQLiteOnlineStore(OnlineStore):
             self.path, isolation_level=None, check_same_thread=False, cached_statements=512
         )
         self._lock = threading.Lock()
-        self._plans: dict[tuple[OnlineTable, str], _Plan] = {}
+        self._plans: dict[tuple[OnlineTable, str], Plan] = {}
         # Plans by object identity: hashing a frozen OnlineTable costs microseconds
         # (enum hashes), more than the point read itself. Holds the table to pin its id.
-        self._plans_by_id: dict[int, tuple[OnlineTable, str, _Plan]] = {}
+        self._plans_by_id: dict[int, tuple[OnlineTable, str, Plan]] = {}
         # view -> (live namespace as last seen, monotonic time seen), for readers.
         self._live: dict[str, tuple[_Live | None, float]] = {}
         self._key_types: dict[str, tuple[tuple[str, ...] | None, float]] = {}
@@ -231,7 +138,7 @@ class SQLiteOnlineStore(OnlineStore):
 
     # -- plans and bookkeeping
 
-    def _plan(self, table: OnlineTable, tag: str) -> _Plan:
+    def _plan(self, table: OnlineTable, tag: str) -> Plan:
         entry = self._plans_by_id.get(id(table))
         if entry is not None and entry[0] is table and entry[1] == tag:
             return entry[2]
@@ -239,7 +146,7 @@ class SQLiteOnlineStore(OnlineStore):
         if plan is None:
             if len(self._plans) >= 4096:  # namespaces come and go with every rebuild
                 self._plans.clear()
-            plan = self._plans[(table, tag)] = _Plan.build(table, table_name(table.view, tag))
+            plan = self._plans[(table, tag)] = Plan.build(table, table_name(table.view, tag))
         if len(self._plans_by_id) >= 1024:  # callers building tables per call
             self._plans_by_id.clear()
         self._plans_by_id[id(table)] = (table, tag, plan)
@@ -275,7 +182,7 @@ class SQLiteOnlineStore(OnlineStore):
             conn.execute("COMMIT")
             return result
 
-    def _new_namespace(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, _Plan]:
+    def _new_namespace(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, Plan]:
         tag = secrets.token_hex(4)  # lower-case: SQLite folds the case of table names
         plan = self._plan(table, tag)
         conn.execute(plan.create_sql)
@@ -511,7 +418,7 @@ class SQLiteOnlineStore(OnlineStore):
         raise AssertionError("unreachable")
 
     def _read(
-        self, plan: _Plan, keys: Sequence[tuple[Any, ...]], now_us: int
+        self, plan: Plan, keys: Sequence[tuple[Any, ...]], now_us: int
     ) -> list[tuple[Any, ...] | None]:
         ttl = plan.ttl_us
         oldest = None if ttl is None else now_us - ttl
@@ -527,7 +434,7 @@ class SQLiteOnlineStore(OnlineStore):
         return self._read_many(plan, keys, oldest)
 
     def _read_many(
-        self, plan: _Plan, keys: Sequence[tuple[Any, ...]], oldest: int | None
+        self, plan: Plan, keys: Sequence[tuple[Any, ...]], oldest: int | None
     ) -> list[tuple[Any, ...] | None]:
         nk = len(plan.keys)
         # Result rows are matched back by key value; SQLite and Python agree on
