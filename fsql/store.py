@@ -7,6 +7,7 @@ store and reuses it. This module holds no SQL of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -456,7 +457,29 @@ class FeatureStore:
             (n, self.project.views[n].schedule, self.project.views[n].content_hash) for n in names
         ]
         with self._lock:
-            return check_freshness(self.online, views, now)
+            rows = check_freshness(self.online, views, now)
+            notes = self._input_notes(
+                [n for n in names if self.project.views[n].materialized == "incremental"]
+            )
+        return [dataclasses.replace(r, note=notes[r.view]) if r.view in notes else r for r in rows]
+
+    def _input_notes(self, views: Sequence[str]) -> dict[str, str]:
+        """Incremental views whose inputs changed since their last build: merges read only
+        new rows, so rows rewritten or deleted in those inputs need a full refresh. Asks
+        the offline engine; when it cannot be opened (say, another process holds a DuckDB
+        file), the note says so instead."""
+        if not views:
+            return {}
+        try:
+            stale = ViewBuilder(self.offline, self.compiled).stale(views)
+        except (ProjectError, RunError) as err:
+            return {v: f"inputs not checked: {err.message}" for v in views}
+        return {
+            name: f"{why} since the last build; rows rewritten or deleted there need "
+            "fsql run --full-refresh"
+            for name, why in stale
+            if name in views and why.startswith("input changed")
+        }
 
     def get_online_features(
         self,

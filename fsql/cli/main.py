@@ -293,6 +293,9 @@ def freshness_cmd(
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
     else:
         click.echo(render_text(rows))
+    for row in rows:
+        if row.note:
+            click.echo(f"note: {row.view}: {row.note}", err=True)
     failing = failure_summary(rows)
     if failing:
         click.echo(failing, err=True)

@@ -52,6 +52,9 @@ class FreshnessRow:
     age: timedelta | None  # now - materialized_at
     status: str
     event_lag: timedelta | None = None  # now - newest_event; informational
+    # Advice that is not a failure, e.g. an incremental view whose inputs changed since
+    # its last build (rows rewritten or deleted there need `fsql run --full-refresh`).
+    note: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -68,6 +71,7 @@ class FreshnessRow:
             "newest_event": _iso(self.newest_event),
             "age_seconds": _seconds(self.age),
             "event_lag_seconds": _seconds(self.event_lag),
+            "note": self.note,
         }
 
 

@@ -160,9 +160,46 @@ def test_cli_exit_codes_and_json(project: Path) -> None:
         "newest_event": (NOW - HOUR).isoformat().replace("+00:00", "Z"),
         "age_seconds": 3 * 3600.0,
         "event_lag_seconds": (done + 3 * HOUR - (NOW - HOUR)).total_seconds(),
+        "note": None,
     }
     assert rows["daily"]["status"] == "never" and rows["daily"]["age_seconds"] is None
     assert rows["adhoc"]["schedule_seconds"] is None
 
     code, _, err = _fsql(project, "--now", "yesterday")
     assert code == 2 and "--now 'yesterday' is not a timestamp" in err
+
+
+def test_redefined_until_materialized_with_the_new_definition(project: Path) -> None:
+    with FeatureStore(project_dir=project) as store:
+        assert _by_view(store.freshness())["hourly"].status == "fresh"
+    sql = project / "models" / "hourly.sql"
+    sql.write_text(sql.read_text().replace("select", "select /* v2 */", 1) + "\nwhere true\n")
+    code, _, err = _fsql(project, "--select", "hourly")
+    assert code == 1
+    assert "redefined, not yet materialized with the current definition: hourly" in err
+    with FeatureStore(project_dir=project) as store:
+        assert _by_view(store.freshness())["hourly"].status == "redefined"
+        store.materialize(NOW - HOUR, NOW, views=["hourly"])  # a range: in full anyway
+        row = _by_view(store.freshness())["hourly"]
+    assert row.status == "fresh"
+    assert _fsql(project, "--select", "hourly")[0] == 0
+
+
+def test_an_incremental_view_whose_inputs_changed_gets_a_note(tmp_path: Path) -> None:
+    spec = ViewSpec(
+        "spend", ["user"], SPEND, ROWS, online=True, extra_yaml={"materialized": "incremental"}
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    with FeatureStore(project_dir=root) as store:
+        store.run()
+        assert store.freshness()[0].note is None
+    more = ViewSpec(**{**spec.__dict__, "rows": [*ROWS, {**ROWS[0], "spend": 9.0}]})
+    make_project(tmp_path / "p", [more], {"user": ["user_id"]})  # the source is rewritten
+    code, out, err = _fsql(root, "--format", "json")
+    [row] = json.loads(out)
+    assert "input changed: source raw.spend_raw" in row["note"]
+    assert "fsql run --full-refresh" in row["note"]
+    assert "note: spend: input changed" in err and code == 0
+    with FeatureStore(project_dir=root) as store:
+        store.run()
+        assert store.freshness()[0].note is None
