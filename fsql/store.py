@@ -139,7 +139,10 @@ class FeatureStore:
         )
         self.dialect = _target_dialect(self.target)
         self.compiled: CompiledProject = compile_project(
-            self.project, self.dialect, **_table_location(self.target)
+            self.project,
+            self.dialect,
+            **_table_location(self.target),
+            file_root=self.project.root,  # file sources are the project's, wherever we run
         )
         self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
         self._tables: dict[str, OnlineTable] = {

@@ -1,8 +1,10 @@
 """DuckDB adapter: a file or in-memory database, session time zone pinned to UTC.
 
 DuckDB compares TIMESTAMP with TIMESTAMPTZ through the session time zone, so every
-connection is set to UTC; relative file paths in compiled SQL resolve against the
-project folder through `file_search_path`, keeping compiled SQL machine-independent.
+connection is set to UTC. File sources are compiled with absolute paths (DuckDB would
+look a relative one up in the working directory before its `file_search_path`, and read
+another file of the same name there); `file_search_path` is still the project folder, for
+paths users write in models themselves.
 """
 
 from __future__ import annotations

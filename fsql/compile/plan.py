@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlglot import exp
 
@@ -159,12 +160,15 @@ def compile_project(
     dialect: EngineDialect,
     schema: str | None = None,
     catalog: str | None = None,
+    file_root: Path | None = None,
 ) -> CompiledProject:
     """A compiled project whose view plans are built on first use.
 
     `schema` (and `catalog`) qualify the view tables: BigQuery's `project.dataset`;
     engines whose connection sets a default schema leave them unqualified."""
-    relations = Relations(dialect, project.sources, schema, project.dialect, catalog=catalog)
+    relations = Relations(
+        dialect, project.sources, schema, project.dialect, catalog=catalog, file_root=file_root
+    )
     return CompiledProject(project, dialect, relations, _LazyPlans(project, dialect, relations))
 
 

@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
@@ -55,6 +56,10 @@ class Relations:
     schema: str | None = None
     model_dialect: str = "duckdb"
     catalog: str | None = None
+    # Where relative file source paths are anchored. DuckDB looks a relative path up in
+    # the working directory before its `file_search_path`, so SQL that runs must name
+    # the project's files absolutely; compiled SQL made for reading leaves it None.
+    file_root: Path | None = None
 
     def view_table(self, view: str) -> exp.Table:
         table = exp.Table(this=exp.to_identifier(view))
@@ -76,7 +81,10 @@ class Relations:
                 hint="give it an identifier: instead",
             )
         reader = _FILE_READERS[source.file_format or "parquet"]
-        path = exp.Literal.string(source.path.as_posix() if source.path else "")
+        where = source.path or Path("")
+        if self.file_root is not None and not where.is_absolute():
+            where = self.file_root / where
+        path = exp.Literal.string(where.as_posix())
         return exp.Table(this=exp.Anonymous(this=reader, expressions=[path]))
 
     def _source_by_placeholder(self, name: str) -> Source | None:

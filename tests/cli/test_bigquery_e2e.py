@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.cli import test_snowflake_e2e as snowflake_e2e
 from tests.cli.test_snowflake_e2e import ENTITY, _same, fsql
 from tests.conftest import copy_example
 from tests.support.bigquery_emulator import client, profile_block
@@ -93,3 +94,15 @@ def test_dry_run_asks_bigquery_and_names_the_view(bigquery_project: Path) -> Non
     assert code == 1, text
     assert "compiled 3 views for bigquery" in text
     assert "dry run of view 'item_features'" in text
+
+
+@pytest.fixture
+def warehouse_shop(bigquery_project: Path) -> Path:
+    """The example project on BigQuery, for the tests test_snowflake_e2e.py runs on it."""
+    return bigquery_project
+
+
+# The same test on BigQuery: build-training-set, reload raw.orders, build-training-set.
+test_a_reloaded_source_reaches_the_next_training_set = (
+    snowflake_e2e.test_a_reloaded_source_reaches_the_next_training_set
+)
