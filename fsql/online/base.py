@@ -12,7 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +97,39 @@ def merge_state(stored: ViewState | None, new: ViewState) -> ViewState:
         newest_event=_latest(stored.newest_event, new.newest_event),
         base_version=stored.base_version or new.base_version,
     )
+
+
+def swap_state(
+    live: Namespace | None, stored: ViewState | None, fence: Fence, new: ViewState
+) -> ViewState | None:
+    """The run state after a rebuild made under `fence` (its own state `new`) is swapped
+    in, or None when the swap must be refused. Both stores decide a swap by this, inside
+    the transaction that makes it.
+
+    - Live values of the same definition (or of none): the rebuild wins when its
+      `(watermark, run start)` is at least the live values' `(watermark, generation)`: a
+      swap never brings back values at an earlier END (a backfill run that lost the race
+      is skipped; a run to a later END that started earlier still wins), and between two
+      runs to the same END the later-started one wins. Times are merged forward.
+    - Live values of another definition: the rebuild wins unless they were made by a
+      run that started after it (the newer definition). Another definition's run state
+      means nothing for the new values: it is replaced, not merged.
+    """
+    ours = live is None or live.view_hash in ("", fence.view_hash)
+    if not ours:
+        assert live is not None
+        if live.generation > fence.started_us:
+            return None
+        return replace(new, view_hash=fence.view_hash)
+    same = stored if stored is not None and stored.view_hash in ("", fence.view_hash) else None
+    if live is not None and same is not None:
+        lowest = -(2**63)
+        theirs = (datetime_to_us(same.watermark) or lowest, live.generation)
+        mine = (datetime_to_us(new.watermark) or lowest, fence.started_us)
+        if mine < theirs:
+            return None
+    merged = merge_state(same, new)
+    return replace(merged, view_hash=fence.view_hash, base_version=new.base_version)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import msgpack
 import redis
 
 from fsql.errors import RunError
-from fsql.online.base import Fence, FencedError, ViewState
+from fsql.online.base import Fence, FencedError, Namespace, ViewState, swap_state
 from fsql.online.times import datetime_to_us, us_to_datetime
 
 
@@ -290,8 +290,6 @@ class Control:
         replaced), unless the live generation is newer than the fence: then drop the
         pending one and return None. The old live tag is queued with its retirement time."""
         k = self.keys
-        given = state_record(state)
-        given[2] = fence.view_hash  # the definition of the values swapped in
 
         def body(pipe: Any) -> Meta | None:
             raw = pipe.hget(k.pending, token)
@@ -306,20 +304,24 @@ class Control:
                 raise ValueError(f"token {token!r} is not a rebuild of view {view!r}")
             cur_raw = pipe.hget(k.meta, view)
             cur = None if cur_raw is None else Meta.parse(cur_raw)
-            if cur is not None and cur.generation > fence.started_us:
+            stored_raw = pipe.hget(k.state, view)
+            stored = (
+                None if stored_raw is None else state_from_record(view, unpack_state(stored_raw))
+            )
+            live = None if cur is None else Namespace(cur.layout, cur.view_hash, cur.generation)
+            after = swap_state(live, stored, fence, state)
+            if after is None:
                 pipe.multi()
                 pipe.hdel(k.pending, token)
                 pipe.rpush(k.gc, gc_entry(token, 0))
                 pipe.execute()
                 return None
             now = _server_ms(pipe)
-            stored_raw = pipe.hget(k.state, view)
-            stored = None if stored_raw is None else unpack_state(stored_raw)
             new = Meta.make(layout, token, fence.view_hash, fence.started_us)
             pipe.multi()
             pipe.hset(k.meta, view, new.raw)
             pipe.hdel(k.pending, token)
-            pipe.hset(k.state, view, pack_state(merge_state(stored, given, replace=True)))
+            pipe.hset(k.state, view, pack_state(state_record(after)))
             if cur is not None:  # readers may hold its meta for a second: keep it a while
                 pipe.rpush(k.gc, gc_entry(cur.tag, now))
             pipe.execute()

@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +55,7 @@ from fsql.online.base import (
     OnlineTable,
     ViewState,
     merge_state,
+    swap_state,
 )
 from fsql.online.sqlite_plan import Plan
 from fsql.online.sqlite_sql import (
@@ -274,7 +275,11 @@ class SQLiteOnlineStore(OnlineStore):
                 raise RunError(f"online view {view!r}: the rebuild was aborted meanwhile")
             conn.execute(meta.delete_pending, (token,))
             live = self._get_live(conn, view)
-            if live is not None and live.generation > fence.started_us:
+            current = None
+            if live is not None:
+                current = Namespace(live.layout, live.view_hash, live.generation)
+            after = swap_state(current, self._read_state(conn, view), fence, state)
+            if after is None:
                 self._drop_namespace(conn, table, token)
                 return False
             if live is not None:
@@ -282,11 +287,7 @@ class SQLiteOnlineStore(OnlineStore):
             conn.execute(
                 meta.set_live, (view, table.layout, token, fence.view_hash, fence.started_us)
             )
-            stored = self._read_state(conn, view)
-            merged = merge_state(stored, state)
-            self._write_state(
-                conn, replace(merged, view_hash=fence.view_hash, base_version=state.base_version)
-            )
+            self._write_state(conn, after)
             return True
 
         done = self._transaction(work)

@@ -647,7 +647,8 @@ class TestLifecycle:
         entry = msgpack.unpackb(raw.hget(f"{ns}pending", token))
         assert entry[:4] == ["users", USERS.layout, "f" * 64, 5_000]
         assert abs(entry[4] - time.time() * 1000) < 60_000  # created: Redis TIME, in ms
-        assert store.commit_rebuild(USERS, token, rebuild, ViewState("users", None, None, "x"))
+        done = ViewState("users", second, None, "x")  # at the live values' END, started later
+        assert store.commit_rebuild(USERS, token, rebuild, done)
         assert raw.hget(f"{ns}meta", "users").decode().split(":")[1:] == [token, "f" * 64, "5000"]
         (gone,) = raw.lrange(f"{ns}gc", 0, -1)  # the old tag, with its retirement time
         old, retired = gone.decode().split(":")
