@@ -4,7 +4,7 @@ Reads all 7 features of the workload (2 views: user_stats by user_id, item_stats
 item_id) for 1 entity row and for 100 entity rows, from SQLite and from Redis, and the
 same keys in the same run with a raw client:
 
-- SQLite: prepared `SELECT __event_ts, <features> FROM fsql_view__<view> WHERE key = ?`
+- SQLite: prepared `SELECT __event_ts, <features> FROM fsql_view__<view>__<tag> WHERE key = ?`
   on a plain sqlite3 connection to the store's file (with the store's page cache and mmap
   pragmas, so the floor is not slowed by settings fsql chose). For 100 rows two raw forms
   are timed, 100 point SELECTs per view and one `IN (?, ...)` SELECT per view; the faster
@@ -146,11 +146,14 @@ class RawSQLite:
         self.point: dict[str, str] = {}
         self.many: dict[str, str] = {}
         marks = ", ".join("?" * 100)
+        live = "SELECT tag FROM fsql_namespaces WHERE view = ?"  # each view's live table
         for view, (key, features) in VIEWS.items():
+            (tag,) = self.conn.execute(live, (view,)).fetchone()
+            table = f"fsql_view__{view}__{tag}"
             cols = ", ".join(f'"{c}"' for c in ("__event_ts", *features))
-            self.point[view] = f'SELECT {cols} FROM "fsql_view__{view}" WHERE "{key}" = ?'
+            self.point[view] = f'SELECT {cols} FROM "{table}" WHERE "{key}" = ?'
             self.many[view] = (
-                f'SELECT "{key}", {cols} FROM "fsql_view__{view}" WHERE "{key}" IN ({marks})'
+                f'SELECT "{key}", {cols} FROM "{table}" WHERE "{key}" IN ({marks})'
             )
 
     def one(self, user: int, item: int) -> object:

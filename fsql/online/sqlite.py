@@ -258,7 +258,7 @@ class SQLiteOnlineStore(OnlineStore):
                 raise RunError(
                     f"online view {table.view!r}: the rebuild was committed or aborted meanwhile"
                 )
-            conn.executemany(plan.upsert_sql, rows)
+            conn.executemany(plan.upsert_sql, zip(*rows, strict=True))
             self._record_key_types(conn, table.view, families)
 
         self._transaction(work)
@@ -322,9 +322,9 @@ class SQLiteOnlineStore(OnlineStore):
 
     def _rows(
         self, table: OnlineTable, batch: pa.RecordBatch | pa.Table
-    ) -> tuple[list[tuple[Any, ...]] | None, int]:
-        """The batch as SQLite rows sorted by key (None when nothing is left to write),
-        and the number of rows offered."""
+    ) -> tuple[list[list[Any]] | None, int]:
+        """The batch as SQLite columns sorted by key (None when nothing is left to
+        write; `zip(*columns)` gives the rows), and the number of rows offered."""
         data = as_table(batch)
         offered = data.num_rows
         if offered == 0:
@@ -346,7 +346,7 @@ class SQLiteOnlineStore(OnlineStore):
         event = to_micros(data.column(EVENT_TS))
         if event.null_count:
             raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
-        if data.num_rows > 1:
+        if data.num_rows > 1 and not _sorted(data, keys):
             order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in keys])
             data = data.take(order)
             event = event.take(order)
@@ -364,7 +364,7 @@ class SQLiteOnlineStore(OnlineStore):
         columns.append(created)
         columns.append(version)
         columns.extend(feature_values(data.column(f)) for f in table.feature_names)
-        return list(zip(*columns, strict=True)), offered
+        return columns, offered
 
     def upsert(
         self, table: OnlineTable, batch: pa.RecordBatch | pa.Table, fence: Fence | None = None
@@ -391,7 +391,7 @@ class SQLiteOnlineStore(OnlineStore):
                     if layout == table.layout and owner == fence.view_hash:
                         tags.append(tag)
             for tag in tags:
-                conn.executemany(self._plan(table, tag).upsert_sql, rows)
+                conn.executemany(self._plan(table, tag).upsert_sql, zip(*rows, strict=True))
             self._record_key_types(conn, view, families)
 
         self._transaction(work)
@@ -534,6 +534,19 @@ class SQLiteOnlineStore(OnlineStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _sorted(data: pa.Table, keys: Sequence[str]) -> bool:
+    """Whether rows with one join key are already in key order (materialization queries
+    sort by key), so the sort can be skipped; composite keys are always sorted."""
+    first = data.column(keys[0])
+    if len(keys) > 1 or not (pa.types.is_integer(first.type) or pa.types.is_string(first.type)):
+        return False
+    column = first.combine_chunks()
+    if len(column) < 2:
+        return True
+    ahead, behind = column.slice(1), column.slice(0, len(column) - 1)
+    return bool(pc.all(pc.greater_equal(ahead, behind)).as_py())
 
 
 def _fenced(view: str, why: str) -> FencedError:
