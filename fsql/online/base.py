@@ -81,7 +81,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     """The later of two times (naive ones are UTC); None is unknown, losing to any."""
     if a is None or b is None:
         return b if a is None else a
-    return a if datetime_to_us(a) >= datetime_to_us(b) else b
+    return a if (datetime_to_us(a) or 0) >= (datetime_to_us(b) or 0) else b
 
 
 def merge_state(stored: ViewState | None, new: ViewState) -> ViewState:

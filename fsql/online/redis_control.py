@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgpack
 import redis
@@ -199,12 +199,13 @@ class Control:
         raise RunError("the online store kept changing under a control operation; re-run")
 
     def pending(self) -> dict[str, Pending]:
-        entries = [Pending.parse(t, v) for t, v in self.client.hgetall(self.keys.pending).items()]
+        raw = self.client.hgetall(self.keys.pending)  # bytes: decode_responses is off
+        entries = [Pending.parse(t, cast(bytes, v)) for t, v in raw.items()]
         return {p.tag: p for p in entries}
 
     def meta(self, view: str) -> Meta | None:
         raw = self.client.hget(self.keys.meta, view)
-        return None if raw is None else Meta.parse(raw)
+        return None if raw is None else Meta.parse(cast(bytes, raw))
 
     def sweep(self) -> None:
         """Queue the keys of rebuilds pending for over a day (their runs died) for deletion."""

@@ -42,7 +42,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -369,7 +369,7 @@ class RedisOnlineStore(OnlineStore):
             return cached[0]
         with self._errors(f"reading the key types of view '{view}'"):
             raw = self._link.client.hget(self._types_key, view)
-        families = None if raw is None else tuple(raw.decode().split(","))
+        families = None if raw is None else tuple(cast(bytes, raw).decode().split(","))
         self._key_types[view] = (families, now)
         return families
 
@@ -378,7 +378,7 @@ class RedisOnlineStore(OnlineStore):
     def get_state(self, view: str) -> ViewState | None:
         with self._errors(f"reading the state of view '{view}'"):
             raw = self._link.client.hget(self._state_key, view)
-        return None if raw is None else state_from_record(view, unpack_state(raw))
+        return None if raw is None else state_from_record(view, unpack_state(cast(bytes, raw)))
 
     def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
         with self._errors(f"recording the state of view '{state.view}'"):

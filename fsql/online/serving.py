@@ -66,7 +66,7 @@ def read_online(
     requests = []
     for item in selection.items:
         table = tables[item.view.name]
-        families = store.key_types(table.view) or ()
+        families: tuple[str | None, ...] = store.key_types(table.view) or ()
         if len(families) != len(table.join_keys):
             families = (None,) * len(table.join_keys)  # unknown: nothing stored to check
         try:
