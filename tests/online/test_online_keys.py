@@ -88,34 +88,17 @@ def test_nan_null_and_values_come_back_as_stored(store: FeatureStore) -> None:
     assert score[2] is None and score[3] is None
 
 
-def test_cli_wrong_key_type_exits_2_naming_the_key(store: FeatureStore) -> None:
+def _get_online(store: FeatureStore, entity: str) -> Any:
     root = str(store.project.root)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "get-online",
-            "--project-dir",
-            root,
-            "--features",
-            "stats:score",
-            "--entity",
-            "user_id=abc",
-        ],
-    )
+    args = ["get-online", "--project-dir", root, "--features", "stats:score", "--entity", entity]
+    return CliRunner().invoke(cli, args)
+
+
+def test_cli_wrong_key_type_exits_2_naming_the_key(store: FeatureStore) -> None:
+    result = _get_online(store, "user_id=abc")
     assert result.exit_code == 2
     assert "join key 'user_id' of view 'stats' is an integer key; got string 'abc'" in (
         result.stderr
     )
-    ok = CliRunner().invoke(
-        cli,
-        [
-            "get-online",
-            "--project-dir",
-            root,
-            "--features",
-            "stats:score",
-            "--entity",
-            "user_id=1001",
-        ],
-    )
+    ok = _get_online(store, "user_id=1001")
     assert ok.exit_code == 0 and "1.5" in ok.stdout
