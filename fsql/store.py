@@ -18,18 +18,18 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlglot
 
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
 from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
+from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
 from fsql.definitions.models import Project
 from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
-from fsql.execute.entities import read_table_file, to_arrow
+from fsql.execute.entities import entity_query, read_table_file, to_arrow
 from fsql.execute.push import push_rows
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.dag import Dag
@@ -133,10 +133,11 @@ class FeatureStore:
         # Where the store says what it does unasked (stale views rebuilt before a read):
         # the CLI prints it on stderr; the API logs it on the `fsql` logger.
         self.progress: Progress = progress or _LOG.info
+        # The profile first: rendering it registers its secrets, so that no model can
+        # read one through env_var() (models are rendered by load_project).
+        config = load_project_config(Path(project_dir), dict(vars or {}))
+        self.target: Target = load_target(config.root, config.profile, target, profiles_dir)
         self.project: Project = load_project(project_dir, dict(vars or {}))
-        self.target: Target = load_target(
-            self.project.root, self.project.profile, target, profiles_dir
-        )
         self.dialect = _target_dialect(self.target)
         self.compiled: CompiledProject = compile_project(
             self.project,
@@ -251,20 +252,15 @@ class FeatureStore:
             )
 
     def entities_from_sql(self, query: str) -> pa.Table:
-        """Run a user query (project dialect) on the offline engine as the entity table."""
-        try:
-            sql = sqlglot.transpile(
-                query, read=self.project.dialect, write=self.dialect.sqlglot_dialect
-            )[0]
-        except sqlglot.errors.ParseError as err:
-            raise ProjectError(
-                f"--entities-sql is not valid SQL: {str(err).splitlines()[0]}"
-            ) from None
+        """Run a user query (project dialect) on the offline engine as the entity table:
+        one SELECT that writes nothing, checked before it runs (`entity_query`)."""
+        sql = entity_query(query, self.project.dialect, self.dialect.sqlglot_dialect)
         try:
             with self._lock:
                 return self.offline.fetch_arrow(sql)
         except Exception as err:
-            raise RunError(f"--entities-sql failed: {scrub(str(err)).splitlines()[0]}") from err
+            lines = scrub(str(err)).strip().splitlines()
+            raise RunError(f"--entities-sql failed: {lines[0] if lines else repr(err)}") from err
 
     def get_historical_features(
         self,

@@ -1,8 +1,12 @@
-"""The one place CLI errors are rendered: one line each, exit 2 or 1, no traceback."""
+"""The one place CLI errors are rendered: one line each, exit 2 or 1, no traceback.
+
+With `--debug` the traceback is printed too, chained exceptions included, but scrubbed
+of secrets like every other output, and the exit code stays what it would have been."""
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +16,18 @@ from fsql.config.secrets import scrub
 from fsql.errors import FsqlError
 
 
+def _traceback(err: BaseException) -> None:
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    click.echo(scrub(text).rstrip("\n"), err=True)
+
+
 def run_guarded(call: Callable[[], Any], debug: bool) -> Any:
     """Run a command; FsqlError -> its one-line message and exit code, others -> exit 1."""
     try:
         return call()
     except FsqlError as err:
         if debug:
-            raise
+            _traceback(err)
         for line in err.render().splitlines():
             click.echo(f"error: {scrub(line)}", err=True)
         sys.exit(err.exit_code)
@@ -29,11 +38,9 @@ def run_guarded(call: Callable[[], Any], debug: bool) -> Any:
         sys.exit(0)  # the reader (e.g. `| head`) is gone: nothing left to report
     except Exception as err:  # an unexpected failure: still one line unless --debug
         if debug:
-            raise
+            _traceback(err)
         text = scrub(str(err)).strip().splitlines()
         detail = text[0] if text else type(err).__name__
-        click.echo(
-            f"error: {type(err).__name__}: {detail} (re-run with --debug for the traceback)",
-            err=True,
-        )
+        hint = "" if debug else " (re-run with --debug for the traceback)"
+        click.echo(f"error: {type(err).__name__}: {detail}{hint}", err=True)
         sys.exit(1)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fsql.config.secrets import register_secret
 from fsql.config.yaml_lines import line_of, load_yaml_file
@@ -125,7 +126,7 @@ def load_target(
         raise ProjectError(
             f"target '{name}' must be a mapping", file=display, line=line_of(outputs)
         )
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
     env.globals["env_var"] = _env_var
     rendered = _render(out, env, display, line_of(out))
     offline = rendered.get("offline") or {"type": "duckdb"}

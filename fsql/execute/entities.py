@@ -7,8 +7,10 @@ does not drag label columns through the engine and rows come back in order.
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import sqlglot
+from sqlglot import exp
 
 from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_column
@@ -161,3 +165,61 @@ def prepare_entities(
     columns.extend(entities.column(c) for c in requests)
     slim_names = [*keys, ROW_ID, ENTITY_TS, *(request_column(c) for c in requests)]
     return pa.Table.from_arrays(columns, names=slim_names)
+
+
+# Nodes that change something: never part of an entity query, wherever they sit.
+_WRITES = (
+    exp.DDL,
+    exp.DML,
+    exp.Command,
+    exp.Copy,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+)
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    """sqlglot logs a warning when it falls back to an opaque command; the refusal below
+    is the one line the user gets."""
+    log = logging.getLogger("sqlglot")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def entity_query(query: str, read: str, write: str) -> str:
+    """`--entities-sql` checked and transpiled: exactly one SELECT (or WITH ... SELECT, or
+    a set operation of SELECTs) that writes nothing. Anything else (COPY, ATTACH, INSTALL,
+    DDL, DML, PRAGMA, SET, several statements) is refused before it reaches the engine:
+    an entity query reads, it never changes a database or a file."""
+    try:
+        with _quiet_sqlglot():
+            statements = [s for s in sqlglot.parse(query, read=read) if s is not None]
+    except sqlglot.errors.SqlglotError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ProjectError(f"--entities-sql is not valid SQL: {first}") from None
+    if len(statements) != 1:
+        raise ProjectError(
+            f"--entities-sql must be one query; got {len(statements)} statements",
+            hint="pass a single SELECT (or WITH ... SELECT)",
+        )
+    (statement,) = statements
+    writes = [node for node in statement.walk() if isinstance(node, _WRITES)]
+    if not isinstance(statement, exp.Query) or writes:
+        kind = type(writes[0] if writes else statement).__name__.upper()
+        raise ProjectError(
+            f"--entities-sql must be a SELECT query that reads; {kind} is refused",
+            hint="pass a single SELECT (or WITH ... SELECT); load data with your own tools",
+        )
+    return statement.sql(dialect=write)

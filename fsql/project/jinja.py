@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fsql.config.secrets import is_secret
 from fsql.errors import ProjectError
@@ -54,7 +56,10 @@ class ModelRenderer:
         self._vars = vars_
         self._current = RenderRecord()
         self._templates: dict[str, jinja2.Template] = {}
-        self.env = jinja2.Environment(
+        # A model file comes from a pull request and renders where warehouse credentials
+        # live: the sandbox keeps it from reaching Python (attributes such as __globals__
+        # or __subclasses__, methods that mutate), so it can call only what is below.
+        self.env = ImmutableSandboxedEnvironment(
             undefined=_Undefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -169,8 +174,21 @@ class ModelRenderer:
             raise ProjectError(
                 err.message, file=display, line=err.location.line, hint=err.hint
             ) from None
+        except SecurityError as err:
+            raise ProjectError(
+                f"the template reaches outside its sandbox: {err}",
+                file=display,
+                line=_template_line(err),
+                hint="models may use ref, source, var, env_var, is_incremental, this and macros",
+            ) from None
         except jinja2.TemplateError as err:
             raise ProjectError(f"template error: {err}", file=display) from None
+        except Exception as err:  # a template computing something impossible (1/0, ...)
+            raise ProjectError(
+                f"template error: {type(err).__name__}: {err}",
+                file=display,
+                line=_template_line(err),
+            ) from None
         finally:
             self._current = RenderRecord()
         return rendered, record

@@ -207,3 +207,4 @@ def test_real_process_prints_no_traceback(example_project: Path) -> None:
          str(example_project)], capture_output=True, text=True, check=False,
     )
     assert "Traceback" in debug.stderr
+    assert debug.returncode == 2  # --debug shows the traceback, the exit code stays
