@@ -18,6 +18,7 @@ from fsql.project.collect import (
     BuildState,
     check_ref,
 )
+from fsql.project.engine_parse import duckdb_syntax_error
 
 
 class ServicesMixin(BuildState):
@@ -60,6 +61,17 @@ class ServicesMixin(BuildState):
                     f"on-demand feature '{name}': {str(err).splitlines()[0]}", display, line
                 )
                 continue
+            if self.config.dialect == "duckdb":
+                problem = duckdb_syntax_error(f"SELECT {doc.get('expression', '')}")
+                if problem is not None:
+                    self.errs.add(
+                        f"on-demand feature '{name}': expression: {problem.message} "
+                        "(DuckDB's parser)",
+                        display,
+                        line,
+                        hint="fix the expression",
+                    )
+                    continue
             cols = []
             for col in doc.get("request_columns") or []:
                 try:

@@ -25,6 +25,7 @@ from fsql.project.collect import (
     BuildState,
     hint_names,
 )
+from fsql.project.engine_parse import duckdb_syntax_error, line_and_column
 from fsql.project.jinja import ModelRenderer, read_macros
 from fsql.project.lines import template_line
 
@@ -67,6 +68,26 @@ class ViewsMixin(BuildState):
                 hint="remove extra statements and trailing DDL",
             )
             return None
+        if self.config.dialect == "duckdb":
+            problem = duckdb_syntax_error(rendered)
+            if problem is not None:
+                line: int | None = None
+                column: int | None = None
+                hint = "fix the SQL"
+                if problem.offset is not None:
+                    line, column = line_and_column(rendered, problem.offset)
+                    line, exact = template_line(template or rendered, rendered, line)
+                    if not exact:
+                        column = None
+                        hint += " (line of the rendered model; see target/compiled/.../model.sql)"
+                self.errs.add(
+                    f"SQL syntax error: {problem.message} (DuckDB's parser)",
+                    display,
+                    line,
+                    column=column,
+                    hint=hint,
+                )
+                return None
         return statements[0]
 
     def _duration(self, doc: LineDict, key: str, display: str) -> Any:
