@@ -26,6 +26,7 @@ from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
 from fsql.definitions.models import Project
+from fsql.definitions.moments import moment
 from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
@@ -307,6 +308,14 @@ class FeatureStore:
                 file=definition.yml_path,
                 hint="set online: true on the view",
             )
+        offline = self.target.offline
+        if self.target.offline_type == "duckdb" and offline.get("path") in (None, "", ":memory:"):
+            raise ProjectError(
+                f"push to view '{view}': the offline engine is an in-memory DuckDB, so the "
+                "push log would vanish with this process (served online, never trained on)",
+                file=self.target.file,
+                hint="give the target's offline block a path, e.g. path: target/fsql.duckdb",
+            )
         if isinstance(data, (str, Path)):
             where, table = str(data), read_table_file(data, "push file")
         else:
@@ -322,19 +331,24 @@ class FeatureStore:
 
     def materialize(
         self,
-        start: datetime | None,
-        end: datetime,
+        start: datetime | str | None,
+        end: datetime | str,
         views: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> list[MaterializeResult]:
-        """Write each online view's chosen rows in [start, end] to the online store."""
-        return self._materialize(views, start, as_utc(end), False, progress)
+        """Write each online view's chosen rows in [start, end] to the online store.
+        Times are datetimes (naive = UTC), ISO-8601 strings or "now"."""
+        begin = None if start is None else moment(start, "START")
+        return self._materialize(views, begin, moment(end, "END"), False, progress)
 
     def materialize_incremental(
-        self, end: datetime, views: Sequence[str] | None = None, progress: Progress | None = None
+        self,
+        end: datetime | str,
+        views: Sequence[str] | None = None,
+        progress: Progress | None = None,
     ) -> list[MaterializeResult]:
         """Materialize only rows newer than each view's watermark (minus its lookback)."""
-        return self._materialize(views, None, as_utc(end), True, progress)
+        return self._materialize(views, None, moment(end, "END"), True, progress)
 
     def _materialize(
         self,
@@ -387,7 +401,7 @@ class FeatureStore:
         select: Sequence[str] = (),
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
-        end: datetime | None = None,
+        end: datetime | str | None = None,
         full_refresh: bool = False,
     ) -> tuple[list[str], list[MaterializeResult]]:
         """Build the selected views in DAG order, then materialize the online ones.
@@ -396,7 +410,7 @@ class FeatureStore:
         """
         started = datetime.now(UTC)
         names = self.select(select, exclude)
-        end = as_utc(end or started)
+        end = moment(end, "END", now=started) if end is not None else started
         with self._lock:
             # Ancestors left out of the selection are read, not rebuilt: unless stale.
             builder = ViewBuilder(self.offline, self.compiled)
@@ -446,7 +460,7 @@ class FeatureStore:
         self,
         select: Sequence[str] = (),
         exclude: Sequence[str] = (),
-        now: datetime | None = None,
+        now: datetime | str | None = None,
     ) -> list[FreshnessRow]:
         """Per selected online view: last materialization, watermark, newest event time
         written, and status against its `schedule` at `now` (default: the current time);
@@ -455,8 +469,9 @@ class FeatureStore:
         views = [
             (n, self.project.views[n].schedule, self.project.views[n].content_hash) for n in names
         ]
+        at = None if now is None else moment(now, "now")
         with self._lock:
-            rows = check_freshness(self.online, views, now)
+            rows = check_freshness(self.online, views, at)
             notes = self._input_notes(
                 [n for n in names if self.project.views[n].materialized == "incremental"]
             )

@@ -71,3 +71,60 @@ def test_feature_service_and_unknown_names(tmp_path: Path) -> None:
             store.get_online_features(["nope:x"], [{"user_id": 1}])
         with pytest.raises(ProjectError, match="no join key 'user_id'"):
             store.get_online_features(["spend:spend"], [{"uid": 1}])
+
+
+def test_times_as_strings_and_now_on_every_path(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from fsql.cli.main import cli
+    from tests.support.project_factory import ViewSpec, make_project
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = ViewSpec(
+        "spend",
+        ["user"],
+        [("spend", "float64")],
+        [{"user_id": 1, "event_timestamp": at, "spend": 1.0}],
+        online=True,
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    with FeatureStore(project_dir=root) as store:
+        [done] = store.materialize("2025-12-01", "2026-01-02T00:00:00Z")
+        assert done.end == datetime(2026, 1, 2, tzinfo=UTC) and done.rows == 1
+        [later] = store.materialize_incremental("now")
+        assert later.end.year >= 2026
+        assert store.freshness(now="now")[0].status in ("fresh", "unscheduled")
+        with pytest.raises(ProjectError, match="END 'tomorrow' is not a timestamp"):
+            store.materialize_incremental("tomorrow")
+    result = CliRunner().invoke(cli, ["materialize-incremental", "now", "--project-dir", str(root)])
+    assert result.exit_code == 0, result.output
+
+
+def test_push_refuses_an_in_memory_offline_engine(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    import yaml
+
+    from tests.support.project_factory import ViewSpec, make_project
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = ViewSpec(
+        "spend",
+        ["user"],
+        [("spend", "float64")],
+        [{"user_id": 1, "event_timestamp": at, "spend": 1.0}],
+        online=True,
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    profiles = yaml.safe_load((root / "profiles.yml").read_text())
+    for outputs in profiles.values():
+        outputs["outputs"]["dev"]["offline"] = {"type": "duckdb"}  # no path: in memory
+    (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    with FeatureStore(project_dir=root) as store:
+        with pytest.raises(ProjectError, match="in-memory DuckDB") as caught:
+            store.push("spend", pa.table({"user_id": [1], "event_timestamp": [at], "spend": [2.0]}))
+        assert caught.value.exit_code == 2 and "path:" in caught.value.render()
+        assert store.online.namespace("spend") is None  # nothing written online either

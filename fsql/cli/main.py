@@ -13,18 +13,12 @@ import yaml
 
 from fsql import __version__
 from fsql.cli.options import Progress, StoreOptions, common, parse_vars, selection, split_list
+from fsql.definitions.moments import moment
 from fsql.errors import ProjectError
 
 
 def _time(text: str, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProjectError(
-            f"{what} {text!r} is not a timestamp",
-            hint="use ISO-8601, e.g. 2026-01-31T00:00:00 (UTC when no offset)",
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment(text, what)
 
 
 def _features_or_service(features: tuple[str, ...], service: str | None) -> list[str]:
