@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fsql.compile.manifest import build_manifest
@@ -49,13 +51,32 @@ def write_target(compiled: CompiledProject, target_name: str) -> Path:
             scrub(json.dumps(manifest, indent=2, sort_keys=False)) + "\n", encoding="utf-8"
         )
         old = target / "compiled"
-        trash = target / f".fsql-old-{os.getpid()}"
-        if old.exists():
-            old.rename(trash)
-        (staging / "compiled").rename(old)
-        os.replace(staging / "manifest.json", target / "manifest.json")
-        if trash.exists():
-            shutil.rmtree(trash, ignore_errors=True)
+        trash = Path(tempfile.mkdtemp(prefix=".fsql-old-", dir=target))
+        # Several compiles may share a target (CI jobs, an editor and a terminal): the
+        # swap of the two renames is made under a lock, so each replaces the output whole.
+        with _swap_lock(target):
+            if old.exists():
+                old.rename(trash / "compiled")
+            (staging / "compiled").rename(old)
+            os.replace(staging / "manifest.json", target / "manifest.json")
+        shutil.rmtree(trash, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+@contextmanager
+def _swap_lock(target: Path) -> Iterator[None]:
+    """An exclusive lock on `target/.fsql-compile.lock` (POSIX advisory lock; where the
+    platform has none, compiles are not serialized)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(target / ".fsql-compile.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
