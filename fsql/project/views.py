@@ -267,7 +267,8 @@ class ViewsMixin(BuildState):
                     self.errs.add(
                         f"ref('{ref}'): no feature view of that name",
                         view.sql_path,
-                        hint=hint_names(ref, self.view_docs),
+                        # A view cannot ref itself: never suggest it.
+                        hint=hint_names(ref, [v for v in self.view_docs if v != view.name]),
                     )
             for key in view.sources:
                 if key not in self.sources:

@@ -65,3 +65,11 @@ def test_the_parser_reports_where() -> None:
     assert problem is not None and problem.offset is not None
     assert line_and_column("select 1,\n  , 2", problem.offset) == (2, 3)
     assert duckdb_syntax_error("select 1, 2 from t where x > 1") is None
+
+
+def test_a_ref_typo_never_suggests_the_view_itself(tmp_path: Path) -> None:
+    model = "select user_id, event_timestamp, spend from {{ ref('spends') }}\n"
+    code, err = _compile(_project(tmp_path / "p", model))
+    assert code == 2
+    assert "ref('spends'): no feature view of that name" in err
+    assert "did you mean spend" not in err
