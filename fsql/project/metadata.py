@@ -15,6 +15,7 @@ from fsql.project.collect import (
     IDENT,
     TOP_KEYS,
     BuildState,
+    hint_names,
     list_items,
 )
 
@@ -38,7 +39,7 @@ class MetadataMixin(BuildState):
                     f"unknown section '{key}'",
                     display,
                     line_of(doc),
-                    hint="sections: " + ", ".join(sorted(TOP_KEYS - {"version"})),
+                    hint=hint_names(str(key), sorted(TOP_KEYS - {"version"})),
                 )
         for item in list_items(doc, "entities", display, self.errs):
             self._entity(item, display)

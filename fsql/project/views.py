@@ -110,7 +110,7 @@ class ViewsMixin(BuildState):
                     f"feature view '{name}': unknown key '{key}'",
                     display,
                     line,
-                    hint="keys: " + ", ".join(sorted(VIEW_KEYS)),
+                    hint=hint_names(str(key), sorted(VIEW_KEYS)),
                 )
         ents = doc.get("entities") or []
         if isinstance(ents, str):

@@ -73,3 +73,14 @@ def test_a_ref_typo_never_suggests_the_view_itself(tmp_path: Path) -> None:
     assert code == 2
     assert "ref('spends'): no feature view of that name" in err
     assert "did you mean spend" not in err
+
+
+def test_a_yaml_key_typo_gets_a_suggestion(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p")
+    yml = next((root / "models").glob("spend*.yml"), None) or next(
+        p for p in (root / "models").rglob("*.yml") if "spend" in p.read_text()
+    )
+    yml.write_text(yml.read_text().replace("online: true", "onlnie: true"))
+    code, err = _compile(root)
+    assert code == 2
+    assert "unknown key 'onlnie'" in err and "did you mean online?" in err
