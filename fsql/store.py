@@ -285,7 +285,9 @@ class FeatureStore:
     ) -> TrainingSet:
         with self._lock:
             self.ensure_built([item.view.name for item in selection.items])
-            return run_training_set(self.offline, self.compiled, entities, selection, where)
+            return run_training_set(
+                self.offline, self.compiled, entities, selection, where, self.progress
+            )
 
     # -- online ---------------------------------------------------------------------------------
 

@@ -129,7 +129,6 @@ def training_cmd(
     refs = _features_or_service(features, feature_service)
     out = Path(output)
     output_format(out)
-    progress = Progress()
     with options.open() as store:
         entities: Any = entities_file or store.entities_from_sql(str(entities_sql))
         job = store.get_historical_features(
@@ -138,7 +137,6 @@ def training_cmd(
             feature_service=feature_service,
             full_feature_names=full_feature_names,
         )
-        progress("joining features")
         table = job.to_arrow()
         meta = {
             "run_at": datetime.now(UTC).isoformat(),

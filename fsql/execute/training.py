@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,10 +54,12 @@ def run_training_set(
     entities: pa.Table,
     selection: FeatureSelection,
     where: str = "entity table",
+    progress: Callable[[str], None] | None = None,
 ) -> TrainingSet:
     """Join features onto `entities`; entity columns are returned exactly as given.
 
-    Views with a push log take their candidate rows from their table and the log."""
+    Views with a push log take their candidate rows from their table and the log.
+    `progress` hears of the join once the entity table has passed its checks."""
     items = with_push_logs(adapter, selection.items)
     schemas = {}
     for item in items:
@@ -74,6 +76,8 @@ def run_training_set(
         [item.output_name for item in selection.on_demand],
     )
     sql = compile_training_sql(compiled, items, selection)
+    if progress:
+        progress(f"joining features onto {slim.num_rows:,} entity rows")
     name = ENTITY_TABLE
     adapter.register(name, slim)
     try:

@@ -53,9 +53,16 @@ def test_compile_writes_sql_and_manifest_without_touching_a_database(
 def test_run_builds_and_materializes(ran_project: Path) -> None:
     assert (ran_project / "target" / "fsql.duckdb").is_file()
     assert (ran_project / "target" / "online.db").is_file()
-    code, out, err = fsql(ran_project, "get-online", "--features",
-                          "user_features:user_lifetime_value,item_features:item_category",
-                          "--entity", "user_id=3", "--entity", "item_id=1002")
+    code, out, err = fsql(
+        ran_project,
+        "get-online",
+        "--features",
+        "user_features:user_lifetime_value,item_features:item_category",
+        "--entity",
+        "user_id=3",
+        "--entity",
+        "item_id=1002",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["user_id"] == 3 and data["item_id"] == 1002
@@ -64,28 +71,47 @@ def test_run_builds_and_materializes(ran_project: Path) -> None:
 
 
 def test_get_online_unknown_key_gives_nulls(ran_project: Path) -> None:
-    code, out, _ = fsql(ran_project, "get-online", "--feature-service", "churn_model",
-                        "--entity", "user_id=99999", "--entity", "item_id=1")
+    code, out, _ = fsql(
+        ran_project,
+        "get-online",
+        "--feature-service",
+        "churn_model",
+        "--entity",
+        "user_id=99999",
+        "--entity",
+        "item_id=1",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["user_lifetime_value"] is None and data["item_category"] is None
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
-def test_build_training_set_writes_file_and_sidecar(ran_project: Path, tmp_path: Path,
-                                                     suffix: str) -> None:
+def test_build_training_set_writes_file_and_sidecar(
+    ran_project: Path, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"train.{suffix}"
-    code, _stdout, err = fsql(ran_project, "build-training-set", "--entities",
-                             str(ran_project / "data/entities.csv"), "--feature-service",
-                             "churn_model", "--output", str(out))
+    code, _stdout, err = fsql(
+        ran_project,
+        "build-training-set",
+        "--entities",
+        str(ran_project / "data/entities.csv"),
+        "--feature-service",
+        "churn_model",
+        "--output",
+        str(out),
+    )
     assert code == 0, err
     entities = pacsv.read_csv(ran_project / "data/entities.csv")
     table = pq.read_table(out) if suffix == "parquet" else pacsv.read_csv(out)
     assert table.num_rows == entities.num_rows
     assert table.column_names[: entities.num_columns] == entities.column_names
-    assert table.column_names[entities.num_columns:] == [
-        "user_30d_purchase_count", "user_lifetime_value", "item_avg_rating",
-        "item_review_count", "item_category",
+    assert table.column_names[entities.num_columns :] == [
+        "user_30d_purchase_count",
+        "user_lifetime_value",
+        "item_avg_rating",
+        "item_review_count",
+        "item_category",
     ]
     assert table.column("user_id").to_pylist() == entities.column("user_id").to_pylist()
     meta = json.loads(Path(f"{out}.meta.json").read_text())
@@ -99,11 +125,21 @@ def test_build_training_set_writes_file_and_sidecar(ran_project: Path, tmp_path:
 
 def test_full_feature_names_and_entities_sql(ran_project: Path, tmp_path: Path) -> None:
     out = tmp_path / "t.parquet"
-    query = ("select user_id, event_timestamp + interval 1 day as event_timestamp "
-             "from user_features order by user_id, event_timestamp limit 25")
-    code, _, err = fsql(ran_project, "build-training-set", "--entities-sql", query,
-                        "--features", "user_features:user_order_days", "--full-feature-names",
-                        "--output", str(out))
+    query = (
+        "select user_id, event_timestamp + interval 1 day as event_timestamp "
+        "from user_features order by user_id, event_timestamp limit 25"
+    )
+    code, _, err = fsql(
+        ran_project,
+        "build-training-set",
+        "--entities-sql",
+        query,
+        "--features",
+        "user_features:user_order_days",
+        "--full-feature-names",
+        "--output",
+        str(out),
+    )
     assert code == 0, err
     table = pq.read_table(out)
     assert table.num_rows == 25
@@ -112,8 +148,14 @@ def test_full_feature_names_and_entities_sql(ran_project: Path, tmp_path: Path) 
 
 
 def test_materialize_range_and_incremental(example_project: Path) -> None:
-    code, out, err = fsql(example_project, "materialize", "2026-01-01T00:00:00",
-                          "2026-02-01T00:00:00", "--select", "item_features")
+    code, out, err = fsql(
+        example_project,
+        "materialize",
+        "2026-01-01T00:00:00",
+        "2026-02-01T00:00:00",
+        "--select",
+        "item_features",
+    )
     assert code == 0, err
     assert out.startswith("item_features:")
     code, out, err = fsql(example_project, "materialize-incremental", "2026-03-01T00:00:00")
@@ -124,8 +166,9 @@ def test_materialize_range_and_incremental(example_project: Path) -> None:
 
 
 def test_run_select_and_exclude(example_project: Path) -> None:
-    code, out, err = fsql(example_project, "run", "--select", "+user_features",
-                          "--exclude", "user_features")
+    code, out, err = fsql(
+        example_project, "run", "--select", "+user_features", "--exclude", "user_features"
+    )
     assert code == 0, err
     assert "built 1 views, materialized 0 online views" in out
 
@@ -139,23 +182,40 @@ def test_ls_lists_views_features_services_and_lineage(example_project: Path) -> 
     assert code == 0 and "user_features" in json.loads(out)["views"]
 
 
-def test_secret_from_env_var_never_written(example_project: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_from_env_var_never_written(
+    example_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sentinel = "s3cr3t-Sentinel-Value-42"
     monkeypatch.setenv("FSQL_TEST_PASSWORD", sentinel)
     profiles = example_project / "profiles.yml"
-    profiles.write_text(profiles.read_text().replace(
-        "{type: duckdb,", "{type: duckdb, password: \"{{ env_var('FSQL_TEST_PASSWORD') }}\",", 1
-    ))
+    profiles.write_text(
+        profiles.read_text().replace(
+            "{type: duckdb,", "{type: duckdb, password: \"{{ env_var('FSQL_TEST_PASSWORD') }}\",", 1
+        )
+    )
     assert "FSQL_TEST_PASSWORD" in profiles.read_text()
     assert fsql(example_project, "run")[0] == 0
     out = tmp_path / "t.parquet"
-    fsql(example_project, "build-training-set", "--entities",
-         str(example_project / "data/entities.csv"), "--feature-service", "churn_model",
-         "--output", str(out))
-    code, stdout, stderr = fsql(example_project, "build-training-set", "--entities-sql",
-                                f'select * from "{sentinel}"',
-                                "--features", "user_features", "--output", str(out))
+    fsql(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(example_project / "data/entities.csv"),
+        "--feature-service",
+        "churn_model",
+        "--output",
+        str(out),
+    )
+    code, stdout, stderr = fsql(
+        example_project,
+        "build-training-set",
+        "--entities-sql",
+        f'select * from "{sentinel}"',
+        "--features",
+        "user_features",
+        "--output",
+        str(out),
+    )
     assert code == 1
     assert sentinel not in stdout + stderr
     for path in [*(example_project / "target").rglob("*"), *tmp_path.rglob("*.json")]:
@@ -207,19 +267,74 @@ def test_example_push_and_on_demand_feature(example_project: Path) -> None:
     out = example_project / "target" / "cart.parquet"
     features = "user_features:user_lifetime_value,cart_share_of_ltv"
     assert fsql(example_project, "run")[0] == 0
-    code, text, err = fsql(example_project, "push", "user_features",
-                           "data/push_user_features.csv")
+    code, text, err = fsql(example_project, "push", "user_features", "data/push_user_features.csv")
     assert code == 0 and "1 rows pushed" in text, err
-    code, _, err = fsql(example_project, "build-training-set", "--entities",
-                        "data/requests.csv", "--features", features, "--output", str(out))
+    code, _, err = fsql(
+        example_project,
+        "build-training-set",
+        "--entities",
+        "data/requests.csv",
+        "--features",
+        features,
+        "--output",
+        str(out),
+    )
     assert code == 0, err
     rows = pq.read_table(out).to_pylist()
     assert [r["user_lifetime_value"] for r in rows][-1] == 8400.0  # the pushed value
     assert rows[-1]["cart_share_of_ltv"] == 60.0 / 8400.0
     assert rows[2]["cart_share_of_ltv"] == 0.0 and rows[3]["cart_share_of_ltv"] is None
-    code, text, err = fsql(example_project, "get-online", "--features", features,
-                           "--entity", "user_id=7", "--entity", "cart_amount=60.0")
+    code, text, err = fsql(
+        example_project,
+        "get-online",
+        "--features",
+        features,
+        "--entity",
+        "user_id=7",
+        "--entity",
+        "cart_amount=60.0",
+    )
     assert code == 0, err
     served = json.loads(text)
     assert served["user_lifetime_value"] == rows[-1]["user_lifetime_value"]
     assert served["cart_share_of_ltv"] == rows[-1]["cart_share_of_ltv"]
+
+
+def test_joining_is_announced_only_once_the_entities_passed_their_checks(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from fsql.cli.main import cli
+    from tests.support.project_factory import ViewSpec, make_project
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = ViewSpec(
+        "spend",
+        ["user"],
+        [("spend", "float64")],
+        [{"user_id": 1, "event_timestamp": at, "spend": 1.0}],
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text("user_id,when\n1,2026-01-02\n")
+    good.write_text("user_id,event_timestamp\n1,2026-01-02T00:00:00\n")
+
+    def train(entities: Path) -> object:
+        args = [
+            "build-training-set",
+            "--project-dir",
+            str(root),
+            "--entities",
+            str(entities),
+            "--features",
+            "spend:spend",
+            "--output",
+            str(tmp_path / "out.parquet"),
+        ]
+        return CliRunner().invoke(cli, args)
+
+    failed = train(bad)
+    assert failed.exit_code == 2 and "joining features" not in failed.stderr
+    done = train(good)
+    assert done.exit_code == 0 and "joining features onto 1 entity rows" in done.stderr
