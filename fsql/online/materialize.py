@@ -272,7 +272,7 @@ def _stream(
             if top is not None and (newest is None or top > newest):
                 newest = top
             if progress:
-                progress(f"  {view.name}: {rows:,} keys written")
+                progress(f"  {view.name}: {rows:,} keys so far")
     except RunError:
         raise
     except Exception as err:  # engine or store failure: the state stays where it was
