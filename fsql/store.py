@@ -506,6 +506,13 @@ class FeatureStore:
     ) -> OnlineResponse:
         """Latest values per entity row; values older than a view's TTL come back None."""
         selection = self.feature_selection(features, feature_service, full_feature_names)
+        for item in selection.items:
+            if not item.view.online:
+                raise ProjectError(
+                    f"view '{item.view.name}' is not online: it has no online values to read",
+                    file=item.view.yml_path,
+                    hint="set online: true and run fsql run, or read it with build-training-set",
+                )
         return read_online(
             self.online, self._tables, selection, entity_rows, evaluator=self._on_demand
         )

@@ -102,3 +102,17 @@ def test_cli_wrong_key_type_exits_2_naming_the_key(store: FeatureStore) -> None:
     )
     ok = _get_online(store, "user_id=1001")
     assert ok.exit_code == 0 and "1.5" in ok.stdout
+
+
+def test_reading_an_offline_only_view_online_is_an_error(tmp_path: Path) -> None:
+    spec = ViewSpec(
+        "hist",
+        ["user"],
+        [("score", "float64")],
+        [{"user_id": 1, "event_timestamp": NOW - timedelta(hours=1), "score": 1.0}],
+        key_types={"user_id": "int64"},
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    with FeatureStore(project_dir=root) as store:
+        with pytest.raises(ProjectError, match="view 'hist' is not online"):
+            store.get_online_features(features=["hist:score"], entity_rows=[{"user_id": 1}])
