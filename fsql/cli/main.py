@@ -212,7 +212,14 @@ def push_cmd(options: StoreOptions, view: str, file: str) -> None:
 
 
 def _entity_value(text: str) -> Any:
-    value = yaml.safe_load(text)
+    """A YAML scalar (`7` is the integer 7, `'7'` the string), but text with spaces at
+    either end is kept as it is: those spaces belong to a string key."""
+    if text != text.strip() or not text:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
     return value if isinstance(value, (int, float, str, bool)) else text
 
 
@@ -239,9 +246,15 @@ def get_online_cmd(
     row: dict[str, Any] = {}
     for item in entity:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ProjectError(f"--entity {item!r} must be key=value")
-        row[key.strip()] = _entity_value(value.strip())
+        if key in row:
+            raise ProjectError(
+                f"--entity {key} is given twice ({row[key]!r} and {value!r})",
+                hint="one value per key: a read is one entity row",
+            )
+        row[key] = _entity_value(value)
     refs = _features_or_service(features, feature_service)
     with options.open() as store:
         response = store.get_online_features(

@@ -88,9 +88,10 @@ def test_nan_null_and_values_come_back_as_stored(store: FeatureStore) -> None:
     assert score[2] is None and score[3] is None
 
 
-def _get_online(store: FeatureStore, entity: str) -> Any:
-    root = str(store.project.root)
-    args = ["get-online", "--project-dir", root, "--features", "stats:score", "--entity", entity]
+def _get_online(store: FeatureStore, *entities: str) -> Any:
+    args = ["get-online", "--project-dir", str(store.project.root), "--features", "stats:score"]
+    for entity in entities:
+        args += ["--entity", entity]
     return CliRunner().invoke(cli, args)
 
 
@@ -116,3 +117,10 @@ def test_reading_an_offline_only_view_online_is_an_error(tmp_path: Path) -> None
     with FeatureStore(project_dir=root) as store:
         with pytest.raises(ProjectError, match="view 'hist' is not online"):
             store.get_online_features(features=["hist:score"], entity_rows=[{"user_id": 1}])
+
+
+def test_cli_entity_values_are_taken_as_given(store: FeatureStore) -> None:
+    twice = _get_online(store, "user_id=1001", "user_id=1002")
+    assert twice.exit_code == 2 and "--entity user_id is given twice" in twice.stderr
+    spaced = _get_online(store, "user_id= 1001")  # a string with a space: not the int key
+    assert spaced.exit_code == 2 and "got string ' 1001'" in spaced.stderr
