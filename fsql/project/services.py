@@ -34,7 +34,11 @@ class ServicesMixin(BuildState):
                 except ValueError as err:
                     self.errs.add(f"feature service '{name}': {err}", display, line_of(doc))
                     continue
-                problem = check_ref(ref, views, set(self.view_docs))
+                odfs = {str(d.get("name")) for d, _ in self.odf_docs}
+                on_demand = (
+                    ref.feature is None and ref.view in odfs and ref.view not in views
+                ) or (ref.view == "on_demand" and ref.feature in odfs)
+                problem = None if on_demand else check_ref(ref, views, set(self.view_docs))
                 if problem:
                     self.errs.add(f"feature service '{name}': {problem}", display, line_of(doc))
                 refs.append(ref)
@@ -89,7 +93,11 @@ class ServicesMixin(BuildState):
                 except ValueError as err:
                     self.errs.add(f"on-demand feature '{name}': {err}", display, line)
                     continue
-                problem = check_ref(ref, views, set(self.view_docs))
+                odfs = {str(d.get("name")) for d, _ in self.odf_docs}
+                on_demand = (
+                    ref.feature is None and ref.view in odfs and ref.view not in views
+                ) or (ref.view == "on_demand" and ref.feature in odfs)
+                problem = None if on_demand else check_ref(ref, views, set(self.view_docs))
                 if problem:
                     self.errs.add(f"on-demand feature '{name}': {problem}", display, line)
                 inputs.append(ref)

@@ -233,3 +233,38 @@ def test_unknown_on_demand_reference(tmp_path: Path) -> None:
     store = make_store(tmp_path, now_utc(), {1: (1.0, 1)})
     with pytest.raises(ProjectError, match="no on-demand feature named 'nope'"):
         store.get_online_features(features=["on_demand:nope"], entity_rows=[{"user_id": 1}])
+
+
+def test_a_feature_service_lists_an_on_demand_feature(tmp_path: Path) -> None:
+    from fsql import FeatureStore
+    from tests.support.project_factory import ViewSpec, make_project
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = ViewSpec(
+        "ltv",
+        ["user"],
+        [("value", "float64")],
+        [{"user_id": 1, "event_timestamp": at, "value": 10.0}],
+        online=True,
+        key_types={"user_id": "int64"},
+    )
+    extra = {
+        "models/more.yml": (
+            "on_demand_features:\n"
+            "  - name: share\n"
+            "    type: float64\n"
+            "    expression: amount / nullif(value, 0)\n"
+            "    request_columns: [{name: amount, type: float64}]\n"
+            "    inputs: [ltv:value]\n"
+            "feature_services:\n"
+            "  - name: scoring\n"
+            "    features: [ltv:value, share, on_demand:share]\n"
+        )
+    }
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]}, extra_files=extra)
+    with FeatureStore(project_dir=root) as store:
+        store.run(end=at)
+        got = store.get_online_features(
+            feature_service="scoring", entity_rows=[{"user_id": 1, "amount": 5.0}]
+        ).to_dict()
+    assert got["value"] == [10.0] and got["share"] == [0.5]
