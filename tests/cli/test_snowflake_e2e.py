@@ -260,9 +260,8 @@ def test_a_reloaded_source_reaches_the_next_training_set(
     orders (and nothing else), says so, and writes the training set over the reloaded
     rows, the one DuckDB writes from the rewritten CSV."""
     reference = copy_example(tmp_path_factory.mktemp("duck") / "shop")
-    # Out of the repository: DuckDB reads a relative source path from the working
-    # directory when a file of that name is there (the repository's own data/orders.csv),
-    # and only then from the project (see test_reloaded_sources.py, a strict xfail).
+    # Out of the repository, so that the project's files are read wherever fsql runs
+    # (test_reloaded_sources.py checks that with a decoy file in the working directory).
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
     results = {}
     for project in (reference, warehouse_shop):
