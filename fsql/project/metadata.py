@@ -19,6 +19,9 @@ from fsql.project.collect import (
     list_items,
 )
 
+# Names fsql gives its own tables and columns; a project's names never begin with it.
+RESERVED_PREFIX = "__fsql"
+
 
 class MetadataMixin(BuildState):
     def _read_yml(self, path: Path) -> None:
@@ -47,9 +50,20 @@ class MetadataMixin(BuildState):
             self._source_group(group, display)
         for item in list_items(doc, "feature_views", display, self.errs):
             name = item["name"]
-            if name in self.view_docs:
+            same = next((v for v in self.view_docs if v.casefold() == str(name).casefold()), None)
+            if str(name).casefold().startswith(RESERVED_PREFIX):
                 self.errs.add(
-                    f"duplicate feature view '{name}' (also in {self.view_docs[name][1]})",
+                    f"feature view '{name}': names beginning with {RESERVED_PREFIX} are "
+                    "reserved for fsql",
+                    display,
+                    line_of(item),
+                    hint="rename the view",
+                )
+                self.duplicates.add(name)
+            elif same is not None:
+                also = "" if same == name else f" as '{same}': names are unique regardless of case"
+                self.errs.add(
+                    f"duplicate feature view '{name}' (also in {self.view_docs[same][1]}{also})",
                     display,
                     line_of(item),
                     hint="feature view names must be unique",
@@ -78,9 +92,12 @@ class MetadataMixin(BuildState):
                 f"entity '{name}' needs join_keys: a list of column names", display, line_of(item)
             )
             return
-        if name in self.entities:
+        same = next((e for e in self.entities if e.casefold() == str(name).casefold()), None)
+        if same is not None:
             self.errs.add(
-                f"duplicate entity '{name}' (also in {self.entities[name].file})",
+                f"duplicate entity '{name}' (also in {self.entities[same].file}"
+                + ("" if same == name else f" as '{same}': names are unique regardless of case")
+                + ")",
                 display,
                 line_of(item),
             )

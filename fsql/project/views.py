@@ -242,15 +242,24 @@ class ViewsMixin(BuildState):
             except ValueError as err:
                 self.errs.add(f"feature '{doc['name']}:{fname}': {err}", display, line_of(item))
                 continue
-            if fname in seen or fname in reserved:
+            folded = fname.casefold()
+            if folded in seen or folded in {str(r).casefold() for r in reserved}:
                 self.errs.add(
                     f"feature '{doc['name']}:{fname}' is declared twice or is a key or "
-                    "timestamp column",
+                    "timestamp column (names are unique regardless of case)",
                     display,
                     line_of(item),
                 )
                 continue
-            seen.add(fname)
+            if folded.startswith("__fsql") or folded in _STORE_COLUMNS:
+                self.errs.add(
+                    f"feature '{doc['name']}:{fname}': the name is reserved for fsql's own columns",
+                    display,
+                    line_of(item),
+                    hint="rename the feature",
+                )
+                continue
+            seen.add(folded)
             out.append(Feature(fname, ftype, str(item.get("description", ""))))
         return out
 
@@ -279,6 +288,9 @@ class ViewsMixin(BuildState):
                         hint=hint_names(f"{key[0]}.{key[1]}", known),
                     )
 
+
+# The columns online stores keep beside the features (fsql.online.base).
+_STORE_COLUMNS = frozenset({"__event_ts", "__created_ts", "__version"})
 
 _KEEP_CASE = {"VAR", "IDENTIFIER", "STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING"}
 

@@ -84,3 +84,34 @@ def test_a_yaml_key_typo_gets_a_suggestion(tmp_path: Path) -> None:
     code, err = _compile(root)
     assert code == 2
     assert "unknown key 'onlnie'" in err and "did you mean online?" in err
+
+
+def _two_views(root: Path, first: str, second: str, feature: str = "spend") -> Path:
+    specs = [
+        ViewSpec(first, ["user"], [(feature, "float64")], rows_for(feature)),
+        ViewSpec(second, ["user"], [("spend", "float64")], ROWS),
+    ]
+    return make_project(root, specs, {"user": ["user_id"]})
+
+
+def rows_for(feature: str) -> list[dict[str, object]]:
+    return [{"user_id": 1, "event_timestamp": ROWS[0]["event_timestamp"], feature: 1.0}]
+
+
+def test_view_names_differing_only_in_case_are_one_name(tmp_path: Path) -> None:
+    code, err = _compile(_two_views(tmp_path / "p", "Spend_a", "spend_A"))
+    assert code == 2
+    assert "names are unique regardless of case" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["__fsql_row", "__FSQL_x", "__event_ts", "__version"])
+def test_reserved_feature_names(tmp_path: Path, name: str) -> None:
+    code, err = _compile(_two_views(tmp_path / "p", "a", "b", feature=name))
+    assert code == 2, err
+    assert f"feature 'a:{name}'" in err and "reserved" in err
+
+
+def test_a_reserved_view_name(tmp_path: Path) -> None:
+    code, err = _compile(_two_views(tmp_path / "p", "__fsql_v", "b"))
+    assert code == 2
+    assert "names beginning with __fsql are reserved" in err
