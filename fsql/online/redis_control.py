@@ -25,7 +25,14 @@ import msgpack
 import redis
 
 from fsql.errors import RunError
-from fsql.online.base import Fence, FencedError, Namespace, ViewState, swap_state
+from fsql.online.base import (
+    Fence,
+    FencedError,
+    Namespace,
+    ViewState,
+    merge_state,
+    swap_state,
+)
 from fsql.online.times import datetime_to_us, us_to_datetime
 
 
@@ -115,32 +122,6 @@ def state_from_record(view: str, record: StateRecord) -> ViewState:
         newest_event=None if newest is None else when(newest),
         base_version=base_version,
     )
-
-
-def _later(a: int | None, b: int | None) -> int | None:
-    """The greater time; None (unknown) loses to any value."""
-    if a is None:
-        return b
-    return a if b is None or a >= b else b
-
-
-def merge_state(stored: StateRecord | None, given: StateRecord, replace: bool) -> StateRecord:
-    """Times move forward only. The definition and base version are kept from `stored`
-    (each set when it has none), or replaced by `given`'s (`replace`: a rebuild's commit),
-    as fsql.online.base.merge_state does for ViewState."""
-    if stored is None:
-        return list(given)
-    view_hash, base = given[2], given[4]
-    if not replace:
-        view_hash = stored[2] or view_hash
-        base = stored[4] or base
-    return [
-        _later(stored[0], given[0]),
-        _later(stored[1], given[1]),
-        view_hash,
-        _later(stored[3], given[3]),
-        base,
-    ]
 
 
 def owned_by_other(view_hash: str | None, fence: Fence) -> bool:
@@ -348,7 +329,6 @@ class Control:
         namespace or the stored state belongs to another definition."""
         k = self.keys
         view = state.view
-        given = state_record(state)
 
         def body(pipe: Any) -> None:
             if fence is not None:
@@ -359,7 +339,8 @@ class Control:
             stored = None if stored_raw is None else unpack_state(stored_raw)
             if fence is not None and stored is not None and owned_by_other(stored[2], fence):
                 raise fenced(view, "a newer definition was materialized meanwhile")
-            merged = merge_state(stored, given, replace=False)
+            previous = None if stored is None else state_from_record(view, stored)
+            merged = state_record(merge_state(previous, state))  # the one merge rule
             if merged == stored:
                 return
             pipe.multi()
