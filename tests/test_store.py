@@ -73,23 +73,22 @@ def test_feature_service_and_unknown_names(tmp_path: Path) -> None:
             store.get_online_features(["spend:spend"], [{"uid": 1}])
 
 
-def test_times_as_strings_and_now_on_every_path(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
+JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 
+
+def _online_spend(root: Path) -> Path:
+    """One online view with one row on 2026-01-01, no TTL."""
+    row = {"user_id": 1, "event_timestamp": JAN_1, "spend": 1.0}
+    spec = ViewSpec("spend", ["user"], [("spend", "float64")], [row], online=True)
+    return make_project(root, [spec], {"user": ["user_id"]})
+
+
+def test_times_as_strings_and_now_on_every_path(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from fsql.cli.main import cli
-    from tests.support.project_factory import ViewSpec, make_project
 
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    spec = ViewSpec(
-        "spend",
-        ["user"],
-        [("spend", "float64")],
-        [{"user_id": 1, "event_timestamp": at, "spend": 1.0}],
-        online=True,
-    )
-    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    root = _online_spend(tmp_path / "p")
     with FeatureStore(project_dir=root) as store:
         [done] = store.materialize("2025-12-01", "2026-01-02T00:00:00Z")
         assert done.end == datetime(2026, 1, 2, tzinfo=UTC) and done.rows == 1
@@ -103,22 +102,11 @@ def test_times_as_strings_and_now_on_every_path(tmp_path: Path) -> None:
 
 
 def test_push_refuses_an_in_memory_offline_engine(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
     import pyarrow as pa
     import yaml
 
-    from tests.support.project_factory import ViewSpec, make_project
-
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    spec = ViewSpec(
-        "spend",
-        ["user"],
-        [("spend", "float64")],
-        [{"user_id": 1, "event_timestamp": at, "spend": 1.0}],
-        online=True,
-    )
-    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    at = JAN_1
+    root = _online_spend(tmp_path / "p")
     profiles = yaml.safe_load((root / "profiles.yml").read_text())
     for outputs in profiles.values():
         outputs["outputs"]["dev"]["offline"] = {"type": "duckdb"}  # no path: in memory
