@@ -30,7 +30,7 @@ from fsql.definitions.moments import moment
 from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
-from fsql.execute.entities import entity_query, read_table_file, to_arrow
+from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
 from fsql.execute.push import push_rows
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.dag import Dag
@@ -52,12 +52,18 @@ class RetrievalJob:
     """A training set to be computed: `.sql` is known at once, the data on first use."""
 
     def __init__(
-        self, store: FeatureStore, entities: pa.Table, selection: FeatureSelection, where: str
+        self,
+        store: FeatureStore,
+        entities: pa.Table,
+        selection: FeatureSelection,
+        where: str,
+        timestamp_column: str = EVENT_TIMESTAMP,
     ) -> None:
         self._store = store
         self._entities = entities
         self.selection = selection
         self._where = where
+        self.timestamp_column = timestamp_column
         self._result: TrainingSet | None = None
         self._sql = compile_training_sql(store.compiled, selection.items, selection)
 
@@ -69,7 +75,9 @@ class RetrievalJob:
 
     def _run(self) -> TrainingSet:
         if self._result is None:
-            self._result = self._store._training_set(self._entities, self.selection, self._where)
+            self._result = self._store._training_set(
+                self._entities, self.selection, self._where, self.timestamp_column
+            )
         return self._result
 
     def to_arrow(self) -> pa.Table:
@@ -269,8 +277,10 @@ class FeatureStore:
         features: Sequence[str] | None = None,
         feature_service: str | None = None,
         full_feature_names: bool = False,
+        timestamp_column: str = EVENT_TIMESTAMP,
     ) -> RetrievalJob:
-        """Point-in-time correct features for each entity row (SPEC §2)."""
+        """Point-in-time correct features for each entity row (SPEC §2); the entity
+        table's time column is `event_timestamp` unless `timestamp_column` names another."""
         where = "entity table"
         if isinstance(entity_df, (str, Path)):
             where = str(entity_df)
@@ -278,15 +288,21 @@ class FeatureStore:
         else:
             entities = to_arrow(entity_df)
         selection = self.feature_selection(features, feature_service, full_feature_names)
-        return RetrievalJob(self, entities, selection, where)
+        return RetrievalJob(self, entities, selection, where, timestamp_column)
 
     def _training_set(
-        self, entities: pa.Table, selection: FeatureSelection, where: str
+        self, entities: pa.Table, selection: FeatureSelection, where: str, timestamp_column: str
     ) -> TrainingSet:
         with self._lock:
             self.ensure_built([item.view.name for item in selection.items])
             return run_training_set(
-                self.offline, self.compiled, entities, selection, where, self.progress
+                self.offline,
+                self.compiled,
+                entities,
+                selection,
+                where,
+                self.progress,
+                timestamp_column,
             )
 
     # -- online ---------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ def run_cmd(
 @click.option("--feature-service", default=None, help="A feature service name.")
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option(
+    "--timestamp-column",
+    default="event_timestamp",
+    show_default=True,
+    help="The entity table's time column.",
+)
+@click.option(
     "--output",
     "-o",
     required=True,
@@ -119,6 +125,7 @@ def training_cmd(
     features: tuple[str, ...],
     feature_service: str | None,
     full_feature_names: bool,
+    timestamp_column: str,
     output: str,
 ) -> None:
     """Write the point-in-time join of entity rows and features."""
@@ -136,6 +143,7 @@ def training_cmd(
             features=refs or None,
             feature_service=feature_service,
             full_feature_names=full_feature_names,
+            timestamp_column=timestamp_column,
         )
         table = job.to_arrow()
         meta = {
@@ -150,6 +158,7 @@ def training_cmd(
             "features": list(job.selection.refs),
             "columns": list(job.selection.columns),
             "full_feature_names": full_feature_names,
+            "timestamp_column": timestamp_column,
             "views": {n: v.content_hash for n, v in store.project.views.items()},
             "row_count": table.num_rows,
             "sql": job.sql,

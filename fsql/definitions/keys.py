@@ -25,6 +25,8 @@ import pyarrow as pa
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 def key_families(schema: pa.Schema, keys: Sequence[str]) -> str:
     """The type family of each join key column in `schema`, comma-separated (stored
@@ -104,6 +106,12 @@ def check_key(value: Any, want: str | None, key: str, view: str) -> Any:
     family = value_family(value)
     if want is not None and family != want:
         raise mismatch(key, view, want, _describe(value, family))
+    if family == "integer" and not INT64_MIN <= value <= INT64_MAX:
+        raise ProjectError(
+            f"join key '{key}' of view '{view}': {_describe(value, family)} is outside the "
+            "64-bit integer range every engine and store keeps",
+            hint=f"pass a '{key}' between {INT64_MIN} and {INT64_MAX}",
+        )
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
@@ -115,4 +123,5 @@ def check_column(dtype: pa.DataType, want: pa.DataType, key: str, view: str, whe
         return
     have, family = type_family(dtype), type_family(want)
     if have != family:
-        raise mismatch(key, view, family, f"a column of {dtype}", where)
+        article = "an" if have[0] in "aeiou" else "a"
+        raise mismatch(key, view, family, f"{article} {have} column", where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_column
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
 from fsql.definitions.keys import check_column
+from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
 
 EVENT_TIMESTAMP = "event_timestamp"
@@ -60,10 +61,31 @@ def to_arrow(data: Any) -> pa.Table:
         return pa.Table.from_batches([data])
     pandas = sys.modules.get("pandas")  # a DataFrame means pandas is already imported
     if pandas is not None and isinstance(data, pandas.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        return _from_pandas(data)
     raise ProjectError(
         f"entity data must be a pandas DataFrame or an Arrow table, not {type(data).__name__}"
     )
+
+
+def _from_pandas(frame: Any) -> pa.Table:
+    """A DataFrame as Arrow; a column Arrow cannot type (mixed values, integers beyond 64
+    bits) is named rather than reported as a converter's internal error."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    for name in frame.columns:
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if isinstance(err, OverflowError):
+                detail = "an integer is outside the 64-bit range"
+            raise ProjectError(
+                f"DataFrame column '{name}' cannot be read as one type: {detail}",
+                hint="give the column one type: integers within 64 bits, or all strings",
+            ) from None
+    raise ProjectError("the DataFrame cannot be converted to Arrow", hint="check its columns")
 
 
 def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
@@ -75,23 +97,38 @@ def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.Chunked
         return pc.cast(column, UTC_US, safe=False)
     if pa.types.is_date(dtype):
         return pc.cast(pc.cast(column, pa.timestamp("us")), UTC_US)
+    if pa.types.is_null(dtype):  # a header-only csv: no times, no rows to join
+        return pc.cast(column, UTC_US)
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        import pandas as pd  # only for text timestamps: ISO-8601 with offsets, mixed forms
-
-        try:
-            series = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
-        except (ValueError, TypeError) as err:
-            raise ProjectError(
-                f"column '{name}' has values that are not timestamps: {err}",
-                file=where,
-                hint="write ISO-8601 times such as 2026-01-31 12:00:00",
-            ) from None
-        return pa.chunked_array([pa.Array.from_pandas(series).cast(UTC_US, safe=False)])
+        return _parse_times(column, name, where)
     raise ProjectError(
-        f"column '{name}' must be a timestamp, not {dtype}",
+        f"column '{name}' must be a timestamp, not {type_family(dtype)}",
         file=where,
         hint="store event times as timestamps or ISO-8601 strings",
     )
+
+
+def _parse_times(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    """Text times parsed as ISO-8601 (offsets allowed, mixed precision); the first value
+    that is not one is named, with its row, rather than pandas' advice on formats."""
+    import pandas as pd  # only for text timestamps: ISO-8601 with offsets, mixed forms
+
+    text = column.to_pandas()
+    try:
+        series = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        series = pd.Series([pd.NaT] * len(text))
+    bad = series.isna() & text.notna() & (text.str.strip() != "")
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        value = str(text.iloc[row])
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ProjectError(
+            f"column '{name}' row {row + 1}: {shown!r} is not an ISO-8601 time",
+            file=where,
+            hint="write times as YYYY-MM-DD HH:MM:SS, optionally with an offset such as +02:00",
+        )
+    return pa.chunked_array([pa.Array.from_pandas(series).cast(UTC_US, safe=False)])
 
 
 def prepare_entities(
@@ -101,23 +138,28 @@ def prepare_entities(
     where: str = "entity table",
     request_columns: Mapping[str, str] | None = None,
     outputs: Sequence[str] = (),
+    timestamp_column: str = EVENT_TIMESTAMP,
+    is_empty: Callable[[str], bool] | None = None,
 ) -> pa.Table:
     """The slim table registered for the join: keys, `__fsql_row`, `__fsql_ts`, and the
     request columns of on-demand features (`__fsql_req__<name>`).
 
-    Checks that `event_timestamp` and every join key exist and that each key's type
-    can be compared with the view's key column: a mismatch is an error naming the
-    column, never a silently empty join. `request_columns` maps each request column to
-    an on-demand feature that needs it (named when the column is missing); `outputs`
-    are further result columns (on-demand features) that must not overwrite entity
-    columns.
+    Checks that the time column (`timestamp_column`, default `event_timestamp`) and
+    every join key exist and that each key's type can be compared with the view's key
+    column: a mismatch is an error naming the column, never a silently empty join (and,
+    when `is_empty` says the view has no rows, saying that an empty source gave the key
+    its type). `request_columns` maps each request column to an on-demand feature that
+    needs it (named when the column is missing); `outputs` are further result columns
+    (on-demand features) that must not overwrite entity columns.
     """
     names = entities.column_names
-    if EVENT_TIMESTAMP not in names:
+    if timestamp_column not in names:
+        listed = ", ".join(names) or "none"
         raise ProjectError(
-            f"the entity table has no '{EVENT_TIMESTAMP}' column (columns: {', '.join(names)})",
+            f"the entity table has no '{timestamp_column}' column (columns: {listed})",
             file=where,
-            hint="add the time each row is observed at",
+            hint="add the time each row is observed at, or name the time column with "
+            "--timestamp-column (API: timestamp_column=)",
         )
     keys: list[str] = []
     for item in items:
@@ -132,7 +174,18 @@ def prepare_entities(
             schema = view_schemas.get(item.view.name)
             if schema is not None and key in schema.names:
                 have = entities.schema.field(key).type
-                check_column(have, schema.field(key).type, key, item.view.name, where)
+                try:
+                    check_column(have, schema.field(key).type, key, item.view.name, where)
+                except ProjectError as err:
+                    if is_empty is None or not is_empty(item.view.name):
+                        raise
+                    raise ProjectError(
+                        f"{err.message}: view '{item.view.name}' has no rows, so its key "
+                        f"column took its type from an empty source",
+                        file=where,
+                        hint=f"cast '{key}' in the view's model (e.g. CAST({key} AS BIGINT)) "
+                        "or load rows into its source",
+                    ) from None
             if key not in keys:
                 keys.append(key)
     requests = dict(request_columns or {})
@@ -161,7 +214,7 @@ def prepare_entities(
             )
     columns = [entities.column(k) for k in keys]
     columns.append(pa.chunked_array([int64_array(np.arange(entities.num_rows))]))
-    columns.append(utc_timestamps(entities.column(EVENT_TIMESTAMP), EVENT_TIMESTAMP, where))
+    columns.append(utc_timestamps(entities.column(timestamp_column), timestamp_column, where))
     columns.extend(entities.column(c) for c in requests)
     slim_names = [*keys, ROW_ID, ENTITY_TS, *(request_column(c) for c in requests)]
     return pa.Table.from_arrays(columns, names=slim_names)

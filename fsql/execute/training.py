@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
+from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
@@ -16,7 +17,7 @@ from fsql.compile.plan import CompiledProject, FeatureSelection
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.errors import RunError
-from fsql.execute.entities import prepare_entities
+from fsql.execute.entities import EVENT_TIMESTAMP, prepare_entities
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ def with_push_logs(adapter: OfflineAdapter, items: Sequence[PitItem]) -> tuple[P
     )
 
 
+def _row_count(adapter: OfflineAdapter, compiled: CompiledProject, view: str) -> int:
+    """Rows in a view's table (asked only to explain a key type mismatch)."""
+    query = exp.select(exp.Count(this=exp.Star())).from_(exp.Table(this=exp.to_identifier(view)))
+    return int(adapter.fetch_arrow(compiled.sql(query)).column(0)[0].as_py())
+
+
 def run_training_set(
     adapter: OfflineAdapter,
     compiled: CompiledProject,
@@ -55,11 +62,13 @@ def run_training_set(
     selection: FeatureSelection,
     where: str = "entity table",
     progress: Callable[[str], None] | None = None,
+    timestamp_column: str = EVENT_TIMESTAMP,
 ) -> TrainingSet:
     """Join features onto `entities`; entity columns are returned exactly as given.
 
     Views with a push log take their candidate rows from their table and the log.
-    `progress` hears of the join once the entity table has passed its checks."""
+    `progress` hears of the join once the entity table has passed its checks;
+    `timestamp_column` names the entity table's time column."""
     items = with_push_logs(adapter, selection.items)
     schemas = {}
     for item in items:
@@ -74,6 +83,8 @@ def run_training_set(
         where,
         request_columns(selection.on_demand),
         [item.output_name for item in selection.on_demand],
+        timestamp_column,
+        lambda view: _row_count(adapter, compiled, view) == 0,
     )
     sql = compile_training_sql(compiled, items, selection)
     if progress:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fsql.compile.plan import FeatureSelection
-from fsql.definitions.keys import check_key
+from fsql.definitions.keys import INT64_MAX, INT64_MIN, check_key
 from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.on_demand_eval import OnDemandEvaluator
@@ -39,7 +39,9 @@ def _key(value: Any, want: str | None, key: str, view: str) -> Any:
     """A key value checked against the stored key type (fsql.definitions.keys); the
     common cases (an int for an integer key, a str for a string key) without a call."""
     kind = type(value)
-    if (kind is int and want == "integer") or (kind is str and want == "string"):
+    if (kind is int and want == "integer" and INT64_MIN <= value <= INT64_MAX) or (
+        kind is str and want == "string"
+    ):
         return value
     return check_key(value, want, key, view)
 

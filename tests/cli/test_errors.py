@@ -208,3 +208,97 @@ def test_real_process_prints_no_traceback(example_project: Path) -> None:
     )
     assert "Traceback" in debug.stderr
     assert debug.returncode == 2  # --debug shows the traceback, the exit code stays
+
+
+# (id, entity csv text, extra arguments, text the one error line must contain)
+ENTITY_CASES = [
+    ("non_iso_time", "user_id,event_timestamp\n1,2026-01-02\n2,01/03/2026\n", (),
+     "column 'event_timestamp' row 2: '01/03/2026' is not an ISO-8601 time"),
+    ("time_column_elsewhere", "user_id,ts\n1,2026-01-02\n", (),
+     "no 'event_timestamp' column (columns: user_id, ts)"),
+    ("named_time_column_missing", "user_id,event_timestamp\n1,2026-01-02\n",
+     ("--timestamp-column", "ts"), "no 'ts' column"),
+    ("integer_time", "user_id,event_timestamp\n1,20260102\n", (),
+     "column 'event_timestamp' must be a timestamp, not integer"),
+    ("key_beyond_64_bits", "user_id,event_timestamp\n99999999999999999999999,2026-01-02\n", (),
+     "join key 'user_id' of view 'user_features' is an integer key; got a float column"),
+]
+
+
+@pytest.mark.parametrize("case", ENTITY_CASES, ids=[c[0] for c in ENTITY_CASES])
+def test_bad_entity_file_is_one_line(
+    example_project: Path, tmp_path: Path, case: tuple[str, str, tuple[str, ...], str]
+) -> None:
+    _, text, extra, expected = case
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    out = tmp_path / "o.parquet"
+    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
+                       "--features", "user_features:user_lifetime_value", "--output", str(out),
+                       *extra)
+    lines = [line for line in err.splitlines() if not line.startswith("[")]
+    assert code == 2, err
+    assert len(lines) == 1 and expected in lines[0] and str(path) in lines[0], err
+    assert "Traceback" not in err and "You might want" not in err and "joining" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_entity_file_without_rows_gives_an_empty_training_set(
+    example_project: Path, tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"e.{fmt}"
+    if fmt == "csv":
+        path.write_text("user_id,event_timestamp,label\n")  # header only: every type null
+    else:
+        pq.write_table(pa.table({"user_id": pa.array([], pa.int64()),
+                                 "event_timestamp": pa.array([], pa.timestamp("us")),
+                                 "label": pa.array([], pa.int64())}), path)
+    out = tmp_path / "o.parquet"
+    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
+                            "--features", "user_features:user_lifetime_value",
+                            "--output", str(out))
+    assert code == 0, err
+    result = pq.read_table(out)
+    assert result.num_rows == 0
+    assert result.column_names == ["user_id", "event_timestamp", "label", "user_lifetime_value"]
+
+
+def test_timestamp_column_names_the_entity_time(example_project: Path, tmp_path: Path) -> None:
+    entities = (example_project / "data/entities.csv").read_text()
+    renamed = tmp_path / "e.csv"
+    renamed.write_text(entities.replace("event_timestamp", "observed_at", 1))
+    plain_out, named_out = tmp_path / "plain.parquet", tmp_path / "named.parquet"
+    code, _, err = run(example_project, "build-training-set", "--entities",
+                       str(example_project / "data/entities.csv"), "--features",
+                       "user_features:user_lifetime_value", "--output", str(plain_out))
+    assert code == 0, err
+    code, _, err = run(example_project, "build-training-set", "--entities", str(renamed),
+                       "--timestamp-column", "observed_at", "--features",
+                       "user_features:user_lifetime_value", "--output", str(named_out))
+    assert code == 0, err
+    plain, named = pq.read_table(plain_out), pq.read_table(named_out)
+    assert named.column_names[:4] == ["user_id", "item_id", "observed_at", "label"]
+    values = named.column("user_lifetime_value")
+    assert values.equals(plain.column("user_lifetime_value")) and values.null_count < len(values)
+    meta = (tmp_path / "named.parquet.meta.json").read_text()
+    assert '"timestamp_column": "observed_at"' in meta
+
+
+def test_empty_source_key_type_is_explained(example_project: Path, tmp_path: Path) -> None:
+    """A view over an empty csv has text key columns (DuckDB types an empty file's
+    columns as VARCHAR): the mismatch says so and how to fix it."""
+    (example_project / "data/empty.csv").write_text("user_id,ts,score\n")
+    append(example_project / SOURCES, "      - name: empty\n        path: data/empty.csv\n")
+    (example_project / "models/empty_scores.sql").write_text(
+        "select user_id, ts as event_timestamp, score from {{ source('raw', 'empty') }}\n")
+    (example_project / "models/empty_scores.yml").write_text(
+        "feature_views:\n  - name: empty_scores\n    entities: [user]\n"
+        "    timestamp: event_timestamp\n    features:\n      - {name: score, type: float64}\n")
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,event_timestamp\n1,2026-01-02\n")
+    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
+                       "--features", "empty_scores:score", "--output", str(tmp_path / "o.csv"))
+    assert code == 2, err
+    line = err.strip().splitlines()[-1]
+    assert "view 'empty_scores' has no rows" in line and "CAST(user_id AS BIGINT)" in line

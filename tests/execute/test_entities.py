@@ -53,7 +53,7 @@ def test_dates_become_midnight_utc() -> None:
 def test_non_time_columns_are_rejected() -> None:
     with pytest.raises(ProjectError, match="must be a timestamp"):
         utc_timestamps(pa.chunked_array([pa.array([1])]), "event_timestamp", "e.csv")
-    with pytest.raises(ProjectError, match="not timestamps"):
+    with pytest.raises(ProjectError, match=r"row 1: .soon. is not an ISO-8601 time"):
         utc_timestamps(pa.chunked_array([pa.array(["soon"])]), "event_timestamp", "e.csv")
 
 
@@ -69,7 +69,7 @@ def test_prepare_errors_name_the_column() -> None:
         prepare_entities(pa.table({"user_id": [1]}), [ITEM], {"v": SCHEMA})
     with pytest.raises(ProjectError, match="no join key column 'user_id'"):
         prepare_entities(pa.table({"uid": [1], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA})
-    wrong = "join key 'user_id' of view 'v' is an integer key; got a column of string"
+    wrong = "join key 'user_id' of view 'v' is an integer key; got a string column"
     with pytest.raises(ProjectError, match=wrong):
         prepare_entities(pa.table({"user_id": ["1"], "event_timestamp": [T]}), [ITEM],
                          {"v": SCHEMA})
@@ -95,3 +95,31 @@ def test_read_table_file_formats(tmp_path: Path) -> None:
         read_table_file(tmp_path / "e.json")
     with pytest.raises(ProjectError, match="not found"):
         read_table_file(tmp_path / "missing.csv")
+
+
+def test_arrow_type_names_stay_out_of_messages() -> None:
+    table = pa.table({"user_id": pa.array(["1"], pa.large_string()), "event_timestamp": [T]})
+    with pytest.raises(ProjectError) as err:
+        prepare_entities(table, [ITEM], {"v": SCHEMA})
+    assert "got a string column" in str(err.value) and "large_string" not in str(err.value)
+    with pytest.raises(ProjectError, match="must be a timestamp, not integer") as err:
+        utc_timestamps(pa.chunked_array([pa.array([1], pa.int32())]), "event_timestamp", "e")
+    assert "int32" not in str(err.value)
+
+
+def test_timestamp_column_is_the_time_of_each_row() -> None:
+    table = pa.table({"user_id": [5], "seen": ["2026-01-02 03:04:05"]})
+    slim = prepare_entities(table, [ITEM], {"v": SCHEMA}, timestamp_column="seen")
+    assert slim.column(ENTITY_TS).to_pylist() == [T]
+    with pytest.raises(ProjectError, match="--timestamp-column"):
+        prepare_entities(table, [ITEM], {"v": SCHEMA})
+
+
+def test_dataframe_columns_arrow_cannot_type_are_named() -> None:
+    pd = pytest.importorskip("pandas")
+    from fsql.execute.entities import to_arrow
+
+    with pytest.raises(ProjectError, match=r"column 'user_id'.*64-bit"):
+        to_arrow(pd.DataFrame({"user_id": [10**25], "event_timestamp": [T]}))
+    with pytest.raises(ProjectError, match="column 'user_id' cannot be read as one type"):
+        to_arrow(pd.DataFrame({"user_id": [1, "a"], "event_timestamp": [T, T]}))

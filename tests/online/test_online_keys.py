@@ -71,6 +71,13 @@ def test_numpy_integers_are_their_values(store: FeatureStore, key: Any) -> None:
     assert _read(store, key)["score"] == [1.5]
 
 
+@pytest.mark.parametrize("key", [2**63, -(2**63) - 1, 10**25, np.uint64(2**64 - 1)])
+def test_an_integer_beyond_64_bits_is_an_error(store: FeatureStore, key: Any) -> None:
+    with pytest.raises(ProjectError, match="outside the 64-bit integer range"):
+        _read(store, key)
+    assert _read(store, 2**63 - 1)["score"] == [None]  # the largest key is a key
+
+
 def test_null_keys_read_null_features(store: FeatureStore) -> None:
     for key in (None, math.nan, np.float64("nan")):
         assert _read(store, key)["score"] == [None]
