@@ -173,7 +173,7 @@ class FeatureStore:
             if self._offline is None:
                 try:
                     self._offline = open_offline(
-                        self.target.offline, self.project.root, self.target.file
+                        self.target.offline, self.project.root, self.target.file, self.progress
                     )
                 except (ProjectError, RunError):
                     raise  # already one clear line, with its own exit code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +63,21 @@ class OfflineAdapter(ABC):
 
 
 def open_offline(
-    config: Mapping[str, Any], project_root: Path, source: str | None = None
+    config: Mapping[str, Any],
+    project_root: Path,
+    source: str | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> OfflineAdapter:
     """Open the adapter a profile's `offline:` block names (drivers imported lazily).
 
-    `source` is the profiles file the block came from, named in configuration errors.
+    `source` is the profiles file the block came from, named in configuration errors;
+    `waiting` hears once when the engine waits for another process (a DuckDB file lock).
     """
     kind = config.get("type", "duckdb")
     if kind == "duckdb":
         from fsql.adapters.duckdb import DuckDBAdapter
 
-        return DuckDBAdapter.from_config(config, project_root)
+        return DuckDBAdapter.from_config(config, project_root, source, waiting)
     if kind == "snowflake":
         from fsql.adapters.snowflake import SnowflakeAdapter
 

@@ -9,8 +9,10 @@ paths users write in models themselves.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,45 @@ import pyarrow as pa
 from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
+from fsql.errors import ProjectError, RunError
+
+# How long a command waits for a database file another process holds (seconds).
+DEFAULT_LOCK_TIMEOUT = 60.0
+_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def connect_waiting(
+    database: str, timeout: float, waiting: Callable[[str], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open `database`, waiting up to `timeout` seconds while another process holds it.
+
+    DuckDB lets one process at a time open a file for writing: a `push` while a `run`
+    builds, or two runs, would otherwise fail at once with the driver's lock message.
+    Waiting is announced once through `waiting`; giving up is one line naming the file,
+    the holder's pid and the profile key that bounds the wait."""
+    deadline = time.monotonic() + timeout
+    delay, announced = 0.02, False
+    while True:
+        try:
+            return duckdb.connect(database)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            holder = _HOLDER.search(str(err))
+            pid = f" (pid {holder.group(1)})" if holder else ""
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunError(
+                    f"the DuckDB file {database} is in use by another process{pid}; "
+                    f"gave up after waiting {timeout:g}s",
+                    hint="let that command finish, or raise `lock_timeout` of the offline "
+                    "engine in profiles.yml",
+                ) from None
+            if not announced and waiting is not None:
+                waiting(f"waiting for {database}: in use by another process{pid}")
+                announced = True
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.5)
 
 
 class DuckDBAdapter(OfflineAdapter):
@@ -30,12 +71,14 @@ class DuckDBAdapter(OfflineAdapter):
         search_path: Path,
         threads: int | None = None,
         memory_limit: str | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        waiting: Callable[[str], None] | None = None,
     ) -> None:
         database = ":memory:" if path in (None, "", ":memory:") else str(path)
         if database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.path = database
-        self._con = duckdb.connect(database)
+        self._con = connect_waiting(database, lock_timeout, waiting)
         self._lock = threading.RLock()
         settings: dict[str, Any] = {
             "TimeZone": "UTC",
@@ -52,12 +95,32 @@ class DuckDBAdapter(OfflineAdapter):
             self._con.execute(f"SET {key} = $value", {"value": value})
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], project_root: Path) -> DuckDBAdapter:
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        project_root: Path,
+        source: str | None = None,
+        waiting: Callable[[str], None] | None = None,
+    ) -> DuckDBAdapter:
         path = config.get("path")
         if path not in (None, "", ":memory:"):
             p = Path(str(path))
             path = p if p.is_absolute() else project_root / p
-        return cls(path, project_root, config.get("threads"), config.get("memory_limit"))
+        timeout = config.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ProjectError(
+                f"offline 'lock_timeout' must be a number of seconds, not {timeout!r}",
+                file=source,
+                hint="e.g. lock_timeout: 60",
+            )
+        return cls(
+            path,
+            project_root,
+            config.get("threads"),
+            config.get("memory_limit"),
+            float(timeout),
+            waiting,
+        )
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         with self._lock:
