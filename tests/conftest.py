@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.engines import ENGINES, engines_of, require_module, unavailable
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ["fsql_project.yml", "profiles.yml", "models", "macros", "data"]
 
@@ -33,9 +35,9 @@ def example_project(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def fakesnow_server() -> Iterator[dict[str, Any]]:
     """Host and port of one fakesnow server for the session (skips without fakesnow)."""
-    pytest.importorskip("fakesnow")
-    pytest.importorskip("uvicorn", reason="fakesnow's server needs fakesnow[server]")
-    pytest.importorskip("snowflake.connector")
+    require_module("snowflake", "fakesnow")
+    require_module("snowflake", "uvicorn", "fakesnow's server needs fakesnow[server]")
+    require_module("snowflake", "snowflake.connector")
     from tests.support.fakesnow_server import serve
 
     with serve() as server:
@@ -45,11 +47,23 @@ def fakesnow_server() -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def bigquery_emulator() -> Iterator[dict[str, Any]]:
     """Endpoint of one crucible BigQuery emulator for the session (skips without it)."""
-    pytest.importorskip("google.cloud.bigquery")
+    require_module("bigquery", "google.cloud.bigquery")
     from tests.support.bigquery_emulator import executable, serve
 
     program = executable()
     if program is None:
-        pytest.skip("crucible-emulator is not installed: run scripts/emulators.sh")
+        unavailable("bigquery", "crucible-emulator is not installed: run scripts/emulators.sh")
     with serve(program) as server:
         yield server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for engine in ENGINES:
+        config.addinivalue_line("markers", f"{engine}: the test runs on {engine}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the engines it touches (tests.support.engines)."""
+    for item in items:
+        for engine in engines_of(item.nodeid, list(getattr(item, "fixturenames", ()))):
+            item.add_marker(getattr(pytest.mark, engine))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.engines import require_module
 from tests.support.fakesnow_server import profile_block
 
 
@@ -33,7 +34,7 @@ def snowflake_adapter(snowflake_profile: dict[str, Any], tmp_path: Path) -> Iter
 @pytest.fixture
 def bigquery_profile(bigquery_emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A profile block for the emulator whose dataset exists (the adapter never makes one)."""
-    pytest.importorskip("google.cloud.bigquery")
+    require_module("bigquery", "google.cloud.bigquery")
     from tests.support.bigquery_emulator import client
     from tests.support.bigquery_emulator import profile_block as bigquery_block
 

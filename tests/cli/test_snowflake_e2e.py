@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from fsql.cli.main import cli
 from fsql.config.profiles import load_target
 from tests.conftest import copy_example
+from tests.support.engines import require_module, unavailable
 from tests.support.fakesnow_server import profile_block
 from tests.support.project_factory import upload_raw
 
@@ -66,12 +67,12 @@ def online(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "sqlite":
         yield {"type": "sqlite", "path": "target/online.db"}
         return
-    redis = pytest.importorskip("redis")
+    redis = require_module("redis", "redis")
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError:
-        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+        unavailable("redis", "Redis is not answering on 127.0.0.1:6379")
     prefix = f"fsqltest-{uuid.uuid4().hex[:12]}:"
     try:
         yield {"type": "redis", "url": REDIS_URL, "key_prefix": prefix}

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.engines import unavailable
+
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
@@ -36,7 +38,7 @@ def online_store_config(request: pytest.FixtureRequest) -> Iterator[dict[str, An
         return
     client = _redis_client()
     if client is None:
-        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+        unavailable("redis", "Redis is not answering on 127.0.0.1:6379")
     prefix = f"fsqltest-{uuid.uuid4().hex[:12]}:"
     try:
         yield {"type": "redis", "url": REDIS_URL, "key_prefix": prefix, "socket_timeout": 5}

@@ -30,6 +30,8 @@ import msgpack
 import pyarrow as pa
 import pytest
 
+from tests.support.engines import unavailable
+
 redis = pytest.importorskip("redis")
 
 from fsql.definitions.types import FeatureType as T  # noqa: E402
@@ -1124,7 +1126,7 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[Server]:
     if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
-        pytest.skip("redis-server binary not found")
+        unavailable("redis", "redis-server binary not found")
     srv = Server()
     try:
         srv.start()

@@ -40,6 +40,7 @@ from fsql.online.base import (
     ViewState,
 )
 from tests.online.conftest import REDIS_URL, _redis_client
+from tests.support.engines import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_700_000_000_000_000  # microseconds
@@ -80,7 +81,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     else:
         client = _redis_client()
         if client is None:
-            pytest.skip("Redis is not answering on 127.0.0.1:6379")
+            unavailable("redis", "Redis is not answering on 127.0.0.1:6379")
         prefix = f"fsqltest-{uuid.uuid4().hex[:12]}:"
         spec = {"kind": "redis", "url": REDIS_URL, "project": "shop", "prefix": prefix}
     b = Backend(request.param, spec)
