@@ -289,6 +289,8 @@ def push_rows(
         _check_log(view, log_schema)
     if rows.num_rows == 0:
         return 0
+    table = online_table(view)
+    store.check_keys(table, rows, where)  # a key the store cannot hold: nothing written
     pushed_at = pa.chunked_array([pa.array([datetime.now(UTC)] * rows.num_rows, UTC_US)])
     dialect = relations.dialect
     try:
@@ -305,7 +307,6 @@ def push_rows(
             f"pushing to view '{view.name}': writing the offline push log failed: {_first(err)}",
             hint="nothing was written online; re-run the push",
         ) from err
-    table = online_table(view)
     fence = Fence(view.content_hash, datetime_to_us(datetime.now(UTC)) or 0)
     try:
         store.prepare(table, fence)

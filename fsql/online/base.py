@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -159,6 +159,17 @@ class FencedError(RunError):
     """A write refused because the view's live values belong to another definition."""
 
 
+class RejectedKeys(Protocol):
+    """Rows a store's writes skipped because it cannot hold their key (Redis: a key over
+    32 KiB once encoded): how many, and one line naming the view, the first such key and
+    what to do."""
+
+    view: str
+    count: int
+
+    def message(self) -> str: ...
+
+
 class OnlineStore(ABC):
     """A key-value store of the latest feature values per entity key and view.
 
@@ -200,6 +211,18 @@ class OnlineStore(ABC):
         `fence`'s (without a fence: no check, pending namespaces not written). RunError
         when the view has no live namespace of `table`'s layout. Returns rows offered.
         """
+
+    def check_keys(self, table: OnlineTable, rows: pa.Table, where: str | None = None) -> None:
+        """Raise ProjectError when a key of `rows` (with `table`'s join-key columns) cannot
+        be stored: a push checks this before it writes anything. Stores without a limit on
+        keys (SQLite) accept every key."""
+        return None
+
+    def take_rejected(self, view: str) -> RejectedKeys | None:
+        """The rows of `view` that this thread's writes skipped since the last call because
+        the store cannot hold their key (such a key can never be stored: the rest of the
+        write goes on), or None. Stores without a limit on keys (SQLite) skip none."""
+        return None
 
     @abstractmethod
     def begin_rebuild(self, table: OnlineTable, fence: Fence) -> str:

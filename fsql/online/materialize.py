@@ -25,6 +25,7 @@ during a run are read again by the next one.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,7 @@ class MaterializeResult:
     start: datetime | None
     end: datetime
     reason: str
+    rejected: int = 0  # rows not written: the store cannot hold their key
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def materialize_view(
     end = as_utc(run.end)
     fence = Fence(view.content_hash, datetime_to_us(run.started) or 0)
     state = store.get_state(name)
+    store.take_rejected(name)  # left by an earlier run of this thread that failed
     full = _full_reason(view, table, state, store.namespace(name), run)
     if full is not None:
         start = _full_start(view, run, end, full)
@@ -173,8 +176,9 @@ def materialize_view(
     store.prepare(table, fence)
     write = functools.partial(store.upsert, table, fence=fence)
     rows, newest = _stream(adapter, plan, run, part, start, write, progress)
+    rejected = _report_rejected(store, view, progress)
     store.set_state(_state(view, run, end, newest, state), fence)
-    return MaterializeResult(name, rows, start, end, reason)
+    return MaterializeResult(name, rows - rejected, start, end, reason, rejected)
 
 
 def _rebuild(
@@ -203,6 +207,7 @@ def _rebuild(
         except Exception:  # the store may be what failed: report the first error
             pass  # an abandoned pending namespace is dropped by a later rebuild
         raise
+    rejected = _report_rejected(store, view, progress)
     new_state = _state(view, run, end, newest, state)
     if not store.commit_rebuild(table, token, fence, new_state):
         live = store.namespace(view.name)
@@ -217,8 +222,28 @@ def _rebuild(
             view.name, 0, start, end, "skipped: a run started later already materialized it"
         )
     return MaterializeResult(
-        view.name, rows, start, end, f"full ({reason})" if reason != "full" else "full"
+        view.name,
+        rows - rejected,
+        start,
+        end,
+        f"full ({reason})" if reason != "full" else "full",
+        rejected,
     )
+
+
+def _report_rejected(store: OnlineStore, view: FeatureView, progress: Progress | None) -> int:
+    """Say once per view and run which rows the store could not hold (their key is too
+    long for it), through `progress`, else as a warning of the `fsql` logger; returns how
+    many. The run still completes and moves the watermark: such a key can never be
+    stored, so re-running would not help."""
+    rejected = store.take_rejected(view.name)
+    if rejected is None:
+        return 0
+    if progress:
+        progress(rejected.message())
+    else:
+        logging.getLogger("fsql").warning(rejected.message())
+    return rejected.count
 
 
 def _state(

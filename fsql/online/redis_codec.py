@@ -62,7 +62,8 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
                                  (fsql.definitions.types.type_family), comma-separated
   P <tag> ":" K          string one per entity and namespace. K = msgpack of each join-key
                                  value, concatenated in join-key order (int 1 -> 01, str "1" ->
-                                 a1 31; timestamps as int microseconds UTC, dates as int days).
+                                 a1 31; timestamps as int microseconds UTC, dates as int days),
+                                 at most 32,767 bytes (a row with a longer K is not stored).
                                  Value = 24 bytes + msgpack array of the features in view order:
                                  u64 event_ts_us + 2^63, u64 created_ts_us + 2^63 (null -> 0),
                                  u64 version + 2^63 (no __version or null -> 0), then values:
@@ -84,6 +85,11 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
 
 OFFSET = 1 << 63
 PREFIX_BYTES = 24
+# The longest K: index entries give its length in 15 bits (KEY_LAYOUT). A row with a longer
+# key can never be stored: writes skip it (`Rejected`), pushes refuse it, reads get None.
+MAX_KEY_BYTES = 0x7FFF
+KEY_LIMIT = "join keys in Redis are limited to 32 KiB (32,767 bytes) once encoded"
+SHOW_CHARS = 40
 _OFFSET_U64 = np.uint64(OFFSET)
 _MS = int64_scalar(1000)
 _ONE = int64_scalar(1)
@@ -127,15 +133,74 @@ def encode_key(pack: Callable[[Any], bytes], key: Sequence[Any]) -> bytes | None
 
 
 def key_suffixes(pack: Callable[[Any], bytes], columns: Sequence[pa.ChunkedArray]) -> list[bytes]:
-    """K of every row (the data key after `P <tag>:`); rows with null keys were dropped."""
+    """K of every row (the data key after `P <tag>:`); rows with null keys were dropped.
+    A K may be longer than MAX_KEY_BYTES: `too_long` finds the rows that cannot be stored."""
     cols = [column_values(c) for c in columns]
     if len(cols) == 1:
-        out = list(map(pack, cols[0]))
-    else:
-        out = [b"".join(map(pack, key)) for key in zip(*cols, strict=True)]
-    if out and max(map(len, out)) >= 0x8000:
-        raise ValueError("a join key is over 32 KiB once encoded")
-    return out
+        return list(map(pack, cols[0]))
+    return [b"".join(map(pack, key)) for key in zip(*cols, strict=True)]
+
+
+def too_long(suffixes: Sequence[bytes]) -> list[int]:
+    """Positions of the keys over MAX_KEY_BYTES; one pass over the lengths when none is."""
+    if not suffixes or max(map(len, suffixes)) <= MAX_KEY_BYTES:
+        return []
+    return [i for i, k in enumerate(suffixes) if len(k) > MAX_KEY_BYTES]
+
+
+def show_key(names: Sequence[str], values: Sequence[Any], size: int) -> str:
+    """A key for messages: each value cut to its first SHOW_CHARS characters, then the
+    key's encoded size (the log line of a 40,000-character key stays short)."""
+    parts = []
+    for name, value in zip(names, values, strict=True):
+        text = repr(value)
+        if len(text) > SHOW_CHARS + 1:  # + 1: the opening quote of a str or bytes repr
+            text = text[: SHOW_CHARS + 1] + "\u2026"
+        parts.append(f"{name}={text}")
+    return f"{', '.join(parts)} ({size:,} bytes)"
+
+
+def key_advice(join_keys: Sequence[str]) -> str:
+    """What to do about a key that is too long, for messages."""
+    example = join_keys[0] if len(join_keys) == 1 else "key"
+    return f"{KEY_LIMIT}: shorten the key, or hash it in the model (e.g. md5({example}))"
+
+
+@dataclass
+class Rejected:
+    """Rows of one view whose key is over MAX_KEY_BYTES once encoded, refused by a write:
+    such a key can never be stored, so its row is skipped and every other row written.
+    `first` shows the first one (`show_key`), for the line that reports them."""
+
+    view: str
+    join_keys: tuple[str, ...]
+    count: int = 0
+    first: str = ""
+
+    def note(self, part: pa.Table, rows: Sequence[int], suffixes: Sequence[bytes]) -> None:
+        """Count `rows` of `part` (positions of `too_long`), remembering the first one."""
+        if rows and not self.count:
+            at = rows[0]
+            values = [part.column(k)[at].as_py() for k in self.join_keys]
+            self.first = show_key(self.join_keys, values, len(suffixes[at]))
+        self.count += len(rows)
+
+    def add(self, other: Rejected) -> None:
+        """Count the rows of another write of the same run."""
+        if other.count and not self.count:
+            self.first = other.first
+        self.count += other.count
+
+    def message(self) -> str:
+        """One line naming the view, how many keys, the first one, and what to do."""
+        if self.count == 1:
+            many = "key not stored, its join key is"
+        else:
+            many = "keys not stored, their join keys are"
+        return (
+            f"online view '{self.view}': {self.count:,} {many} too long "
+            f"(first: {self.first}); {key_advice(self.join_keys)}"
+        )
 
 
 def row_decoder(
@@ -237,10 +302,12 @@ def encode_chunks(
     ttl_us: int | None,
     chunk: int,
     slice_rows: int,
+    rejected: Rejected,
 ) -> Iterator[list[Any]]:
     """The upsert script's row arguments (K, value, and PXAT in ms when the keys expire)
     per `chunk` rows, encoded `slice_rows` at a time and lazily, so that Redis runs the
-    script on one chunk while Python encodes the next.
+    script on one chunk while Python encodes the next. Rows whose key is too long to
+    store are left out and counted in `rejected`.
 
     `data` has no null key and no null event time, and has the created and version columns.
     """
@@ -253,6 +320,15 @@ def encode_chunks(
             suffixes = key_suffixes(key_pack, [part.column(k) for k in table.join_keys])
         except (ValueError, TypeError) as err:
             raise RunError(f"online view {table.view!r}: bad join key: {err}") from None
+        skip = too_long(suffixes)
+        if skip:
+            rejected.note(part, skip, suffixes)
+            dropped = set(skip)
+            keep = [i for i in range(len(suffixes)) if i not in dropped]
+            part = part.take(pa.array(keep, pa.int64()))
+            suffixes = [suffixes[i] for i in keep]
+            if not keep:
+                continue
         event = to_micros(part.column(EVENT_TS))
         heads = prefixes(event, to_micros(part.column(CREATED_TS)), part.column(VERSION))
         features = [column_values(part.column(f)) for f in table.feature_names]

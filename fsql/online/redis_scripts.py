@@ -22,7 +22,9 @@ from __future__ import annotations
 #       exactly the listed ones, 'T' every listed tag must be pending,
 #       4 layout, 5 view_hash, 6 listed pending tags (comma-separated, may be empty),
 #       7 P, 8 index key prefix (P fsql:J:idx:), 9 W in ms (0: no expiry), 10 ttl in ms,
-#       then per row: K, value, and its PXAT in ms when W > 0.
+#       then per row: K, value, and its PXAT in ms when W > 0. K is at most 32,767 bytes
+#       (redis_codec.MAX_KEY_BYTES: the client skips rows with longer keys), so that its
+#       length fits the 1 or 2 bytes of an index entry.
 # Writes every row into the live namespace (when expected) and each listed pending one.
 # Returns the number of values written, or the error FSQL_STALE when a check fails.
 # One MGET and one MSET per namespace (without expiry): a redis.call costs about a

@@ -31,6 +31,11 @@ language can read the store. Why this design (figures: bench/redis_online.py, 1M
   up to WINDOW unanswered, so Redis runs one chunk while Python encodes the next.
 - Reads are one MGET per view (several views: `read_views`, one round trip) decoded in
   Python; the TTL is applied on the event time in the prefix, so expiry is optional.
+- A join key over 32 KiB once encoded (codec.MAX_KEY_BYTES: the index gives key lengths in
+  15 bits) can never be stored. A write skips such rows and writes every other one, since
+  one odd key must not fail a whole materialization; it counts them per view and thread
+  for the caller to report (`take_rejected`). A push refuses them before anything is
+  written (`check_keys`); a read of one gets None, as for any key never stored.
 
 Failures of Redis become one-line `RunError`s naming host:port (fsql.online.redis_link).
 """
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,6 +147,9 @@ class RedisOnlineStore(OnlineStore):
         self._wrote_types: dict[str, str] = {}
         self._plans: dict[int, codec.Plan] = {}
         self._key_pack = codec.key_packer().pack
+        # (view, thread id) -> rows skipped by that thread's writes, until taken.
+        self._rejected: dict[tuple[str, int], codec.Rejected] = {}
+        self._rejected_lock = threading.Lock()
 
     # -- plumbing
 
@@ -271,11 +280,16 @@ class RedisOnlineStore(OnlineStore):
                 if self._wrote_types.get(table.view) != families:  # for reads to check keys
                     self._link.client.hset(self._types_key, table.view, families)
                     self._wrote_types[table.view] = families
-                chunks = codec.encode_chunks(plan, data, self._key_pack, ttl, CHUNK, SLICE)
+                rejected = codec.Rejected(table.view, table.join_keys)  # of this attempt
+                chunks = codec.encode_chunks(
+                    plan, data, self._key_pack, ttl, CHUNK, SLICE, rejected
+                )
                 sha = self._link.script("upsert", scripts.UPSERT_LUA)
                 command = (b"EVALSHA", sha, 2, self._meta_key, self._pending_key, *head, *tail)
                 outcome = self._link.stream(command, chunks, WINDOW)
                 if outcome is None:
+                    if rejected.count:
+                        self._note_rejected(rejected)
                     return offered
                 if outcome == "stale":  # namespaces changed meanwhile: re-read them
                     self._views.pop(table.view, None)
@@ -284,6 +298,49 @@ class RedisOnlineStore(OnlineStore):
                 else:  # the server lost its scripts (restart, SCRIPT FLUSH)
                     self._link.sha.clear()
         raise RunError(f"online view {table.view!r} kept changing while being written")
+
+    def _note_rejected(self, rejected: codec.Rejected) -> None:
+        where = (rejected.view, threading.get_ident())
+        with self._rejected_lock:
+            seen = self._rejected.get(where)
+            if seen is None:
+                if len(self._rejected) >= 1024:  # nobody takes them (writes without a run)
+                    self._rejected.clear()
+                self._rejected[where] = rejected
+            else:
+                seen.add(rejected)
+
+    def take_rejected(self, view: str) -> codec.Rejected | None:
+        """The rows of `view` that this thread's writes skipped since the last call,
+        because their key is too long to store (see module); None when there were none.
+        A materialization takes them when its writes are done, to report them once."""
+        with self._rejected_lock:
+            return self._rejected.pop((view, threading.get_ident()), None)
+
+    def check_keys(self, table: OnlineTable, rows: pa.Table, where: str | None = None) -> None:
+        """Raise ProjectError when a key of `rows` (with `table`'s join-key columns) is
+        too long to store: a push checks this before it writes anything, offline or
+        online, rather than have the write skip the row."""
+        rejected = codec.Rejected(table.view, table.join_keys)
+        for start in range(0, rows.num_rows, SLICE):
+            part = rows.slice(start, SLICE)
+            try:
+                keys = codec.key_suffixes(self._key_pack, [part.column(k) for k in table.join_keys])
+            except (ValueError, TypeError, OverflowError) as err:
+                raise ProjectError(
+                    f"view '{table.view}': bad join key: {err}", file=where
+                ) from None
+            rejected.note(part, codec.too_long(keys), keys)
+        count = rejected.count
+        if count:
+            rows_of = f"{count:,} {'row' if count == 1 else 'rows'} of view '{table.view}'"
+            have = "has a join key" if count == 1 else "have join keys"
+            raise ProjectError(
+                f"{rows_of} {have} too long to store in Redis (first: {rejected.first}); "
+                "nothing was written",
+                file=where,
+                hint=f"{codec.key_advice(table.join_keys)}, and push the key the model makes",
+            )
 
     def _targets(self, plan: codec.Plan, fence: Fence | None, token: str | None) -> list[Any]:
         """The upsert script's checks and targets (ARGV 1-6, see redis_scripts)."""
@@ -340,7 +397,7 @@ class RedisOnlineStore(OnlineStore):
                             k = codec.encode_key(pack, key)
                         except (TypeError, ValueError, OverflowError):  # no key holds it
                             continue
-                        if k is not None:
+                        if k is not None and len(k) <= codec.MAX_KEY_BYTES:  # else never stored
                             where.append(i)
                             wanted.append(base + k)
                 asks.append((plan, where, wanted))
