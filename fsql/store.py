@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
@@ -31,6 +30,7 @@ from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
+from fsql.execute.outputs import output_format, write_training_set
 from fsql.execute.push import push_rows
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.dag import Dag
@@ -58,12 +58,19 @@ class RetrievalJob:
         selection: FeatureSelection,
         where: str,
         timestamp_column: str = EVENT_TIMESTAMP,
+        feature_service: str | None = None,
+        full_feature_names: bool = False,
     ) -> None:
         self._store = store
         self._entities = entities
         self.selection = selection
         self._where = where
         self.timestamp_column = timestamp_column
+        self.feature_service = feature_service
+        self.full_feature_names = full_feature_names
+        # Where the entity rows came from, for the sidecar: a file path, {"sql": query}
+        # (set by the CLI for --entities-sql), or the kind of in-memory table.
+        self.entities_source: Any = where
         self._result: TrainingSet | None = None
         self._sql = compile_training_sql(store.compiled, selection.items, selection)
 
@@ -87,12 +94,41 @@ class RetrievalJob:
         return self.to_arrow().to_pandas()
 
     def to_parquet(self, path: str | Path) -> Path:
+        """Write the training set to a parquet file with its `.meta.json` (see `write`)."""
+        return self.write(path)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the training set to `path` (.parquet or .csv) and `path.meta.json`: what
+        produced it (target, feature refs, each view's content hash, the SQL that ran)
+        plus the data file's size and sha256, so the pair can be checked when read
+        (`fsql.execute.outputs.read_training_meta`). Returns the data file's path."""
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        pq.write_table(self.to_arrow(), tmp)
-        tmp.replace(out)  # never leave a half-written file under the real name
+        output_format(out)  # a wrong suffix fails before the join runs
+        table = self.to_arrow()
+        write_training_set(table, out, self.metadata())
         return out
+
+    def metadata(self) -> dict[str, Any]:
+        """The sidecar's content (computes the training set if it has not run yet)."""
+        table = self.to_arrow()
+        store = self._store
+        return {
+            "run_at": datetime.now(UTC).isoformat(),
+            "target": {
+                "name": store.target.name,
+                "offline": store.target.offline_type,
+                "online": store.target.online_type,
+            },
+            "entities": self.entities_source,
+            "timestamp_column": self.timestamp_column,
+            "feature_service": self.feature_service,
+            "features": list(self.selection.refs),
+            "columns": list(self.selection.columns),
+            "full_feature_names": self.full_feature_names,
+            "views": {n: v.content_hash for n, v in store.project.views.items()},
+            "row_count": table.num_rows,
+            "sql": self.sql,
+        }
 
     @property
     def row_count(self) -> int:
@@ -288,7 +324,15 @@ class FeatureStore:
         else:
             entities = to_arrow(entity_df)
         selection = self.feature_selection(features, feature_service, full_feature_names)
-        return RetrievalJob(self, entities, selection, where, timestamp_column)
+        return RetrievalJob(
+            self,
+            entities,
+            selection,
+            where,
+            timestamp_column,
+            feature_service,
+            full_feature_names,
+        )
 
     def _training_set(
         self, entities: pa.Table, selection: FeatureSelection, where: str, timestamp_column: str

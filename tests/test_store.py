@@ -11,6 +11,7 @@ import pytest
 
 from fsql import FeatureStore
 from fsql.errors import ProjectError
+from fsql.execute.outputs import read_training_meta
 from tests.support.project_factory import ViewSpec, make_project
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -54,6 +55,13 @@ def test_job_exposes_sql_before_running_and_writes_parquet(tmp_path: Path) -> No
         frame = pd.read_parquet(out)
         assert frame["user_id"].tolist() == [2, 1]
         assert job.to_arrow().num_rows == 2
+        # The API writes the same checkable sidecar as the CLI.
+        meta = read_training_meta(out)
+        assert meta["features"] == ["spend"] and meta["row_count"] == 2
+        assert meta["entities"] == "entity table" and meta["sql"] == job.sql
+        assert meta["views"]["spend"] == store.project.views["spend"].content_hash
+        csv = job.write(tmp_path / "out" / "train.csv")
+        assert read_training_meta(csv)["data_file"]["format"] == "csv"
 
 
 def test_feature_service_and_unknown_names(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,7 @@ def training_cmd(
     output: str,
 ) -> None:
     """Write the point-in-time join of entity rows and features."""
-    from fsql.execute.outputs import output_format, write_training_set
+    from fsql.execute.outputs import output_format
 
     if (entities_file is None) == (entities_sql is None):
         raise ProjectError("give exactly one of --entities FILE or --entities-sql QUERY")
@@ -145,26 +145,10 @@ def training_cmd(
             full_feature_names=full_feature_names,
             timestamp_column=timestamp_column,
         )
-        table = job.to_arrow()
-        meta = {
-            "run_at": datetime.now(UTC).isoformat(),
-            "target": {
-                "name": store.target.name,
-                "offline": store.target.offline_type,
-                "online": store.target.online_type,
-            },
-            "entities": entities_file or {"sql": entities_sql},
-            "feature_service": feature_service,
-            "features": list(job.selection.refs),
-            "columns": list(job.selection.columns),
-            "full_feature_names": full_feature_names,
-            "timestamp_column": timestamp_column,
-            "views": {n: v.content_hash for n, v in store.project.views.items()},
-            "row_count": table.num_rows,
-            "sql": job.sql,
-        }
-        write_training_set(table, out, meta)
-    click.echo(f"wrote {table.num_rows:,} rows to {out}")
+        if entities_sql is not None:
+            job.entities_source = {"sql": entities_sql}
+        job.write(out)
+    click.echo(f"wrote {job.row_count:,} rows to {out}")
 
 
 @cli.command("materialize")

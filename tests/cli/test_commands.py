@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from fsql.cli.main import cli
+from fsql.execute.outputs import read_training_meta
 
 
 def fsql(project: Path, *args: str) -> tuple[int, str, str]:
@@ -145,6 +146,8 @@ def test_full_feature_names_and_entities_sql(ran_project: Path, tmp_path: Path) 
     assert table.num_rows == 25
     assert table.column_names[-1] == "user_features__user_order_days"
     assert table.column(2).null_count == 0
+    meta = read_training_meta(out)
+    assert meta["entities"] == {"sql": query} and meta["full_feature_names"] is True
 
 
 def test_materialize_range_and_incremental(example_project: Path) -> None:
