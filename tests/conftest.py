@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 from tests.support.engines import ENGINES, engines_of, require_module, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
+# The Snowflake connector probes cloud metadata endpoints (AWS, Azure, GCP) on every
+# connect to describe its platform; against the local stand-in that is only a delay.
+os.environ.setdefault("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
 EXAMPLE_PARTS = ["fsql_project.yml", "profiles.yml", "models", "macros", "data"]
 
 

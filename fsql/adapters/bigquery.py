@@ -6,6 +6,18 @@ the job's default dataset (so unqualified table names resolve there), its
 when set (also sent as the job's own server-side timeout, so BigQuery stops an abandoned
 job), otherwise six hours, BigQuery's own limit for a query job.
 
+Bounded waits. Every call ends within a time the profile can change (defaults in brackets):
+`job_timeout_seconds` [6 h] a job's run, `request_timeout_seconds` [60 s] one HTTP request's
+wait for an answer (the client waits at least 120 s for a query's results, whatever it is
+given), and `retry_timeout_seconds` [120 s, never above the job timeout] the retries of a
+call that keeps failing (HTTP 5xx, rate limits, a dropped connection, no answer). The
+client's own defaults are no request timeout at all (a server that accepts and never answers
+holds a call forever), ten minutes of retries for each call, and forty minutes of re-running a
+query job that failed for a retryable reason, each retry of which starts the call's own ten
+minutes over. Here the job retries share the call's budget: a server that keeps failing makes
+a statement fail after at most about twice `retry_timeout_seconds` (a last attempt may start
+just before the budget ends).
+
 Parameters. Compiled SQL names its parameters with sqlglot placeholders
 (`exp.Placeholder(this="end")`), which sqlglot's bigquery dialect prints as `@end`: BigQuery's
 own named-parameter form, so the SQL is sent as it is and each `@name` the statement uses is
@@ -46,8 +58,9 @@ is added. A missing table or dataset gives None.
 
 Errors. Every verb raises a `RunError` made by `bigquery_error`: one scrubbed line saying
 what failed (missing or rejected credentials, permission denied, unknown dataset or table,
-bytes-billed limit, quota, timeout, an unreachable endpoint, or BigQuery's first line), with
-the client's error kept as `__cause__`. `dry_run_bytes` gives the bytes a query would scan.
+bytes-billed limit, quota, timeout, an unreachable or failing endpoint, or BigQuery's first
+line), naming the endpoint for network failures and the profile key to raise for timeouts,
+with the client's error kept as `__cause__`. `dry_run_bytes` gives the bytes a query would scan.
 """
 
 from __future__ import annotations
@@ -59,6 +72,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import sqlglot
@@ -89,6 +103,8 @@ OPTIONAL_KEYS = (
     "keyfile_json",
     "api_endpoint",
     "job_timeout_seconds",
+    "request_timeout_seconds",
+    "retry_timeout_seconds",
     "maximum_bytes_billed",
     "priority",
     "labels",
@@ -100,6 +116,11 @@ METHOD_KEYS = {"oauth": None, "service-account": "keyfile", "service-account-jso
 METHODS = (*METHOD_KEYS, "anonymous")
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 MAX_WAIT_SECONDS = 6 * 3600  # BigQuery stops any query job after six hours
+REQUEST_SECONDS = 60.0  # one HTTP request's wait for an answer (`request_timeout_seconds`)
+RETRY_SECONDS = 120.0  # retries of a failing call (`retry_timeout_seconds`)
+TIMEOUT_KEYS = ("job_timeout_seconds", "request_timeout_seconds", "retry_timeout_seconds")
+SERVER_ERRORS = frozenset({500, 502, 503, 504})
+DEFAULT_ENDPOINT = "bigquery.googleapis.com:443"
 UPLOAD_EXPIRY = timedelta(days=1)
 # tables.get types whose lastModifiedTime moves with their rows; a VIEW's, MATERIALIZED_VIEW's
 # or EXTERNAL table's does not, so those are fingerprinted by a checksum of their rows.
@@ -117,20 +138,23 @@ def _detail(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
-def bigquery_error(err: BaseException, doing: str) -> RunError:
-    """One clear RunError for a failure while `doing` (e.g. "building view 'x'").
+def bigquery_error(err: BaseException, doing: str, where: str | None = None) -> RunError:
+    """One clear RunError for a failure while `doing` (e.g. "building view 'x'"); `where`
+    (host:port of the endpoint) is named when the failure is the network's or the server's.
 
     Accepts the adapter's own RunError too (its client error is the cause), so callers can
     re-word any failure of a verb with their own context.
     """
     if isinstance(err, FsqlError) and err.__cause__ is not None:
         err = err.__cause__
-    if type(err).__name__ == "RetryError" and getattr(err, "cause", None) is not None:
-        err = err.cause  # retries ran out: what failed is the last attempt's error
+    while type(err).__name__ == "RetryError" and getattr(err, "cause", None) is not None:
+        # Retries ran out: what failed is the last attempt (job retries wrap call retries).
+        err = err.cause  # type: ignore[attr-defined]
     code = getattr(err, "code", None)
     reasons = {e.get("reason") for e in getattr(err, "errors", None) or [] if isinstance(e, dict)}
     detail = _detail(err)
     kind = type(err).__name__
+    at = f" at {where}" if where else ""
     if "bytesBilledLimitExceeded" in reasons or "bytes billed" in detail.lower():
         return RunError(
             f"{doing} failed: bytes-billed limit exceeded ({detail})",
@@ -160,16 +184,42 @@ def bigquery_error(err: BaseException, doing: str) -> RunError:
             f"{doing} failed: unknown dataset or table ({detail})",
             hint="check `project:` and `dataset:` in profiles.yml, and run `fsql run` first",
         )
+    if code in SERVER_ERRORS or code == 429:
+        return RunError(
+            f"{doing} failed: BigQuery{at} kept failing, gave up retrying ({code}: {detail})",
+            hint="check BigQuery's status and `api_endpoint`, or raise `retry_timeout_seconds` "
+            "in profiles.yml",
+        )
+    if kind in ("Timeout", "ReadTimeout", "ConnectTimeout"):  # requests: no answer in time
+        return RunError(
+            f"{doing} failed: no answer from BigQuery{at} in time, gave up retrying ({detail})",
+            hint="check `api_endpoint` and the network, or raise `request_timeout_seconds` and "
+            "`retry_timeout_seconds` in profiles.yml",
+        )
     if isinstance(err, TimeoutError) or "timeout" in kind.lower():
         return RunError(
-            f"{doing} failed: timed out", hint="raise `job_timeout_seconds` in profiles.yml"
+            f"{doing} failed: timed out waiting for BigQuery{at}",
+            hint="raise `job_timeout_seconds` in profiles.yml",
         )
     if isinstance(err, ConnectionError) or kind in ("ConnectionError", "TransportError"):
         return RunError(
-            f"{doing} failed: BigQuery is unreachable ({detail})",
+            f"{doing} failed: BigQuery is unreachable{at} ({detail})",
             hint="check `api_endpoint` in profiles.yml and the network",
         )
     return RunError(f"{doing} failed: {detail}")
+
+
+def endpoint(config: Mapping[str, Any]) -> str:
+    """host:port of the API the client talks to, for messages (never a credential)."""
+    raw = str(config.get("api_endpoint") or "")
+    if not raw:
+        return DEFAULT_ENDPOINT
+    try:
+        parts = urlsplit(raw if "//" in raw else f"//{raw}")
+        default_port = 80 if parts.scheme == "http" else 443
+        return f"{parts.hostname}:{parts.port or default_port}"
+    except ValueError:
+        return "(invalid api_endpoint)"
 
 
 # -- profile -------------------------------------------------------------------------------------
@@ -226,10 +276,11 @@ def check_profile(config: Mapping[str, Any], source: str) -> None:
         errors.append(ProjectError("'upload_format' must be parquet or csv", file=source))
     if str(config.get("parameters") or "bound") not in ("bound", "inline"):
         errors.append(ProjectError("'parameters' must be bound or inline", file=source))
-    if config.get("job_timeout_seconds") is not None and not _is_number(
-        config["job_timeout_seconds"], whole=False
-    ):
-        errors.append(ProjectError("'job_timeout_seconds' must be a positive number", file=source))
+    errors += [
+        ProjectError(f"'{key}' must be a positive number", file=source)
+        for key in TIMEOUT_KEYS
+        if config.get(key) is not None and not _is_number(config[key], whole=False)
+    ]
     if config.get("maximum_bytes_billed") is not None and not _is_number(
         config["maximum_bytes_billed"], whole=True
     ):
@@ -237,6 +288,12 @@ def check_profile(config: Mapping[str, Any], source: str) -> None:
     if config.get("labels") is not None and not isinstance(config["labels"], Mapping):
         errors.append(ProjectError("'labels' must be a mapping of names to values", file=source))
     raise_collected(errors)
+
+
+def _seconds(config: Mapping[str, Any], key: str, default: float) -> float:
+    """A timeout of the profile in seconds (checked by `check_profile`), or its default."""
+    value = config.get(key)
+    return float(str(value).strip()) if value is not None else default
 
 
 def credentials(config: Mapping[str, Any], project_root: Path, source: str) -> Any:
@@ -268,7 +325,7 @@ def credentials(config: Mapping[str, Any], project_root: Path, source: str) -> A
             raise ProjectError("'keyfile_json' must be a JSON object", file=source)
         for key in ("private_key", "private_key_id"):
             register_secret(str(arg.get(key) or ""))
-        loader = service_account.Credentials.from_service_account_info
+        loader = service_account.Credentials.from_service_account_info  # type: ignore[assignment]
     try:
         return loader(arg, scopes=list(SCOPES))
     except (ValueError, KeyError) as err:  # malformed key: name the key, never its content
@@ -327,17 +384,23 @@ class BigQueryAdapter(OfflineAdapter):
 
     def __init__(self, client: Any, config: Mapping[str, Any]) -> None:
         from google.cloud import bigquery
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
         self._bq = bigquery
         self._client = client
         self.project = str(config["project"])
         self.dataset = str(config["dataset"])
         self._location = config.get("location") or None
+        self.where = endpoint(config)
         timeout = config.get("job_timeout_seconds")
         self._timeout = float(timeout) if timeout is not None else None
         self._wait = self._timeout or MAX_WAIT_SECONDS
-        # Retries of failed calls (an unreachable endpoint) stop within the job timeout.
-        self._retry = bigquery.DEFAULT_RETRY.with_timeout(min(self._wait, 600.0))
+        self._request = _seconds(config, "request_timeout_seconds", REQUEST_SECONDS)
+        # Retries of failing calls, and re-runs of jobs that failed for a retryable reason,
+        # share one budget, never longer than the job timeout.
+        retry_for = min(_seconds(config, "retry_timeout_seconds", RETRY_SECONDS), self._wait)
+        self._retry = bigquery.DEFAULT_RETRY.with_timeout(retry_for)
+        self._job_retry = DEFAULT_JOB_RETRY.with_timeout(retry_for)
         self._bytes = config.get("maximum_bytes_billed")
         self._priority = str(config.get("priority") or "interactive").upper()
         self._labels = {str(k): str(v) for k, v in (config.get("labels") or {}).items()}
@@ -370,7 +433,7 @@ class BigQueryAdapter(OfflineAdapter):
         except FsqlError:
             raise
         except Exception as err:
-            raise bigquery_error(err, f"connecting to {where}") from err
+            raise bigquery_error(err, f"connecting to {where}", endpoint(config)) from err
         adapter = cls(client, config)
         adapter._check_dataset()
         return adapter
@@ -381,7 +444,7 @@ class BigQueryAdapter(OfflineAdapter):
 
         name = f"{self.project}.{self.dataset}"
         try:
-            self._client.get_dataset(name, retry=self._retry, timeout=60)
+            self._client.get_dataset(name, retry=self._retry, timeout=self._request)
         except NotFound as err:
             raise RunError(
                 f"dataset '{name}' does not exist",
@@ -389,7 +452,10 @@ class BigQueryAdapter(OfflineAdapter):
                 "`dataset:` in profiles.yml",
             ) from err
         except Exception as err:
-            raise bigquery_error(err, f"opening dataset '{name}'") from err
+            raise self._error(err, f"opening dataset '{name}'") from err
+
+    def _error(self, err: BaseException, doing: str) -> RunError:
+        return bigquery_error(err, doing, self.where)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -459,12 +525,14 @@ class BigQueryAdapter(OfflineAdapter):
                 sql,
                 job_config=config,
                 location=self._location,
+                api_timeout=self._request,
                 wait_timeout=self._wait,
                 retry=self._retry,
+                job_retry=self._job_retry,
                 page_size=page_size,
             )
         except Exception as err:
-            raise bigquery_error(err, doing) from err
+            raise self._error(err, doing) from err
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._query(sql, params, "running a statement")
@@ -474,7 +542,7 @@ class BigQueryAdapter(OfflineAdapter):
         try:
             return normalise_arrow(rows.to_arrow(create_bqstorage_client=False))
         except Exception as err:
-            raise bigquery_error(err, "reading a query result") from err
+            raise self._error(err, "reading a query result") from err
 
     def fetch_batches(
         self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
@@ -484,7 +552,7 @@ class BigQueryAdapter(OfflineAdapter):
             # Each page is fetched as the iterator reaches it; at most a page or two in memory.
             yield from rebatch(rows.to_arrow_iterable(), batch_rows)
         except Exception as err:
-            raise bigquery_error(err, "reading a query result") from err
+            raise self._error(err, "reading a query result") from err
 
     def dry_run_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """The bytes `sql` would process, from a dry-run job (nothing runs, nothing is billed)."""
@@ -494,10 +562,15 @@ class BigQueryAdapter(OfflineAdapter):
         config.use_query_cache = False
         try:
             job = self._client.query(
-                sql, job_config=config, location=self._location, retry=self._retry
+                sql,
+                job_config=config,
+                location=self._location,
+                retry=self._retry,
+                timeout=self._request,
+                job_retry=self._job_retry,
             )
         except Exception as err:
-            raise bigquery_error(err, "estimating a query's bytes (dry run)") from err
+            raise self._error(err, "estimating a query's bytes (dry run)") from err
         return int(job.total_bytes_processed or 0)
 
     # -- uploads ---------------------------------------------------------------------------------
@@ -528,18 +601,22 @@ class BigQueryAdapter(OfflineAdapter):
             table = bigquery.Table(ref, schema=schema)
             table.expires = datetime.now(UTC) + UPLOAD_EXPIRY
             try:
-                self._client.create_table(table, retry=self._retry)
+                self._client.create_table(table, retry=self._retry, timeout=self._request)
             except Exception as err:
-                raise bigquery_error(err, doing) from err
+                raise self._error(err, doing) from err
         load.write_disposition = bigquery.WriteDisposition.WRITE_TRUNCATE
         self._registered[name] = real  # from here on, unregister drops it
         try:
             job = self._client.load_table_from_file(
-                io.BytesIO(payload), ref, job_config=load, location=self._location
+                io.BytesIO(payload),
+                ref,
+                job_config=load,
+                location=self._location,
+                timeout=self._request,
             )
             job.result(timeout=self._wait, retry=self._retry)
         except Exception as err:
-            failure = bigquery_error(err, doing)
+            failure = self._error(err, doing)
             self.unregister(name)
             raise failure from err
 
@@ -550,10 +627,13 @@ class BigQueryAdapter(OfflineAdapter):
             return
         try:
             self._client.delete_table(
-                f"{self.project}.{self.dataset}.{real}", not_found_ok=True, retry=self._retry
+                f"{self.project}.{self.dataset}.{real}",
+                not_found_ok=True,
+                retry=self._retry,
+                timeout=self._request,
             )
         except Exception as err:
-            raise bigquery_error(err, f"dropping table '{name}'") from err
+            raise self._error(err, f"dropping table '{name}'") from err
 
     def table_schema(self, table: str) -> pa.Schema | None:
         from google.api_core.exceptions import NotFound
@@ -563,11 +643,13 @@ class BigQueryAdapter(OfflineAdapter):
             parts = [self._registered[parts[0]]]
         parts = [self.project, self.dataset][: 3 - len(parts)] + parts
         try:
-            found = self._client.get_table(".".join(parts), retry=self._retry)
+            found = self._client.get_table(
+                ".".join(parts), retry=self._retry, timeout=self._request
+            )
         except NotFound:
             return None
         except Exception as err:
-            raise bigquery_error(err, f"reading the schema of '{table}'") from err
+            raise self._error(err, f"reading the schema of '{table}'") from err
         return pa.schema(pa.field(f.name, field_type(f)) for f in found.schema)
 
     def table_fingerprint(self, identifier: str) -> str | None:
@@ -588,11 +670,13 @@ class BigQueryAdapter(OfflineAdapter):
             name = self._registered[name]
         project, dataset = table.catalog or self.project, table.db or self.dataset
         try:
-            found = self._client.get_table(f"{project}.{dataset}.{name}", retry=self._retry)
+            found = self._client.get_table(
+                f"{project}.{dataset}.{name}", retry=self._retry, timeout=self._request
+            )
         except NotFound:
             return None
         except Exception as err:
-            raise bigquery_error(err, doing) from err
+            raise self._error(err, doing) from err
         fingerprint = metadata_fingerprint(found)
         if fingerprint is not None:
             return fingerprint
@@ -608,7 +692,7 @@ class BigQueryAdapter(OfflineAdapter):
         try:
             count, total = next(iter(rows))
         except Exception as err:
-            raise bigquery_error(err, doing) from err
+            raise self._error(err, doing) from err
         return f"rows={count};hash={total or 0}"
 
     def close(self) -> None:

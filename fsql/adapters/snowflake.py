@@ -34,14 +34,31 @@ metadata refreshes, so those (and any engine that keeps no real LAST_ALTERED: fa
 which fakesnow lacks; the cast lets the sum hold both Snowflake's signed HASH and fakesnow's
 unsigned one (DuckDB's UBIGINT), and a sum, unlike XOR, also moves when a duplicate row is added.
 
+Bounded waits. Every call ends within a time the profile can change (defaults in brackets):
+`login_timeout` [60 s] bounds connecting, `socket_timeout` [60 s] one HTTP request's wait for
+an answer, `network_timeout` [120 s] the retries of one request that keeps failing (HTTP 5xx,
+a dropped connection, no answer), and `query_timeout` [6 h] a statement's run time (the
+connector then cancels it; set explicitly, it is also the session's
+STATEMENT_TIMEOUT_IN_SECONDS, which otherwise stays the account's own). The connector's own
+retry budget for a statement is its query timeout, and it retries 5xx answers until then: a
+server that kept failing held `build-training-set` for minutes with no output. So its backoff
+policy (`RetryBudget`) ends the retries once `network_timeout` has passed, and the statement
+fails within about `network_timeout + socket_timeout`. The connector's own default socket
+timeout is 60 s, and Snowflake holds a query request up to 45 s before it answers that the
+query still runs: a `socket_timeout` below 45 s is for local stand-ins only.
+
 Errors. Every verb raises a `RunError` made by `snowflake_error`: one scrubbed line saying
-what failed (authentication, an unreachable host, no warehouse/database/schema, a missing
-privilege, or the driver's own first line), with the driver error kept as `__cause__`.
+what failed (authentication, an unreachable host, retries given up, no
+warehouse/database/schema, a missing privilege, or the driver's own first line), naming the
+host for network failures and the profile key to raise for timeouts, with the driver error
+kept as `__cause__`.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -74,13 +91,22 @@ OPTIONAL_KEYS = (
     "port",
     "protocol",
     "login_timeout",
+    "network_timeout",
+    "socket_timeout",
     "query_timeout",
     "pit_strategy",
 )
+# Seconds; each bounds one kind of wait (module docstring, "Bounded waits").
+DEFAULT_TIMEOUTS = {
+    "login_timeout": 60,
+    "socket_timeout": 60,
+    "network_timeout": 120,
+    "query_timeout": 6 * 3600,
+}
 SECRET_KEYS = ("password", "private_key_passphrase", "token")
 # Passed to the connector as strings under the same names.
-TEXT_KEYS = ("account", "user", "database", "schema", "role", "warehouse", "host", "protocol")
-TEXT_KEYS += ("password", "authenticator", "token")
+TEXT_KEYS: tuple[str, ...] = ("account", "user", "database", "schema", "role", "warehouse")
+TEXT_KEYS += ("host", "protocol", "password", "authenticator", "token")
 STAGE = "fsql_upload"
 UPLOAD_TYPES = (
     (pa.types.is_boolean, "BOOLEAN"),
@@ -108,6 +134,57 @@ PERMISSION_ERRNOS = frozenset({3001, 390189})
 TIMEOUT_ERRNOS = frozenset({604, 630})
 
 
+# The connector's errors for an HTTP status it retried until its own time ran out.
+HTTP_RETRIED = frozenset(
+    {
+        "InternalServerError",
+        "BadGatewayError",
+        "ServiceUnavailableError",
+        "GatewayTimeoutError",
+        "RequestTimeoutError",
+        "TooManyRequests",
+        "OtherHTTPRetryableError",
+    }
+)
+LOGIN_GAVE_UP_ERRNOS = frozenset({250001, 251011, 251012})
+
+
+class RetryBudgetSpent(Exception):
+    """A request kept failing for `seconds` (raised by a `RetryBudget`'s pauses)."""
+
+    def __init__(self, seconds: float, where: str) -> None:
+        super().__init__(f"gave up after retrying for {seconds:g} s")
+        self.seconds = seconds
+        self.where = where
+
+
+class RetryBudget:
+    """A connector `backoff_policy`: the connector's own exponential pauses, ending the retries
+    of one request `seconds` after it began (`network_timeout`).
+
+    The connector draws a fresh generator of pauses for each request and asks it for the next
+    pause after every failed attempt; for a statement it would otherwise retry until the
+    statement's own timeout (hours). Raising here is the one way the connector offers to stop
+    sooner: the error leaves the connector with the last failure as its `__context__`.
+    """
+
+    def __init__(self, seconds: float, where: str) -> None:
+        from snowflake.connector.backoff_policies import exponential_backoff
+
+        self.seconds = seconds
+        self.where = where
+        self._pauses = exponential_backoff()
+
+    def __call__(self) -> Iterator[int]:
+        started = time.monotonic()  # at the first draw: when the request's retries are set up
+        for pause in self._pauses():
+            left = self.seconds - (time.monotonic() - started)
+            if left <= 0:
+                break
+            yield min(pause, math.ceil(left))  # the last pause ends with the budget
+        raise RetryBudgetSpent(self.seconds, self.where)
+
+
 def _first_line(err: BaseException) -> str:
     """The driver's message in one scrubbed line; a bare `...error:` header keeps its detail."""
     lines = [line.strip() for line in scrub(str(err)).splitlines() if line.strip()]
@@ -118,26 +195,61 @@ def _first_line(err: BaseException) -> str:
     return lines[0]
 
 
-def snowflake_error(err: BaseException, doing: str) -> RunError:
-    """One clear RunError for a failure while `doing` (e.g. "building view 'x'").
+def _last_failure(err: BaseException) -> BaseException | None:
+    """The failure a give-up followed: the connector wraps it in a `RetryRequest`."""
+    last = err.__context__
+    if last is not None and type(last).__name__ == "RetryRequest" and last.args:
+        inner = last.args[0]
+        return inner if isinstance(inner, BaseException) else last
+    return last
+
+
+def _gave_up(err: RetryBudgetSpent, doing: str, where: str | None) -> RunError:
+    last = _last_failure(err)
+    detail = f" ({_first_line(last)})" if last is not None else ""
+    if getattr(last, "errno", None) in LOGIN_GAVE_UP_ERRNOS:
+        keys = "`login_timeout` and `network_timeout`"  # the lower of the two ended the login
+    elif last is not None and "timeout" in f"{type(last).__name__} {detail}".lower():
+        keys = "`socket_timeout` or `network_timeout`"  # no answer in time, again and again
+    else:
+        keys = "`network_timeout`"
+    return RunError(
+        f"{doing} failed: Snowflake at {where or err.where} kept failing, gave up after "
+        f"retrying for {err.seconds:g} s{detail}",
+        hint=f"check that Snowflake is up and reachable, or raise {keys} in profiles.yml",
+    )
+
+
+def snowflake_error(err: BaseException, doing: str, where: str | None = None) -> RunError:
+    """One clear RunError for a failure while `doing` (e.g. "building view 'x'"); `where`
+    (protocol://host:port) is named when the failure is the network's or the server's.
 
     Accepts the adapter's own RunError too (its driver error is the cause), so callers can
     re-word any failure of a verb with their own context.
     """
     if isinstance(err, FsqlError) and err.__cause__ is not None:
         err = err.__cause__
+    if isinstance(err, RetryBudgetSpent):
+        return _gave_up(err, doing, where)
     errno = getattr(err, "errno", None)
     sqlstate = getattr(err, "sqlstate", None)
     detail = _first_line(err)
+    at = f" at {where}" if where else ""
     if errno in AUTH_ERRNOS or sqlstate == "28000" or "incorrect username or" in detail.lower():
         return RunError(
             f"{doing} failed: authentication failed",
             hint="check the password, private key or token set for this user in profiles.yml",
         )
     if errno in UNREACHABLE_ERRNOS:
+        hint = "check account, host, port and protocol in profiles.yml and the network"
+        if errno in LOGIN_GAVE_UP_ERRNOS:
+            hint += ", or raise `login_timeout` there if Snowflake is slow to answer"
+        return RunError(f"{doing} failed: Snowflake{at} is unreachable ({detail})", hint=hint)
+    if type(err).__name__ in HTTP_RETRIED:
         return RunError(
-            f"{doing} failed: Snowflake is unreachable ({detail})",
-            hint="check account, host, port and protocol in profiles.yml and the network",
+            f"{doing} failed: Snowflake{at} kept failing until the time ran out ({detail})",
+            hint="check that Snowflake is up and reachable, or raise `network_timeout` or "
+            "`query_timeout` in profiles.yml",
         )
     if errno in MISSING_CONTEXT:
         what = MISSING_CONTEXT[errno]
@@ -202,10 +314,30 @@ def _check_profile(config: Mapping[str, Any], source: str) -> None:
         )
     if config.get("protocol") not in (None, "http", "https"):
         errors.append(ProjectError("'protocol' must be http or https", file=source))
-    for key in ("port", "login_timeout", "query_timeout"):
-        if config.get(key) is not None and not str(config[key]).strip().isdigit():
-            errors.append(ProjectError(f"'{key}' must be a whole number", file=source))
+    if config.get("port") is not None and not str(config["port"]).strip().isdigit():
+        errors.append(ProjectError("'port' must be a whole number", file=source))
+    for key in DEFAULT_TIMEOUTS:
+        text = str(config[key]).strip() if config.get(key) is not None else "1"
+        if not text.isdigit() or int(text) == 0:
+            errors.append(
+                ProjectError(f"'{key}' must be a whole number of seconds above 0", file=source)
+            )
     raise_collected(errors)
+
+
+def timeouts(config: Mapping[str, Any]) -> dict[str, int]:
+    """Every timeout of the profile in seconds, the default where it sets none."""
+    return {
+        key: int(config[key]) if config.get(key) is not None else default
+        for key, default in DEFAULT_TIMEOUTS.items()
+    }
+
+
+def endpoint(config: Mapping[str, Any]) -> str:
+    """protocol://host:port the connector talks to, for messages (never a credential)."""
+    if config.get("host"):
+        return f"{config.get('protocol') or 'https'}://{config['host']}:{config.get('port') or 443}"
+    return f"https://{config['account']}.snowflakecomputing.com:443"
 
 
 def connect_args(config: Mapping[str, Any], project_root: Path, source: str) -> dict[str, Any]:
@@ -217,14 +349,17 @@ def connect_args(config: Mapping[str, Any], project_root: Path, source: str) -> 
     session: dict[str, Any] = {"TIMEZONE": "UTC"}
     if config.get("query_tag"):
         session["QUERY_TAG"] = str(config["query_tag"])
-    if config.get("query_timeout") is not None:
+    if config.get("query_timeout") is not None:  # else the account's own limit stays
         session["STATEMENT_TIMEOUT_IN_SECONDS"] = int(config["query_timeout"])
     args: dict[str, Any] = {
         key: str(config[key]) for key in TEXT_KEYS if config.get(key) not in (None, "")
     }
-    for key in ("port", "login_timeout"):
-        if config.get(key) is not None:
-            args[key] = int(config[key])
+    if config.get("port") is not None:
+        args["port"] = int(config["port"])
+    limits = timeouts(config)
+    for key in ("login_timeout", "network_timeout", "socket_timeout"):
+        args[key] = limits[key]
+    args["backoff_policy"] = RetryBudget(limits["network_timeout"], endpoint(config))
     if config.get("private_key_path"):
         path = Path(str(config["private_key_path"])).expanduser()
         path = path if path.is_absolute() else project_root / path
@@ -387,9 +522,12 @@ class SnowflakeAdapter(OfflineAdapter):
     dialect_name = "snowflake"
     transactional_ddl = False  # Snowflake commits before and after every DDL statement
 
-    def __init__(self, connection: Any, query_timeout: int | None = None) -> None:
+    def __init__(
+        self, connection: Any, query_timeout: int | None = None, where: str | None = None
+    ) -> None:
         self._con = connection
         self._timeout = query_timeout
+        self.where = where
         self._stage_ready = False
         self._registered: set[str] = set()
 
@@ -400,18 +538,16 @@ class SnowflakeAdapter(OfflineAdapter):
         """Connect as a profile says; `source` names the profiles file in errors."""
         args = connect_args(config, project_root, source or PROFILES_FILE)
         connector = _connector()
-        where = (
-            f"{args.get('protocol', 'https')}://{args['host']}:{args.get('port', 443)}"
-            if args.get("host")
-            else f"{args['account']}.snowflakecomputing.com"
-        )
+        where = endpoint(config)
         doing = f"connecting to Snowflake account '{args['account']}' as user '{args['user']}' "
         try:
             connection = connector.connect(**args)
         except Exception as err:  # the connector raises several families of errors
             raise snowflake_error(err, doing + f"at {where}") from err
-        timeout = config.get("query_timeout")
-        return cls(connection, int(timeout) if timeout is not None else None)
+        return cls(connection, timeouts(config)["query_timeout"], where)
+
+    def _error(self, err: BaseException, doing: str) -> RunError:
+        return snowflake_error(err, doing, self.where)
 
     def _run(self, sql: str, params: Mapping[str, Any] | None, doing: str) -> Any:
         """A cursor that has run `sql`, parameters bound by number."""
@@ -423,7 +559,7 @@ class SnowflakeAdapter(OfflineAdapter):
             cursor.execute(sql, values or None, timeout=self._timeout)
         except Exception as err:
             cursor.close()
-            raise snowflake_error(err, doing) from err
+            raise self._error(err, doing) from err
         return cursor
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -437,7 +573,7 @@ class SnowflakeAdapter(OfflineAdapter):
                 return described_schema(cursor.description).empty_table()
             return normalise_arrow(table)
         except Exception as err:
-            raise snowflake_error(err, "reading a query result") from err
+            raise self._error(err, "reading a query result") from err
         finally:
             cursor.close()
 
@@ -450,7 +586,7 @@ class SnowflakeAdapter(OfflineAdapter):
             for chunk in cursor.fetch_arrow_batches(force_microsecond_precision=True):
                 yield from normalise_arrow(chunk).to_batches(max_chunksize=batch_rows)
         except Exception as err:
-            raise snowflake_error(err, "reading a query result") from err
+            raise self._error(err, "reading a query result") from err
         finally:
             cursor.close()
 
@@ -526,11 +662,11 @@ class SnowflakeAdapter(OfflineAdapter):
         cursor = self._con.cursor()
         try:
             # Describe-only: the statement is compiled, not run, so no warehouse wakes up.
-            described = cursor.describe(query.sql(dialect="snowflake"))
+            described = cursor.describe(query.sql(dialect="snowflake"), timeout=self._timeout)
         except Exception as err:
             if getattr(err, "errno", None) == 2003:  # does not exist (or is not visible)
                 return None
-            raise snowflake_error(err, f"reading the schema of '{table}'") from err
+            raise self._error(err, f"reading the schema of '{table}'") from err
         finally:
             cursor.close()
         return described_schema(described or [])
@@ -548,7 +684,7 @@ class SnowflakeAdapter(OfflineAdapter):
         try:
             return list(cursor.fetchall())
         except Exception as err:
-            raise snowflake_error(err, doing) from err
+            raise self._error(err, doing) from err
         finally:
             cursor.close()
 
@@ -591,12 +727,13 @@ class SnowflakeAdapter(OfflineAdapter):
         cursor = self._con.cursor()
         try:
             described = cursor.describe(
-                exp.select("*").from_(table.copy()).limit(0).sql(dialect="snowflake")
+                exp.select("*").from_(table.copy()).limit(0).sql(dialect="snowflake"),
+                timeout=self._timeout,
             )
         except Exception as err:
             if getattr(err, "errno", None) == NOT_FOUND_ERRNO:
                 return None
-            raise snowflake_error(err, doing) from err
+            raise self._error(err, doing) from err
         finally:
             cursor.close()
         columns = [exp.column(exp.to_identifier(c.name, quoted=True)) for c in described or []]

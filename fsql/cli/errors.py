@@ -5,6 +5,7 @@ of secrets like every other output, and the exit code stays what it would have b
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,8 +22,33 @@ def _traceback(err: BaseException) -> None:
     click.echo(scrub(text).rstrip("\n"), err=True)
 
 
+class _ScrubbedFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+def configure_logging(debug: bool) -> None:
+    """Drivers' own log records stay out of a command's output: a connector that gives up
+    logs its retries and a traceback at ERROR, after which fsql prints its one line.
+    With `--debug` they are shown (scrubbed of secrets, like every other output)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "fsql_cli", False):
+            root.removeHandler(handler)
+    handler: logging.Handler
+    if debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_ScrubbedFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+    else:
+        handler = logging.NullHandler()  # also keeps logging's last-resort printer quiet
+    handler.fsql_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
 def run_guarded(call: Callable[[], Any], debug: bool) -> Any:
     """Run a command; FsqlError -> its one-line message and exit code, others -> exit 1."""
+    configure_logging(debug)
     try:
         return call()
     except FsqlError as err:

@@ -3,8 +3,13 @@ connection per thread, the script cache, and the mapping of Redis failures to Ru
 
 Each thread keeps one raw connection (built from the pool's settings): redis-py's pool
 checkout costs ~35 us, as much as the GET itself. Failures of Redis (refused, reset,
-timeout) become `RunError` naming host:port, never the password; no call retries after a
-timeout, so none waits past the configured timeouts.
+timeout, a rejected password) become `RunError` naming host:port, never the password; no
+call retries after a timeout, so none waits past the configured timeouts.
+
+Bounded waits: `connect_timeout` bounds opening a connection and `socket_timeout` every
+reply, both 5 s unless the profile says otherwise. Neither can be switched off (a `null` in
+the profile means the default): without them redis-py waits for a server that accepted the
+connection and never answers for as long as the TCP connection lives.
 """
 
 from __future__ import annotations
@@ -15,14 +20,53 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import hiredis
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from fsql.config.secrets import register_secret, scrub
 from fsql.errors import ProjectError, RunError
 from fsql.online.redis_codec import first_line, where
+
+SOCKET_TIMEOUT = 5.0  # seconds: every reply (`socket_timeout`)
+CONNECT_TIMEOUT = 5.0  # seconds: opening a connection (`connect_timeout`)
+# Replies of a server that refused the credentials (redis-py maps most to AuthenticationError).
+AUTH_REPLIES = ("WRONGPASS", "NOAUTH", "invalid username-password pair", "invalid password")
+
+
+def _timeout(value: float | None, default: float, key: str) -> float:
+    """A timeout in seconds: the default for None, an error unless above 0."""
+    if value is None:
+        return default
+    if not value > 0:
+        raise ProjectError(
+            f"online store redis: {key} must be a number of seconds above 0, not {value!r}",
+            hint=f"leave it out for the default ({default:g} s)",
+        )
+    return float(value)
+
+
+def _remember_password(url: str) -> None:
+    """The url's password, as written and decoded, is scrubbed from every message."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return
+    if password:
+        register_secret(password)
+        register_secret(unquote(password))
+
+
+def is_auth_failure(err: BaseException) -> bool:
+    """Whether Redis refused the url's user name or password (or wants one)."""
+    if isinstance(err, redis.AuthenticationError):
+        return True
+    text = str(err)
+    return isinstance(err, redis.ResponseError) and any(r in text for r in AUTH_REPLIES)
 
 
 class RedisLink:
@@ -32,11 +76,14 @@ class RedisLink:
         self, url: str, socket_timeout: float | None, connect_timeout: float | None
     ) -> None:
         self.where = where(url)
+        _remember_password(url)
+        self.socket_timeout = _timeout(socket_timeout, SOCKET_TIMEOUT, "socket_timeout")
+        self.connect_timeout = _timeout(connect_timeout, CONNECT_TIMEOUT, "connect_timeout")
         try:
             self.pool = redis.ConnectionPool.from_url(
                 url,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
+                socket_timeout=self.socket_timeout,
+                socket_connect_timeout=self.connect_timeout,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
@@ -55,16 +102,38 @@ class RedisLink:
         """Redis failures -> one-line RunError naming host:port (never the password)."""
         try:
             yield
-        except (redis.ConnectionError, redis.TimeoutError) as err:
-            kind = "timed out" if isinstance(err, redis.TimeoutError) else "is unreachable"
-            raise RunError(
-                f"Redis at {self.where} {kind} while {doing}: {first_line(err)}",
+        except redis.RedisError as err:
+            raise self.error(err, doing) from None
+
+    def error(self, err: BaseException, doing: str) -> RunError:
+        """The RunError for a Redis failure while `doing`: a refused password is told apart
+        from an unreachable server, a timeout names the profile key that bounds it."""
+        detail = scrub(first_line(err))
+        if is_auth_failure(err):  # before ConnectionError: AuthenticationError is one
+            return RunError(
+                f"Redis at {self.where}: authentication failed while {doing}: {detail}",
+                hint="check the user name and password in the online url in profiles.yml",
+            )
+        if isinstance(err, redis.TimeoutError):
+            connecting = "connecting" in detail.lower()
+            key, seconds = (
+                ("connect_timeout", self.connect_timeout)
+                if connecting
+                else ("socket_timeout", self.socket_timeout)
+            )
+            return RunError(
+                f"Redis at {self.where} timed out while {doing}: no answer within "
+                f"{seconds:g} s ({detail})",
+                hint=f"check that Redis runs and answers, or raise `{key}` in profiles.yml; "
+                "nothing was lost, re-run the command",
+            )
+        if isinstance(err, redis.ConnectionError):
+            return RunError(
+                f"Redis at {self.where} is unreachable while {doing}: {detail}",
                 hint="check that Redis runs and the online url in profiles.yml; "
                 "nothing was lost, re-run the command",
-            ) from None
-        except redis.RedisError as err:
-            message = f"Redis at {self.where} failed while {doing}: {first_line(err)}"
-            raise RunError(message) from None
+            )
+        return RunError(f"Redis at {self.where} failed while {doing}: {detail}")
 
     def conn(self) -> Any:
         """This thread's connection, made from the pool's settings (URL, TLS, timeouts)."""
@@ -91,9 +160,9 @@ class RedisLink:
         try:
             conn.send_packed_command([hiredis.pack_command(c) for c in commands], False)
             return [conn.read_response() for _ in commands]
-        except redis.ConnectionError:
+        except redis.ConnectionError as err:
             conn.disconnect()
-            if not retry:
+            if not retry or is_auth_failure(err):  # a wrong password stays wrong
                 raise
             return self.send(commands, retry=False)
         except BaseException:

@@ -302,3 +302,22 @@ def test_empty_source_key_type_is_explained(example_project: Path, tmp_path: Pat
     assert code == 2, err
     line = err.strip().splitlines()[-1]
     assert "view 'empty_scores' has no rows" in line and "CAST(user_id AS BIGINT)" in line
+
+
+DRIVER_LOGS = (
+    "import logging, sys\n"
+    "from fsql.cli.errors import run_guarded\n"
+    "def command():\n"
+    "    logging.getLogger('snowflake.connector.network').error('retrying: boom')\n"
+    "    raise RuntimeError('gave up')\n"
+    "run_guarded(command, debug=sys.argv[1] == 'debug')\n"
+)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_driver_log_records_stay_out_unless_debug(debug: bool) -> None:
+    proc = subprocess.run([sys.executable, "-c", DRIVER_LOGS, "debug" if debug else "plain"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1
+    assert ("retrying: boom" in proc.stderr) is debug
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: RuntimeError: gave up")
