@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from fsql.version import __version__
+
 __all__ = ["FeatureStore", "__version__"]
 
 if TYPE_CHECKING:

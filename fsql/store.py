@@ -20,18 +20,19 @@ import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
+from fsql.compile.push_log import log_columns
 from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
-from fsql.definitions.models import Project
+from fsql.definitions.models import FeatureView, Project
 from fsql.definitions.moments import moment
 from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
 from fsql.execute.outputs import output_format, write_training_set
-from fsql.execute.push import push_rows
+from fsql.execute.push import append_push_log, check_push_log, prepare_push
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.dag import Dag
 from fsql.graph.selector import select_views
@@ -41,6 +42,7 @@ from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
 from fsql.online.materialize import Run as MaterializeRun
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
+from fsql.online.push import write_pushed
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.project.load import load_project
 
@@ -383,9 +385,23 @@ class FeatureStore:
         else:
             where, table = f"rows pushed to view '{view}'", to_arrow(data)
         with self._lock:
-            return push_rows(
-                self.offline, self.online, self.compiled.relations, definition, table, where
-            )
+            return self._push(definition, table, where)
+
+    def _push(self, view: FeatureView, data: pa.Table, where: str) -> int:
+        """Check, then the offline log, then the online store: a row served online is
+        always in the log that training sets read (fsql.execute.push)."""
+        adapter, store = self.offline, self.online
+        rows, key_types = prepare_push(view, data, adapter.table_schema(view.name), where)
+        log_exists = check_push_log(adapter, view)
+        if rows.num_rows == 0:
+            return 0
+        table = online_table(view)
+        store.check_keys(table, rows, where)  # a key the store cannot hold: nothing written
+        logged = append_push_log(
+            adapter, self.compiled.relations, view, rows, key_types, log_exists
+        )
+        write_pushed(store, table, view, logged, log_columns(view))
+        return rows.num_rows
 
     def _online_views(self, views: Sequence[str] | None) -> list[str]:
         names = list(views) if views is not None else list(self.project.views)

@@ -10,6 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fsql import plugins
+from fsql.errors import ProjectError
+
 
 class OfflineAdapter(ABC):
     """Executes SQL text and exchanges Arrow data with one engine connection."""
@@ -61,6 +64,19 @@ class OfflineAdapter(ABC):
     def close(self) -> None:
         """Close the connection."""
 
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        project_root: Path,
+        source: str | None = None,
+        waiting: Callable[[str], None] | None = None,
+    ) -> OfflineAdapter:
+        """Open the engine a profile's `offline:` block describes. `source` names the
+        profiles file in errors; `waiting` hears when the engine waits for another
+        process (engines without such waits ignore it)."""
+
 
 def open_offline(
     config: Mapping[str, Any],
@@ -68,25 +84,23 @@ def open_offline(
     source: str | None = None,
     waiting: Callable[[str], None] | None = None,
 ) -> OfflineAdapter:
-    """Open the adapter a profile's `offline:` block names (drivers imported lazily).
+    """Open the adapter a profile's `offline:` block names (fsql.plugins, group
+    `fsql.adapters`; drivers are imported only for the engine asked for).
 
     `source` is the profiles file the block came from, named in configuration errors;
     `waiting` hears once when the engine waits for another process (a DuckDB file lock).
     """
-    kind = config.get("type", "duckdb")
-    if kind == "duckdb":
-        from fsql.adapters.duckdb import DuckDBAdapter
-
-        return DuckDBAdapter.from_config(config, project_root, source, waiting)
-    if kind == "snowflake":
-        from fsql.adapters.snowflake import SnowflakeAdapter
-
-        return SnowflakeAdapter.from_config(config, project_root, source)
-    if kind == "bigquery":
-        from fsql.adapters.bigquery import BigQueryAdapter
-
-        return BigQueryAdapter.from_config(config, project_root, source)
-    raise ValueError(f"offline engine '{kind}' is not available in this build")
+    kind = str(config.get("type", "duckdb"))
+    try:
+        adapter = plugins.load(plugins.ADAPTERS, kind)
+    except plugins.PluginNotFound as err:
+        raise ProjectError(
+            f"offline engine '{kind}' is not available",
+            file=source,
+            hint=f"use type: {' or '.join(err.known)}, or install the package that adds it",
+        ) from None
+    opened: OfflineAdapter = adapter.from_config(config, project_root, source, waiting)
+    return opened
 
 
 def conform_names(

@@ -68,7 +68,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -410,7 +410,11 @@ class BigQueryAdapter(OfflineAdapter):
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], project_root: Path, source: str | None = None
+        cls,
+        config: Mapping[str, Any],
+        project_root: Path,
+        source: str | None = None,
+        waiting: Callable[[str], None] | None = None,
     ) -> BigQueryAdapter:
         """Open a client as a profile says and check its dataset; `source` names the file."""
         source = source or PROFILES_FILE

@@ -60,7 +60,7 @@ import math
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -533,7 +533,11 @@ class SnowflakeAdapter(OfflineAdapter):
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], project_root: Path, source: str | None = None
+        cls,
+        config: Mapping[str, Any],
+        project_root: Path,
+        source: str | None = None,
+        waiting: Callable[[str], None] | None = None,
     ) -> SnowflakeAdapter:
         """Connect as a profile says; `source` names the profiles file in errors."""
         args = connect_args(config, project_root, source or PROFILES_FILE)

@@ -11,10 +11,10 @@ from typing import Any
 import click
 import yaml
 
-from fsql import __version__
 from fsql.cli.options import Progress, StoreOptions, common, parse_vars, selection, split_list
 from fsql.definitions.moments import moment
 from fsql.errors import ProjectError
+from fsql.version import __version__
 
 
 def _time(text: str, what: str) -> datetime:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsql import __version__
 from fsql.definitions.models import Project
+from fsql.version import __version__
 
 
 def build_manifest(project: Project, target_name: str, engine: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from fsql import plugins
 from fsql.definitions.types import FeatureType
 
 Rewrite = Callable[[exp.Expression], exp.Expression]
@@ -90,20 +91,14 @@ def _build_type(name: str, dialect: str) -> exp.DataType:
 
 
 def _base_dialect(name: str) -> EngineDialect:
-    # Imported on demand: a process only ever loads the engines it targets.
-    if name == "duckdb":
-        from fsql.dialects.duckdb import DUCKDB
-
-        return DUCKDB
-    if name == "snowflake":
-        from fsql.dialects.snowflake import SNOWFLAKE
-
-        return SNOWFLAKE
-    if name == "bigquery":
-        from fsql.dialects.bigquery import BIGQUERY
-
-        return BIGQUERY
-    raise ValueError(f"no dialect for engine '{name}'")
+    # Found by name (fsql.plugins): a process only ever loads the engines it targets.
+    try:
+        dialect = plugins.load(plugins.DIALECTS, name)
+    except plugins.PluginNotFound:
+        raise ValueError(f"no dialect for engine '{name}'") from None
+    if not isinstance(dialect, EngineDialect):
+        raise TypeError(f"the '{name}' dialect plug-in is not an EngineDialect")
+    return dialect
 
 
 def get_dialect(name: str, pit_strategy: str | None = None) -> EngineDialect:

@@ -11,9 +11,10 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -184,6 +185,14 @@ class OnlineStore(ABC):
     Every write keeps the greatest version per key: `(event_ts, created_ts, version)`
     compared as a tuple, the first two NULL-lowest (SPEC §2, fsql.compile.ordering).
     """
+
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls, config: Mapping[str, Any], project_root: Path, project: str
+    ) -> OnlineStore:
+        """Open the store a profile's `online:` block describes; relative paths are
+        relative to `project_root`, and `project` namespaces keys in a shared store."""
 
     @abstractmethod
     def namespace(self, view: str) -> Namespace | None:

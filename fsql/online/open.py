@@ -1,4 +1,5 @@
-"""Opening the online store a profile's `online:` block names (drivers imported lazily)."""
+"""Opening the online store a profile's `online:` block names, and the store-facing
+description of a view."""
 
 from __future__ import annotations
 
@@ -6,52 +7,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fsql import plugins
 from fsql.definitions.models import FeatureView
 from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
 
 
 def open_online(config: Mapping[str, Any], project_root: Path, project: str) -> OnlineStore:
-    """`project` namespaces the store's keys where the store is shared (Redis)."""
-    kind = config.get("type", "sqlite")
-    if kind == "sqlite":
-        from fsql.online.sqlite import SQLiteOnlineStore
-
-        raw = str(config.get("path") or "target/online.db")
-        path = Path(raw)
-        if raw != ":memory:" and not path.is_absolute():
-            path = project_root / path
-        return SQLiteOnlineStore(path if raw != ":memory:" else raw)
-    if kind == "redis":
-        from fsql.online.redis_store import RedisOnlineStore
-
-        url = config.get("url")
-        if not isinstance(url, str) or not url:
-            raise ProjectError(
-                "online store redis needs url", hint="e.g. url: redis://127.0.0.1:6379/0"
-            )
-        return RedisOnlineStore(
-            url,
-            project=project,
-            key_prefix=str(config.get("key_prefix", "")),
-            socket_timeout=_seconds(config.get("socket_timeout", 5.0), "socket_timeout"),
-            connect_timeout=_seconds(config.get("connect_timeout", 5.0), "connect_timeout"),
-            expire=bool(config.get("expire", False)),
-        )
-    raise ProjectError(
-        f"online store '{kind}' is not available", hint="use type: sqlite or type: redis"
-    )
-
-
-def _seconds(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
+    """Open the store a profile's `online:` block names (fsql.plugins, group
+    `fsql.online_stores`); `project` namespaces its keys where the store is shared."""
+    kind = str(config.get("type", "sqlite"))
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        store = plugins.load(plugins.ONLINE_STORES, kind)
+    except plugins.PluginNotFound as err:
         raise ProjectError(
-            f"online store {key} must be a number of seconds, not {value!r}"
+            f"online store '{kind}' is not available",
+            hint=f"use type: {' or '.join(err.known)}, or install the package that adds it",
         ) from None
+    opened: OnlineStore = store.from_config(config, project_root, project)
+    return opened
 
 
 def online_table(view: FeatureView) -> OnlineTable:

@@ -46,8 +46,9 @@ import base64
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
@@ -108,11 +109,42 @@ def _new_tag() -> str:
     return base64.urlsafe_b64encode(os.urandom(6)).decode()
 
 
+def _seconds(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ProjectError(
+            f"online store redis: {key} must be a number of seconds, not {value!r}"
+        ) from None
+
+
 class RedisOnlineStore(OnlineStore):
     """Online store in Redis; one instance (one pool of settings) per FeatureStore.
 
     Safe to share between threads (each thread uses its own connection) and processes.
     """
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], project_root: Path, project: str
+    ) -> RedisOnlineStore:
+        """`url` (required), `key_prefix`, `socket_timeout`, `connect_timeout` (seconds;
+        absent or null: the defaults of fsql.online.redis_link) and `expire`."""
+        url = config.get("url")
+        if not isinstance(url, str) or not url:
+            raise ProjectError(
+                "online store redis needs url", hint="e.g. url: redis://127.0.0.1:6379/0"
+            )
+        return cls(
+            url,
+            project=project,
+            key_prefix=str(config.get("key_prefix", "")),
+            socket_timeout=_seconds(config.get("socket_timeout"), "socket_timeout"),
+            connect_timeout=_seconds(config.get("connect_timeout"), "connect_timeout"),
+            expire=bool(config.get("expire", False)),
+        )
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,6 +104,17 @@ class SQLiteOnlineStore(OnlineStore):
     old table's name gets "no such table" on its next statement, looks the namespace up
     again and reads the new one, so readers see old or new values, never an error.
     """
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], project_root: Path, project: str
+    ) -> SQLiteOnlineStore:
+        """`path` (default target/online.db, relative to the project) or ":memory:"."""
+        raw = str(config.get("path") or "target/online.db")
+        if raw == ":memory:":
+            return cls(raw)
+        path = Path(raw)
+        return cls(path if path.is_absolute() else project_root / path)
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
