@@ -78,6 +78,11 @@ def load(group: str, name: str) -> Any:
     return find(group, name).load()
 
 
+def known(group: str, name: str) -> bool:
+    """Whether `name` is registered in `group` (built-ins answer without a scan)."""
+    return name in BUILTIN.get(group, {}) or name in _installed(group)
+
+
 def names(group: str) -> list[str]:
     """Every name registered in `group`: built-ins first, then installed ones."""
     builtin = list(BUILTIN.get(group, {}))

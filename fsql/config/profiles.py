@@ -14,13 +14,12 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from fsql import plugins
 from fsql.config.secrets import register_secret
 from fsql.config.yaml_lines import line_of, load_yaml_file
 from fsql.errors import ProjectError
 
 PROFILES_FILE = "profiles.yml"
-OFFLINE_TYPES = {"duckdb", "snowflake", "bigquery"}
-ONLINE_TYPES = {"sqlite", "redis"}
 
 
 @dataclass(frozen=True)
@@ -131,13 +130,14 @@ def load_target(
     rendered = _render(out, env, display, line_of(out))
     offline = rendered.get("offline") or {"type": "duckdb"}
     online = rendered.get("online") or {"type": "sqlite", "path": "target/online.db"}
-    for kind, conf, allowed in (
-        ("offline", offline, OFFLINE_TYPES),
-        ("online", online, ONLINE_TYPES),
+    for kind, conf, group, default in (
+        ("offline", offline, plugins.ADAPTERS, "duckdb"),
+        ("online", online, plugins.ONLINE_STORES, "sqlite"),
     ):
-        if not isinstance(conf, dict) or conf.get("type") not in allowed:
+        chosen = conf.get("type", default) if isinstance(conf, dict) else None
+        if not isinstance(chosen, str) or not plugins.known(group, chosen):
             raise ProjectError(
-                f"target '{name}': {kind} type must be one of {', '.join(sorted(allowed))}",
+                f"target '{name}': {kind} type must be one of {', '.join(plugins.names(group))}",
                 file=display,
                 line=line_of(out),
             )

@@ -141,8 +141,9 @@ class TestTargets:
             load_target(project(tmp_path), "shop", None)
         assert info.value.location.file == str(path)
 
-    def test_bad_store_type(self, tmp_path: Path) -> None:
-        text = "shop:\n  outputs:\n    dev:\n      offline: {type: oracle}\n"
+    @pytest.mark.parametrize("kind", ["oracle", "[duckdb]", "{a: 1}", "7"])
+    def test_bad_store_type(self, tmp_path: Path, kind: str) -> None:
+        text = f"shop:\n  outputs:\n    dev:\n      offline: {{type: {kind}}}\n"
         path = write_profiles(project(tmp_path), text)
         with pytest.raises(ProjectError, match="offline type must be one of") as info:
             load_target(project(tmp_path), "shop", None)
