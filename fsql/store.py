@@ -149,6 +149,13 @@ def _table_location(target: Target) -> dict[str, str]:
     """Where view tables live, for engines that need them qualified (BigQuery:
     `project.dataset`); others resolve unqualified names in the session's schema."""
     if target.offline_type == "bigquery":
+        missing = [k for k in ("project", "dataset") if not target.offline.get(k)]
+        if missing:
+            raise ProjectError(
+                f"target '{target.name}': a bigquery offline engine needs {' and '.join(missing)}",
+                file=target.file,
+                hint="set project and dataset under offline: (where fsql builds its tables)",
+            )
         return {"schema": str(target.offline["dataset"]), "catalog": str(target.offline["project"])}
     return {}
 

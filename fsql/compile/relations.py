@@ -19,6 +19,7 @@ from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from fsql.definitions.models import Source
 from fsql.dialects.base import EngineDialect
 from fsql.errors import ProjectError
+from fsql.project.identifiers import IDENTIFIER_HINT, IdentifierError, parse_identifier, shown
 from fsql.project.jinja import REF_PREFIX, SRC_PREFIX
 
 _FILE_READERS = {"parquet": "read_parquet", "csv": "read_csv"}
@@ -32,7 +33,7 @@ def _case_insensitive(dialect: str) -> bool:
     )
 
 
-def _unquote_plain_names(query: exp.Expression) -> None:
+def _unquote_plain_names(query: exp.Expr) -> None:
     """Drop quotes that meant nothing in the model's dialect (see `Relations.resolve`)."""
     for identifier in query.find_all(exp.Identifier):
         if identifier.quoted and _PLAIN_NAME.match(identifier.name):
@@ -71,7 +72,7 @@ class Relations:
 
     def source_relation(self, source: Source) -> exp.Table:
         if source.identifier is not None:
-            return exp.to_table(source.identifier, dialect=self.dialect.sqlglot_dialect)
+            return self._identifier_table(source)
         if self.dialect.name != "duckdb":
             raise ProjectError(
                 f"source {source.source_name}.{source.name} is a file ({source.path}); "
@@ -86,6 +87,24 @@ class Relations:
             where = self.file_root / where
         path = exp.Literal.string(where.as_posix())
         return exp.Table(this=exp.Anonymous(this=reader, expressions=[path]))
+
+    def _identifier_table(self, source: Source) -> exp.Table:
+        """The identifier parsed strictly as a table of the target's dialect.
+
+        Loading accepted a name some engine reads; this target must read it too, and as
+        a table name only, never as a function, a comment or anything pasted after it.
+        """
+        dialect = self.dialect.sqlglot_dialect
+        try:
+            return parse_identifier(source.identifier, dialect)
+        except IdentifierError as err:
+            raise ProjectError(
+                f"source table {source.source_name}.{source.name}: identifier "
+                f"{shown(source.identifier)} is not a {self.dialect.name} table name: {err}",
+                file=source.file or None,
+                line=source.line,
+                hint=IDENTIFIER_HINT,
+            ) from None
 
     def _source_by_placeholder(self, name: str) -> Source | None:
         for (src, table), source in self.sources.items():
@@ -130,4 +149,6 @@ class Relations:
                 replacement.set("alias", exp.TableAlias(this=exp.to_identifier(default_alias)))
             return replacement
 
-        return resolved.transform(swap, copy=False)
+        out = resolved.transform(swap, copy=False)
+        assert isinstance(out, exp.Query)  # only tables inside it are swapped
+        return out

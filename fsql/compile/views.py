@@ -19,6 +19,7 @@ from fsql.compile.ordering import row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
 from fsql.dialects.base import EngineDialect
+from fsql.errors import ProjectError
 
 MODEL_ALIAS = "__fsql_model"
 EVENT_TS = "__event_ts"
@@ -30,8 +31,8 @@ LATEST_ROWS = "__fsql_rows"
 PUSH_LOG_SUFFIX = "__push"
 
 
-def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expression]:
-    casts: list[exp.Expression] = []
+def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expr]:
+    casts: list[exp.Expr] = []
     for col in (view.timestamp, view.created_timestamp):
         if col:
             cast = exp.cast(exp.column(col), dialect.timestamp(), copy=False)
@@ -60,6 +61,40 @@ def _table_query(view: FeatureView, relations: Relations, incremental: bool) -> 
     star = exp.Star(replace=_casts(view, relations.dialect))
     # Builders copy their inputs by default; these trees are fresh, so skip the copies.
     return exp.select(star, copy=False).from_(model.subquery(MODEL_ALIAS, copy=False), copy=False)
+
+
+def model_columns_query(
+    view: FeatureView, relations: Relations, incremental: bool = False
+) -> exp.Select:
+    """`SELECT * FROM (model) AS __fsql_model LIMIT 0`: the model's columns, no rows.
+
+    Run only after a build failed, for a model whose columns the definition could not
+    know (`SELECT *` over a source): it tells a declared column the model never outputs
+    (the engine's `... in REPLACE list not found`) from any other failure.
+    """
+    model = relations.resolve(view.incremental_query if incremental else view.query)
+    query = (
+        exp.select(exp.Star(), copy=False)
+        .from_(model.subquery(MODEL_ALIAS, copy=False), copy=False)
+        .limit(0, copy=False)
+    )
+    relations.dialect.finish(query)
+    return query
+
+
+def missing_column_error(view: FeatureView, columns: Sequence[str]) -> ProjectError | None:
+    """The error for the first declared column (key, timestamp, feature) that the
+    model's actual output `columns` lacks, or None when it has them all."""
+    have = {c.casefold() for c in columns}
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    for column in (*view.join_keys, view.timestamp, *created, *view.feature_names):
+        if column.casefold() not in have:
+            return ProjectError(
+                f"feature view '{view.name}': the SQL does not output column '{column}'",
+                file=view.sql_path,
+                hint=f"select it in the model or remove it from {view.yml_path}",
+            )
+    return None
 
 
 def create_table(view: FeatureView, relations: Relations) -> exp.Create:
@@ -128,7 +163,7 @@ def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
 def upsert(
     target: exp.Table,
     source: exp.Query,
-    on: exp.Expression,
+    on: exp.Expr,
     columns: Sequence[str],
     key: set[str],
 ) -> exp.Merge:
@@ -214,9 +249,12 @@ def push_log_name(view: str) -> str:
     return f"{view}{PUSH_LOG_SUFFIX}"
 
 
-def _from_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Expression:
+def _from_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Expr:
     rows = view_rows(view, relations, push_log)
-    return rows.subquery(LATEST_ROWS, copy=False) if push_log else rows
+    if not push_log:
+        return rows
+    assert isinstance(rows, exp.Query)  # the UNION ALL of table and log
+    return rows.subquery(LATEST_ROWS, copy=False)
 
 
 def latest_per_key(
@@ -244,14 +282,14 @@ def latest_per_key(
     dialect = relations.dialect
     ts = _col(view.timestamp)
     keys = [_col(k) for k in view.join_keys]
-    where: exp.Expression = exp.and_(
+    where: exp.Expr = exp.and_(
         *[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys],
         exp.Not(this=exp.Is(this=ts.copy(), expression=exp.null())),
         exp.LTE(this=ts.copy(), expression=exp.Placeholder(this="end")),
         copy=False,
     )
     if with_start:
-        start: exp.Expression
+        start: exp.Expr
         if start_on_created and view.created_timestamp:
             # A row without a created time cannot say when it arrived: never skip it.
             created = _col(view.created_timestamp)
@@ -290,8 +328,8 @@ def _latest_by_rank(
     view: FeatureView,
     keys: list[exp.Column],
     outputs: dict[str, exp.Expression],
-    where: exp.Expression,
-    source: exp.Expression,
+    where: exp.Expr,
+    source: exp.Expr,
 ) -> exp.Select:
     order = [exp.Ordered(this=_col(view.timestamp), desc=True)]
     if view.created_timestamp:
@@ -320,8 +358,8 @@ def _latest_by_arg_max(
     relations: Relations,
     keys: list[exp.Column],
     outputs: dict[str, exp.Expression],
-    where: exp.Expression,
-    source: exp.Expression,
+    where: exp.Expr,
+    source: exp.Expr,
 ) -> exp.Select:
     """`arg_max({columns}, {t: ts, c: created, v: version})` per key, the struct
     unpacked outside."""

@@ -42,6 +42,7 @@ def write_target(compiled: CompiledProject, target_name: str) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fsql-compile-", dir=target))
     try:
+        (staging / "compiled").mkdir()  # a project without views compiles to nothing
         for rel, text in compiled_files(compiled).items():
             path = staging / "compiled" / rel
             path.parent.mkdir(parents=True, exist_ok=True)

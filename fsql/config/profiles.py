@@ -82,6 +82,10 @@ def _render(value: Any, env: jinja2.Environment, file: str, line: int | None) ->
             raise ProjectError(err.message, file=file, line=line, hint=err.hint) from None
         except jinja2.TemplateError as err:
             raise ProjectError(f"bad template in value: {err}", file=file, line=line) from None
+        except Exception as err:  # a template computing something impossible (1/0, ...)
+            raise ProjectError(
+                f"bad template in value: {type(err).__name__}", file=file, line=line
+            ) from None
     if isinstance(value, dict):
         return {k: _render(v, env, file, line_of(value) or line) for k, v in value.items()}
     if isinstance(value, list):
@@ -97,7 +101,7 @@ def load_target(
     display = str(path)
     data = load_yaml_file(path, display)
     if not isinstance(data, dict) or profile not in data:
-        known = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
+        known = ", ".join(sorted(map(str, data))) if isinstance(data, dict) else "none"
         raise ProjectError(
             f"profile '{profile}' not found",
             file=display,
@@ -113,12 +117,12 @@ def load_target(
             hint="add outputs: {dev: {offline: ..., online: ...}}",
         )
     name = target or prof.get("target") or next(iter(outputs))
-    if name not in outputs:
+    if not isinstance(name, str) or name not in outputs:
         raise ProjectError(
-            f"target '{name}' not found in profile '{profile}'",
+            f"target {name!r} not found in profile '{profile}'",
             file=display,
             line=line_of(outputs),
-            hint="targets here: " + ", ".join(sorted(outputs)),
+            hint="targets here: " + ", ".join(sorted(map(str, outputs))),
         )
     out = outputs[name]
     if not isinstance(out, dict):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import sqlglot
@@ -37,10 +38,19 @@ class ProjectConfig:
     target_path: str = "target"
 
 
-def _str_list(value: Any, key: str, line: int | None) -> tuple[str, ...]:
+def _str_list(value: Any, key: str, line: int | None, required: bool = False) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,)
+        value = [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if required and not value:
+            raise ProjectError(
+                f"'{key}' lists no folder",
+                file=PROJECT_FILE,
+                line=line,
+                hint=f"e.g. {key}: [models]",
+            )
+        for folder in value:
+            _check_folder(folder, key, line)
         return tuple(value)
     raise ProjectError(
         f"'{key}' must be a list of folder names",
@@ -48,6 +58,30 @@ def _str_list(value: Any, key: str, line: int | None) -> tuple[str, ...]:
         line=line,
         hint=f"e.g. {key}: [models]",
     )
+
+
+def _check_folder(folder: str, key: str, line: int | None) -> None:
+    """A folder setting names a folder inside the project, relative to it.
+
+    fsql reads every file under model and macro paths and replaces what it writes
+    under the target path: a project (perhaps from a pull request) must not point
+    either at `/`, at a home folder or at a sibling checkout.
+    """
+    parts = PurePosixPath(folder.replace("\\", "/")).parts
+    if (
+        not folder.strip()
+        or any(ord(c) < 32 for c in folder)
+        or PurePosixPath(folder).is_absolute()
+        or PureWindowsPath(folder).drive
+        or ".." in parts
+        or any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in parts)
+    ):
+        raise ProjectError(
+            f"'{key}': {folder!r} is not a folder inside the project",
+            file=PROJECT_FILE,
+            line=line,
+            hint="give a path relative to the project folder, without ..",
+        )
 
 
 def load_project_config(project_dir: Path, cli_vars: dict[str, Any] | None = None) -> ProjectConfig:
@@ -77,8 +111,12 @@ def load_project_config(project_dir: Path, cli_vars: dict[str, Any] | None = Non
     profile = data.get("profile", name)
     if not isinstance(profile, str):
         raise ProjectError("'profile' must be a name", file=PROJECT_FILE, line=line_of(data))
-    dialect = str(data.get("dialect", "duckdb")).lower()
+    dialect = str(data.get("dialect", "duckdb")).strip().lower()
     try:
+        # A plain name only: sqlglot also reads settings after a comma, which would make
+        # the project's dialect a string that no longer compares equal to its name.
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", dialect):
+            raise ValueError(dialect)
         sqlglot.Dialect.get_or_raise(dialect)
     except ValueError:
         raise ProjectError(
@@ -95,9 +133,29 @@ def load_project_config(project_dir: Path, cli_vars: dict[str, Any] | None = Non
         name=name,
         profile=profile,
         root=root,
-        model_paths=_str_list(data.get("model-paths", ["models"]), "model-paths", line_of(data)),
+        model_paths=_str_list(
+            data.get("model-paths", ["models"]), "model-paths", line_of(data), required=True
+        ),
         macro_paths=_str_list(data.get("macro-paths", ["macros"]), "macro-paths", line_of(data)),
         dialect=dialect,
         vars=dict(merged),
-        target_path=str(data.get("target-path", "target")),
+        target_path=_target_path(data.get("target-path", "target"), line_of(data)),
     )
+
+
+def _target_path(value: Any, line: int | None) -> str:
+    """The build output folder: inside the project, and not the project folder itself,
+    since compiling replaces `compiled/` and `manifest.json` there wholesale."""
+    if not isinstance(value, str):
+        raise ProjectError(
+            "'target-path' must be a folder name", file=PROJECT_FILE, line=line, hint="e.g. target"
+        )
+    _check_folder(value, "target-path", line)
+    if PurePosixPath(value.replace("\\", "/")).parts in ((), (".",)):
+        raise ProjectError(
+            "'target-path' cannot be the project folder itself",
+            file=PROJECT_FILE,
+            line=line,
+            hint="e.g. target-path: target",
+        )
+    return value

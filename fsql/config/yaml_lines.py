@@ -57,7 +57,9 @@ def load_yaml_text(text: str, file: str | Path) -> Any:
     loader = _Loader(text)
     loader.fsql_file = str(file)  # type: ignore[attr-defined]
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
+        _check_expansion(data, file)
+        return data
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -72,17 +74,89 @@ def load_yaml_text(text: str, file: str | Path) -> Any:
         ) from None
     except yaml.YAMLError as err:
         raise ProjectError(f"invalid YAML: {err}", file=file, hint="fix the YAML syntax") from None
+    except RecursionError:
+        # PyYAML composes nested nodes recursively: thousands of `[` or `{` exhaust the
+        # stack long before any real project would.
+        raise ProjectError(
+            "invalid YAML: nested too deeply",
+            file=file,
+            hint="metadata needs a few levels of nesting; remove the runaway brackets",
+        ) from None
     finally:
         loader.dispose()
 
 
+def _check_expansion(data: Any, file: str | Path) -> None:
+    """Refuse YAML whose aliases multiply it far beyond what is written, or that
+    contains itself.
+
+    An alias shares the anchored value rather than copying it, so nine lines of
+    anchors can stand for a billion values (the "billion laughs"): harmless until
+    something walks or prints them, when it takes forever. A real project's aliases
+    (`<<: *defaults`) repeat a few keys per entry, so the limit is generous.
+    """
+    sizes: dict[int, int] = {}  # id of a list or mapping -> values it stands for
+    unique = 0
+    started: set[int] = set()  # mappings and lists being walked: the current path
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue  # a scalar document
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if finished:
+            started.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in started:
+            raise ProjectError(
+                "invalid YAML: a value contains itself (a recursive alias)",
+                file=file,
+                hint="anchors (&name) may only be used after they end",
+            )
+        started.add(key)
+        unique += 1
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, (dict, list)))
+    if isinstance(data, (dict, list)) and sizes[id(data)] > 10 * unique + 10_000:
+        raise ProjectError(
+            f"invalid YAML: aliases expand {unique} lists and mappings to "
+            f"{sizes[id(data)]:,} values",
+            file=file,
+            hint="repeat values with fewer nested aliases (*name)",
+        )
+
+
+def read_text(path: Path, display: str | None = None) -> str:
+    """A project file's text, or a ProjectError naming the file when it cannot be read.
+
+    Project files are UTF-8 (a leading byte-order mark, as some editors write, is
+    dropped). Bytes that are not UTF-8 are reported with the line they are on, since
+    the decoder's byte offset means nothing to someone looking at the file.
+    """
+    shown = display or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ProjectError(f"cannot read: {err.strerror or err}", file=shown) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ProjectError(
+            f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot be decoded",
+            file=shown,
+            line=line,
+            hint="save the file as UTF-8",
+        ) from None
+
+
 def load_yaml_file(path: Path, display: str | None = None) -> Any:
     """Read and parse a YAML file, reporting it as `display` (usually project-relative)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ProjectError(f"cannot read: {err.strerror}", file=display or str(path)) from None
-    return load_yaml_text(text, display or str(path))
+    return load_yaml_text(read_text(path, display), display or str(path))
 
 
 def line_of(value: Any) -> int | None:

@@ -174,7 +174,7 @@ class OnDemandFeature:
 
     name: str
     type: FeatureType
-    expression: exp.Expression
+    expression: exp.Expr
     request_columns: tuple[RequestColumn, ...]
     inputs: tuple[FeatureRef, ...]
     file: str = ""

@@ -24,11 +24,15 @@ class FeatureType(StrEnum):
 
     @classmethod
     def parse(cls, value: object) -> FeatureType:
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            names = ", ".join(t.value for t in cls)
-            raise ValueError(f"unknown type {value!r}; use one of {names}") from None
+        """The type a YAML value names; ValueError (short enough for one line) if none."""
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        names = ", ".join(t.value for t in cls)
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ValueError(f"unknown type {shown}; use one of {names}")
 
     def arrow(self) -> pa.DataType:
         return _ARROW[self]

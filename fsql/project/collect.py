@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, cast
 
 from fsql.config.project_file import ProjectConfig
 from fsql.config.yaml_lines import LineDict, line_of
@@ -42,6 +42,18 @@ VIEW_KEYS = {
 }
 
 
+# Names fsql gives its own tables and columns; a project's names never begin with it.
+RESERVED_PREFIX = "__fsql"
+# The columns online stores keep beside the features (fsql.online.base).
+STORE_COLUMNS = frozenset({"__event_ts", "__created_ts", "__version"})
+
+
+def reserved_column(name: str) -> bool:
+    """A column name fsql's own SQL or the online stores use (`__fsql...`, `__version`)."""
+    folded = name.casefold()
+    return folded.startswith(RESERVED_PREFIX) or folded in STORE_COLUMNS
+
+
 def hint_names(name: str, known: Any) -> str:
     close = difflib.get_close_matches(name, list(known), n=3)
     return (
@@ -67,11 +79,13 @@ class ErrorCollector:
 
 
 def list_items(doc: dict, key: str, display: str, errs: ErrorCollector) -> list[LineDict]:
-    value = doc.get(key) or []
+    value = doc.get(key)
+    if value is None:  # an empty section
+        return []
     if not isinstance(value, list):
         errs.add(f"'{key}' must be a list", display, line_of(doc))
         return []
-    good = []
+    good: list[LineDict] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             errs.add(f"every entry of '{key}' needs a name", display, line_of(item) or line_of(doc))
@@ -80,7 +94,7 @@ def list_items(doc: dict, key: str, display: str, errs: ErrorCollector) -> list[
                 f"{key} name '{item['name']}' must be letters, digits and _", display, line_of(item)
             )
         else:
-            good.append(item)
+            good.append(cast(LineDict, item))
     return good
 
 
@@ -108,6 +122,10 @@ class BuildState:
     sources: dict[tuple[str, str], Source]
     view_docs: dict[str, tuple[LineDict, str]]
     duplicates: set[str]
+    # Source tables declared with an error already reported: a source() of one is not
+    # reported again as unknown.
+    bad_sources: set[tuple[str, str]]
+    unread_yml: bool  # a metadata file could not be read or parsed
     service_docs: list[tuple[LineDict, str]]
     odf_docs: list[tuple[LineDict, str]]
     _tokens: dict[str, list]  # rendered SQL -> its tokens, kept from parsing for the hash

@@ -19,6 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fsql.config.secrets import is_secret
+from fsql.config.yaml_lines import read_text
 from fsql.errors import ProjectError
 
 REF_PREFIX = "__fsql_ref__"
@@ -72,10 +73,12 @@ class ModelRenderer:
             is_incremental=self._is_incremental,
         )
         for display, text in macro_files.items():
+            template: jinja2.Template | None = None
             try:
+                template = self.env.from_string(text)
                 # shared=True: macros resolve names in the live globals, so a macro may call
                 # one defined in a file that sorts after its own.
-                module = self.env.from_string(text).make_module(vars=self.env.globals, shared=True)
+                module = template.make_module(vars=self.env.globals, shared=True)
             except jinja2.TemplateSyntaxError as err:
                 raise ProjectError(
                     f"macro syntax error: {err.message}",
@@ -85,6 +88,20 @@ class ModelRenderer:
                 ) from None
             except ProjectError as err:
                 raise ProjectError(err.message, file=display, hint=err.hint) from None
+            except SecurityError as err:
+                raise ProjectError(
+                    f"the macro file reaches outside its sandbox: {err}",
+                    file=display,
+                    line=_module_line(template, err),
+                    hint="macros may use ref, source, var, env_var, is_incremental and macros",
+                ) from None
+            except Exception as err:  # top-level code of the file failed (1/0, deep nesting)
+                raise ProjectError(
+                    f"macro file error: {type(err).__name__}: {_first_line(err)}",
+                    file=display,
+                    line=_module_line(template, err),
+                    hint="a macro file should hold only {% macro %} blocks",
+                ) from None
             for name in dir(module):
                 if not name.startswith("_"):
                     value = getattr(module, name)
@@ -182,16 +199,33 @@ class ModelRenderer:
                 hint="models may use ref, source, var, env_var, is_incremental, this and macros",
             ) from None
         except jinja2.TemplateError as err:
-            raise ProjectError(f"template error: {err}", file=display) from None
+            raise ProjectError(f"template error: {_first_line(err)}", file=display) from None
         except Exception as err:  # a template computing something impossible (1/0, ...)
             raise ProjectError(
-                f"template error: {type(err).__name__}: {err}",
+                f"template error: {type(err).__name__}: {_first_line(err)}",
                 file=display,
                 line=_template_line(err),
             ) from None
         finally:
             self._current = RenderRecord()
         return rendered, record
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _module_line(template: jinja2.Template | None, err: BaseException) -> int | None:
+    """The template line of an error raised while a macro file's module was made.
+
+    Rendering rewrites a traceback to template lines; making a module does not, so the
+    line of the compiled code is mapped back through the template's debug info.
+    """
+    line = _template_line(err)
+    if template is None or line is None:
+        return None
+    return template.get_corresponding_lineno(line)
 
 
 def _template_line(err: BaseException) -> int | None:
@@ -205,4 +239,5 @@ def _template_line(err: BaseException) -> int | None:
 
 
 def read_macros(paths: list[Path], rel: Any) -> dict[str, str]:
-    return {rel(p): p.read_text(encoding="utf-8") for p in paths}
+    """Macro file text by project-relative name; an unreadable file is a ProjectError."""
+    return {rel(p): read_text(p, rel(p)) for p in paths}

@@ -40,15 +40,17 @@ class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
         self.view_docs: dict[str, tuple[LineDict, str]] = {}
         self._tokens: dict[str, list] = {}
         self.duplicates: set[str] = set()
+        self.bad_sources: set[tuple[str, str]] = set()
+        self.unread_yml = False
         self.service_docs: list[tuple[LineDict, str]] = []
         self.odf_docs: list[tuple[LineDict, str]] = []
 
     def build(self) -> Project:
         for path in self.files.yml:
             self._read_yml(path)
-        if self.errs.errors and any("invalid YAML" in e.message for e in self.errs.errors):
-            # A file that does not parse hides what it declares: checking the rest now
-            # would only report consequences. Fix the YAML first.
+        if self.unread_yml:
+            # A file that cannot be read or parsed hides what it declares: checking the
+            # rest now would only report consequences. Fix the YAML first.
             raise_collected(self.errs.errors)
         sql_files: dict[str, Path] = {}
         for path in self.files.sql:
@@ -95,6 +97,8 @@ class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
                 order = dag.order
             except ProjectError as err:
                 self.errs.errors.append(err)
+            else:
+                self._check_star_outputs(views, order)
         services = self._services(views)
         on_demand = self._on_demand(views)
         raise_collected(self.errs.errors)

@@ -13,14 +13,20 @@ from fsql.definitions.models import (
 from fsql.errors import ProjectError
 from fsql.project.collect import (
     IDENT,
+    RESERVED_PREFIX,
     TOP_KEYS,
     BuildState,
     hint_names,
     list_items,
+    reserved_column,
 )
-
-# Names fsql gives its own tables and columns; a project's names never begin with it.
-RESERVED_PREFIX = "__fsql"
+from fsql.project.identifiers import (
+    ENGINE_DIALECTS,
+    IDENTIFIER_HINT,
+    IdentifierError,
+    check_identifier,
+    shown,
+)
 
 
 class MetadataMixin(BuildState):
@@ -30,6 +36,7 @@ class MetadataMixin(BuildState):
             doc = load_yaml_file(path, display)
         except ProjectError as err:
             self.errs.errors.append(err)
+            self.unread_yml = True
             return
         if doc is None:
             return
@@ -92,6 +99,17 @@ class MetadataMixin(BuildState):
                 f"entity '{name}' needs join_keys: a list of column names", display, line_of(item)
             )
             return
+        reserved = [k for k in keys if reserved_column(k)]
+        if name.casefold().startswith(RESERVED_PREFIX) or reserved:
+            what = f"join key '{reserved[0]}'" if reserved else "the name"
+            self.errs.add(
+                f"entity '{name}': {what} is reserved for fsql's own columns",
+                display,
+                line_of(item),
+                hint=f"names beginning with {RESERVED_PREFIX} (and __version, __event_ts, "
+                "__created_ts) are fsql's",
+            )
+            return
         same = next((e for e in self.entities if e.casefold() == str(name).casefold()), None)
         if same is not None:
             self.errs.add(
@@ -133,17 +151,59 @@ class MetadataMixin(BuildState):
                     display,
                     line_of(table),
                 )
+                self.bad_sources.add(key)
                 continue
-            if key in self.sources:
-                self.errs.add(f"duplicate source table {key[0]}.{key[1]}", display, line_of(table))
+            problem = _location_problem(path, ident, self.config.dialect)
+            if problem is not None:
+                self.errs.add(
+                    f"source table {key[0]}.{key[1]}: {problem}",
+                    display,
+                    line_of(table),
+                    hint=IDENTIFIER_HINT if ident is not None else "give a file path as a string",
+                )
+                self.bad_sources.add(key)
+                continue
+            same = next((k for k in self.sources if _folded(k) == _folded(key)), None)
+            if same is not None:
+                also = "" if same == key else f" as {same[0]}.{same[1]}"
+                self.errs.add(
+                    f"duplicate source table {key[0]}.{key[1]} (also in "
+                    f"{self.sources[same].file}{also}: names are unique regardless of case)",
+                    display,
+                    line_of(table),
+                )
                 continue
             self.sources[key] = Source(
                 key[0],
                 key[1],
-                Path(str(path)) if path is not None else None,
-                str(ident) if ident is not None else None,
+                Path(path) if isinstance(path, str) else None,
+                ident if isinstance(ident, str) else None,
                 display,
                 line_of(table),
             )
 
     # -- models -------------------------------------------------------------------------------
+
+
+def _location_problem(path: object, ident: object, dialect: str) -> str | None:
+    """Why a source table's `path:` or `identifier:` cannot be used, or None.
+
+    An identifier must be a table name in the project's dialect or an engine's (the
+    target's is checked again at compile time); a path must be a string: anything else
+    would be pasted into a file scan or a FROM clause as something else.
+    """
+    if ident is not None:
+        try:
+            check_identifier(ident, tuple(dict.fromkeys((dialect, *ENGINE_DIALECTS))))
+        except IdentifierError as err:
+            return f"identifier {shown(ident)} is not a table name: {err}"
+        return None
+    if not isinstance(path, str) or not path.strip():
+        return f"path {shown(path)} is not a file path"
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        return f"path {shown(path)} holds a control character"
+    return None
+
+
+def _folded(key: tuple[str, str]) -> tuple[str, str]:
+    return (key[0].casefold(), key[1].casefold())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from fsql.config.yaml_lines import line_of
@@ -15,6 +16,7 @@ from fsql.definitions.models import (
 )
 from fsql.definitions.types import FeatureType
 from fsql.project.collect import (
+    IDENT,
     BuildState,
     check_ref,
 )
@@ -28,7 +30,14 @@ class ServicesMixin(BuildState):
             name = doc["name"]
             refs: list[FeatureRef] = []
             raw = doc.get("features") or []
-            for text in raw if isinstance(raw, list) else []:
+            if not isinstance(raw, list):
+                self.errs.add(
+                    f"feature service '{name}': features must be a list of view:feature",
+                    display,
+                    line_of(doc),
+                )
+                raw = []
+            for text in raw:
                 try:
                     ref = FeatureRef.parse(str(text))
                 except ValueError as err:
@@ -55,18 +64,33 @@ class ServicesMixin(BuildState):
         out: dict[str, OnDemandFeature] = {}
         for doc, display in self.odf_docs:
             name, line = doc["name"], line_of(doc)
+            text = doc.get("expression")
+            if isinstance(text, (int, float)) and not isinstance(text, bool):
+                text = str(text)  # a constant: YAML read it as a number
+            if not isinstance(text, str) or not text.strip():
+                self.errs.add(
+                    f"on-demand feature '{name}' needs expression: a SQL expression",
+                    display,
+                    line,
+                    hint="e.g. expression: amount / nullif(lifetime_value, 0)",
+                )
+                continue
             try:
                 ftype = FeatureType.parse(doc.get("type"))
-                expression = sqlglot.parse_one(
-                    str(doc.get("expression", "")), read=self.config.dialect
-                )
+                expression = _expression(text, self.config.dialect)
             except (ValueError, ParseError, TokenError) as err:
+                first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+                self.errs.add(f"on-demand feature '{name}': {first}", display, line)
+                continue
+            except RecursionError:
                 self.errs.add(
-                    f"on-demand feature '{name}': {str(err).splitlines()[0]}", display, line
+                    f"on-demand feature '{name}': expression nested too deeply to parse",
+                    display,
+                    line,
                 )
                 continue
             if self.config.dialect == "duckdb":
-                problem = duckdb_syntax_error(f"SELECT {doc.get('expression', '')}")
+                problem = duckdb_syntax_error(f"SELECT {text}")
                 if problem is not None:
                     self.errs.add(
                         f"on-demand feature '{name}': expression: {problem.message} "
@@ -77,19 +101,22 @@ class ServicesMixin(BuildState):
                     )
                     continue
             cols = []
-            for col in doc.get("request_columns") or []:
+            for col in _list(doc.get("request_columns")):
                 try:
-                    cols.append(RequestColumn(str(col["name"]), FeatureType.parse(col["type"])))
+                    if not isinstance(col["name"], str) or not IDENT.match(col["name"]):
+                        raise ValueError(col["name"])
+                    cols.append(RequestColumn(col["name"], FeatureType.parse(col["type"])))
                 except (KeyError, TypeError, ValueError):
                     self.errs.add(
                         f"on-demand feature '{name}': request_columns entries need name and type",
                         display,
                         line,
+                        hint="e.g. request_columns: [{name: amount, type: float64}]",
                     )
             inputs = []
-            for text in doc.get("inputs") or []:
+            for item in _list(doc.get("inputs")):
                 try:
-                    ref = FeatureRef.parse(str(text))
+                    ref = FeatureRef.parse(str(item))
                 except ValueError as err:
                     self.errs.add(f"on-demand feature '{name}': {err}", display, line)
                     continue
@@ -97,9 +124,9 @@ class ServicesMixin(BuildState):
                 on_demand = (
                     ref.feature is None and ref.view in odfs and ref.view not in views
                 ) or (ref.view == "on_demand" and ref.feature in odfs)
-                problem = None if on_demand else check_ref(ref, views, set(self.view_docs))
-                if problem:
-                    self.errs.add(f"on-demand feature '{name}': {problem}", display, line)
+                unknown = None if on_demand else check_ref(ref, views, set(self.view_docs))
+                if unknown:
+                    self.errs.add(f"on-demand feature '{name}': {unknown}", display, line)
                 inputs.append(ref)
             if name in out:
                 self.errs.add(
@@ -113,3 +140,45 @@ class ServicesMixin(BuildState):
                 name, ftype, expression, tuple(cols), tuple(inputs), display, line
             )
         return out
+
+
+# What an on-demand expression may not contain: it is evaluated over the columns of one
+# row (in the training set's outer SELECT, and in-process when serving), so a table,
+# a subquery or a statement would read or change something else.
+_NOT_IN_EXPRESSIONS = (exp.Query, exp.Table, exp.DDL, exp.DML, exp.Command, exp.Block)
+
+
+def _expression(text: str, dialect: str) -> exp.Expr:
+    """`text` parsed as exactly one expression, or ValueError saying why not.
+
+    Parsed strictly as one condition, not as a statement: text that closes the
+    expression and starts something else (`1; DROP TABLE t`, `1 FROM t`) is refused
+    rather than carried into every compiled training query.
+    """
+    engine = sqlglot.Dialect.get_or_raise(dialect)
+    try:
+        parsed = engine.parser().parse_into(exp.Condition, engine.tokenize(text), text)
+    except ParseError as err:
+        first = err.errors[0].get("description") if err.errors else None
+        raise ValueError(
+            f"expression must be one SQL expression ({first or 'it does not parse'})"
+        ) from None
+    expressions = [e for e in parsed if e is not None]
+    if len(expressions) != 1:
+        raise ValueError("expression must be one SQL expression, not several statements")
+    expression = expressions[0]
+    found = expression.find(*_NOT_IN_EXPRESSIONS)
+    if found is not None:
+        raise ValueError(
+            f"expression may not contain {found.key.upper()} "
+            f"({found.sql(dialect=dialect)[:40]}): only request columns and input features"
+        )
+    return expression
+
+
+def _list(value: object) -> list:
+    """A list setting's entries; a lone value counts as a list of one (reported by the
+    entry checks when it is not a valid entry)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
