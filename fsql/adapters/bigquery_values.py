@@ -1,27 +1,46 @@
-"""BigQuery values: query parameters, Arrow types both ways, and upload files.
+"""BigQuery values: query parameters, Arrow types both ways, upload files, table metadata.
 
 Kept apart from the adapter so the conversions, which are pure functions, can be read
-and tested on their own: `@name` parameters bound as typed ScalarQueryParameters (or,
-for emulators that refuse parameters, written as typed literals by sqlglot), result
-types normalised to fsql's (UTC microseconds, date32), and entity tables written as
-the Parquet or CSV a load job reads.
+and tested on their own: `@name` parameters bound as typed ScalarQueryParameters (which
+parameters a statement uses, or their values as typed literals for emulators that refuse
+parameters, is BigQuery syntax: fsql.dialects.bigquery), result types normalised to fsql's
+(UTC microseconds, date32), entity tables written as the Parquet or CSV a load job reads,
+and the fingerprint a table's metadata gives.
+
+Fingerprints. `metadata_fingerprint` reads a table's metadata (tables.get): `modified`
+(lastModifiedTime, moved by DML, load and copy jobs and CREATE OR REPLACE), `num_rows`,
+`num_bytes`, and the streaming buffer's estimate when rows were streamed and not yet
+committed. A view's `modified` follows its definition, not its rows, and an external table's
+data lives outside BigQuery, so those (and any table without a `modified` time: crucible, the
+local emulator, reports none) give None: the adapter checksums the rows.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlglot
-from sqlglot import exp
 
 from fsql.adapters.base import UTC_MICROS
+from fsql.dialects.bigquery import used_parameters
 from fsql.errors import RunError
+
+__all__ = [
+    "csv_bytes",
+    "field_type",
+    "metadata_fingerprint",
+    "normalise_arrow",
+    "parquet_bytes",
+    "rebatch",
+    "scalar_parameter",
+    "upload_type",
+    "used_parameters",  # defined in fsql.dialects.bigquery; tests import it from here
+]
 
 UPLOAD_TYPES = (
     (pa.types.is_boolean, "BOOL"),
@@ -34,6 +53,9 @@ UPLOAD_TYPES = (
     (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "STRING"),
     (pa.types.is_null, "STRING"),
 )
+# tables.get types whose lastModifiedTime moves with their rows; a VIEW's, MATERIALIZED_VIEW's
+# or EXTERNAL table's does not, so those are fingerprinted by a checksum of their rows.
+MODIFIED_WITH_ROWS = frozenset({"TABLE", "SNAPSHOT"})
 FIELD_TYPES = {
     "INTEGER": pa.int64(),
     "INT64": pa.int64(),
@@ -74,59 +96,6 @@ def scalar_parameter(bigquery: Any, name: str, value: Any) -> Any:
         if isinstance(value, kind):
             return bigquery.ScalarQueryParameter(name, type_name, value)
     raise RunError(f"SQL parameter '@{name}' has a value BigQuery cannot bind: {type(value)}")
-
-
-def used_parameters(sql: str, params: Mapping[str, Any]) -> list[str]:
-    """The `@name` parameters the statement uses (all given ones when it does not parse)."""
-    try:
-        trees = sqlglot.parse(sql, read="bigquery")
-    except sqlglot.errors.ParseError:
-        return list(params)
-    names: list[str] = []
-    for tree in trees:
-        for node in tree.find_all(exp.Parameter, exp.Placeholder) if tree else ():
-            if isinstance(node.this, exp.Parameter) or isinstance(node.parent, exp.Parameter):
-                continue  # `@@name`: a system variable, not a parameter
-            name = node.this.name if isinstance(node, exp.Parameter) else node.name
-            if name and name not in names:
-                names.append(name)
-    for name in names:
-        if name not in params:
-            raise RunError(f"SQL parameter '@{name}' has no value", hint="this is a bug in fsql")
-    return names
-
-
-def _literal(value: Any) -> exp.Expression:
-    """A parameter value as a typed BigQuery literal, built by sqlglot (never pasted)."""
-    if isinstance(value, datetime):
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, float)):
-        return exp.Literal.number(value)
-    if value is None:
-        return exp.null()
-    return exp.Literal.string(str(value))
-
-
-def inline_parameters(sql: str, params: Mapping[str, Any]) -> str:
-    """`sql` with each `@name` replaced by its value as a typed literal.
-
-    Only for `parameters: inline`, meant for local emulators that refuse query
-    parameters (crucible-emulator): the values are fsql's own (materialization window
-    times), never entity data, and sqlglot writes them as quoted, typed literals."""
-    names = set(used_parameters(sql, params))
-
-    def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Parameter) and node.this.name in names:
-            return _literal(params[node.this.name])
-        if isinstance(node, exp.Placeholder) and node.name in names:
-            return _literal(params[node.name])
-        return node
-
-    trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
-    return ";\n".join(t.transform(swap).sql(dialect="bigquery") for t in trees)
 
 
 def normalise_arrow(table: pa.Table) -> pa.Table:
@@ -205,3 +174,21 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordB
             pending, count = rest.to_batches(), rest.num_rows
     if count:
         yield from normalise_arrow(pa.Table.from_batches(pending)).combine_chunks().to_batches()
+
+
+def metadata_fingerprint(table: Any) -> str | None:
+    """The fingerprint a `bigquery.Table` from tables.get gives, or None when its metadata
+    cannot tell whether the rows changed (a view, an external table, no modified time)."""
+    if table.table_type not in MODIFIED_WITH_ROWS or table.modified is None:
+        return None
+    parts = [
+        f"modified={table.modified.astimezone(UTC).isoformat()}",
+        f"rows={table.num_rows}",
+        f"bytes={table.num_bytes}",
+    ]
+    buffer = table.streaming_buffer  # streamed rows not yet in `modified` and `num_rows`
+    if buffer is not None:
+        oldest = buffer.oldest_entry_time
+        since = oldest.astimezone(UTC).isoformat() if oldest is not None else None
+        parts.append(f"streaming={buffer.estimated_rows}@{since}")
+    return ";".join(parts)
