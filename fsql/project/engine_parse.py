@@ -10,11 +10,17 @@ are checked by DuckDB itself at load time, with the position of the first error.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import threading
 from dataclasses import dataclass
+from typing import Any
+
+from sqlglot.tokens import TokenType
 
 _LOCK = threading.Lock()
+# Tokens after which a comma starts an empty item of a list.
+_OPENS_ITEM = {TokenType.COMMA, TokenType.SELECT, TokenType.DISTINCT, TokenType.L_PAREN}
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,13 @@ def line_and_column(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column of a character offset."""
     before = text[:offset]
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def empty_list_item(tokens: list[Any]) -> Any | None:
+    """The comma that opens an empty list item (`select a,, b`, `select , a`, `f(, x)`),
+    or None. sqlglot drops such items silently, and not every engine's parser runs
+    here, so every dialect gets this check on the model's own tokens."""
+    for before, comma in itertools.pairwise(tokens):
+        if comma.token_type == TokenType.COMMA and before.token_type in _OPENS_ITEM:
+            return comma
+    return None

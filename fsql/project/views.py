@@ -28,7 +28,7 @@ from fsql.project.collect import (
     reserved_column,
 )
 from fsql.project.columns import expanded_columns, listed_columns
-from fsql.project.engine_parse import duckdb_syntax_error, line_and_column
+from fsql.project.engine_parse import duckdb_syntax_error, empty_list_item, line_and_column
 from fsql.project.jinja import ModelRenderer, read_macros, ref_placeholder, source_placeholder
 from fsql.project.lines import template_line
 
@@ -78,6 +78,17 @@ class ViewsMixin(BuildState):
                 display,
                 1,
                 hint="remove extra statements and trailing DDL",
+            )
+            return None
+        empty = None if self.config.dialect == "duckdb" else empty_list_item(tokens)
+        if empty is not None:  # DuckDB's own parser, below, says the same with its words
+            line, exact = template_line(template or rendered, rendered, empty.line)
+            self.errs.add(
+                "SQL syntax error: empty item in a list (a comma with nothing before it)",
+                display,
+                line,
+                column=empty.col if exact else None,
+                hint="remove the extra comma",
             )
             return None
         if self.config.dialect == "duckdb":

@@ -44,6 +44,26 @@ def test_empty_select_items_are_an_error_sqlglot_would_hide(tmp_path: Path) -> N
     assert not (tmp_path / "p" / "target" / "compiled").exists()
 
 
+@pytest.mark.parametrize(
+    "select", ["select user_id,, event_timestamp", "select , user_id", "select distinct , user_id"]
+)
+def test_empty_items_are_an_error_in_every_dialect(tmp_path: Path, select: str) -> None:
+    """Where no engine parser runs locally (a Snowflake-dialect project), the model's own
+    tokens are checked for the empty items sqlglot would drop."""
+    root = _project(tmp_path / "p", f"{select}, spend\nfrom {{{{ source('raw', 'spend_raw') }}}}\n")
+    config = root / "fsql_project.yml"
+    config.write_text(config.read_text() + "dialect: snowflake\n")
+    code, err = _compile(root)
+    assert code == 2, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: models/spend.sql:1:") and "empty item in a list" in line
+    assert not (root / "target" / "compiled").exists()
+    (root / "models" / "spend.sql").write_text(
+        "select user_id, event_timestamp, spend from {{ source('raw', 'spend_raw') }}\n"
+    )
+    assert _compile(root)[0] == 0
+
+
 @pytest.mark.parametrize("expression", ["spend + * 2", "spend +", "nullif(spend, 0"])
 def test_a_broken_on_demand_expression_fails_compile(tmp_path: Path, expression: str) -> None:
     odf = (
