@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent / "fsql"
 LAYERS: list[set[str]] = [
     {"errors", "arrow_buffers", "plugins", "version"},
     {"config", "definitions", "graph"},
-    {"dialects", "project"},
+    {"dialects"},
+    {"project"},
     {"compile"},
     {"adapters"},
     {"execute", "online"},

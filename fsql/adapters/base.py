@@ -1,9 +1,13 @@
-"""The five verbs every offline engine adapter offers, and how one is opened."""
+"""The five verbs every offline engine adapter offers, and how one is opened.
+
+Adapters execute SQL text and move Arrow; the text comes from `fsql.compile` (sqlglot
+trees), including the transaction control `transaction()` runs."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsql import plugins
+from fsql.compile.statements import transaction_sql
 from fsql.errors import ProjectError
 
 
 class OfflineAdapter(ABC):
     """Executes SQL text and exchanges Arrow data with one engine connection."""
 
+    # The sqlglot dialect of the engine's SQL (statements the adapter renders itself).
     dialect_name: str = ""
     # DDL joins the surrounding transaction (DuckDB). Where DDL commits on its own
     # (Snowflake), a view's CREATE OR REPLACE is atomic by itself and only the build
@@ -29,6 +35,29 @@ class OfflineAdapter(ABC):
     @abstractmethod
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement (DDL/DML); raise the driver's error untouched."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements executed inside run as one transaction: BEGIN on entry, COMMIT on
+        leaving, ROLLBACK when the block (or the COMMIT) raises, and the error goes on.
+
+        Where the engine has no standalone transactions (`transactions = False`,
+        BigQuery) the block runs as it is, each statement committing on its own: callers
+        order their statements so that a failure part-way is harmless."""
+        if not self.transactions:
+            yield
+            return
+        sql = transaction_sql(self.dialect_name)
+        self.execute(sql.begin)
+        try:
+            yield
+            self.execute(sql.commit)
+        except BaseException:
+            # The block's error is the one to report; a failed ROLLBACK (the engine
+            # already aborted the transaction, or the connection is gone) adds nothing.
+            with suppress(Exception):
+                self.execute(sql.rollback)
+            raise
 
     @abstractmethod
     def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:

@@ -18,14 +18,17 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
+from fsql.compile.statements import setting_sql, table_exists_sql
+from fsql.dialects.duckdb import table_checksum
 from fsql.errors import ProjectError, RunError
 
 # How long a command waits for a database file another process holds (seconds).
 DEFAULT_LOCK_TIMEOUT = 60.0
 _HOLDER = re.compile(r"\(PID (\d+)\)")
+# Asked before every read of a table's schema: generated once.
+_TABLE_EXISTS = table_exists_sql("duckdb")
 
 
 def connect_waiting(
@@ -92,7 +95,7 @@ class DuckDBAdapter(OfflineAdapter):
             settings["memory_limit"] = str(memory_limit)
         for key, value in settings.items():
             # Setting names are our own constants; values travel as bound parameters.
-            self._con.execute(f"SET {key} = $value", {"value": value})
+            self._con.execute(setting_sql(key, "duckdb"), {"value": value})
 
     @classmethod
     def from_config(
@@ -147,10 +150,7 @@ class DuckDBAdapter(OfflineAdapter):
 
     def table_schema(self, table: str) -> pa.Schema | None:
         with self._lock:
-            found = self._con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = $name",
-                {"name": table},
-            ).fetchall()
+            found = self._con.execute(_TABLE_EXISTS, {"name": table}).fetchall()
             if not found or not found[0][0]:
                 return None
             rel = self._con.table(table)
@@ -160,14 +160,10 @@ class DuckDBAdapter(OfflineAdapter):
         """Row count and the sum of every row's hash: DuckDB keeps no modification time,
         so the contents themselves are summed (one scan; a sum, unlike XOR, also changes
         when a duplicate row is added)."""
-        table = exp.to_table(identifier, dialect="duckdb")
-        query = exp.select(
-            exp.Count(this=exp.Star()),
-            exp.Sum(this=exp.Anonymous(this="hash", expressions=[exp.column("__fsql_t")])),
-        ).from_(table.as_("__fsql_t"))
+        query = table_checksum(identifier).sql(dialect="duckdb")
         with self._lock:
             try:
-                rows = self._con.execute(query.sql(dialect="duckdb")).fetchall()
+                rows = self._con.execute(query).fetchall()
             except duckdb.CatalogException:
                 return None
         count, total = rows[0]

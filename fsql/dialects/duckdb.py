@@ -21,6 +21,17 @@ def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
     return exp.cast(shifted, exp.DataType.build("BIGINT"))
 
 
+def table_checksum(identifier: str) -> exp.Select:
+    """`SELECT COUNT(*), SUM(hash(t)) FROM <identifier> AS t`: the row count and the sum
+    of every row's hash, DuckDB's fingerprint of a table's contents (it keeps no
+    modification time). A sum, unlike XOR, also changes when a duplicate row is added."""
+    alias = "__fsql_t"
+    return exp.select(
+        exp.Count(this=exp.Star()),
+        exp.Sum(this=exp.Anonymous(this="hash", expressions=[exp.column(alias)])),
+    ).from_(exp.to_table(identifier, dialect="duckdb").as_(alias))
+
+
 DUCKDB = EngineDialect(
     name="duckdb",
     sqlglot_dialect="duckdb",
@@ -45,3 +56,20 @@ DUCKDB = EngineDialect(
     asof_struct_order=True,
     version_hash=_version_hash,
 )
+
+
+# DuckDB's own parser, asked without executing: `json_serialize_sql($sql)` returns the
+# parse tree, or the parser's error with its position (fsql.project.engine_parse).
+PARSE_CHECK = exp.select(
+    exp.Anonymous(this="json_serialize_sql", expressions=[exp.Placeholder(this="sql")])
+).sql(dialect="duckdb")
+
+
+def expression_statement(text: str) -> str:
+    """An on-demand expression as a statement DuckDB's parser can judge.
+
+    The one place user text is pasted into SQL, and it is never executed: it is bound
+    as the `$sql` argument of PARSE_CHECK, so DuckDB only parses it. (A sqlglot tree
+    cannot carry it: the point is to see the text as DuckDB does, not as sqlglot does.)
+    """
+    return "SELECT " + text

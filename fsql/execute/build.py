@@ -18,27 +18,23 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from fsql.adapters.base import OfflineAdapter
+from fsql.compile.build_state import (
+    STATE_COLUMNS,
+    STATE_TABLE,
+    state_ddl,
+    state_drop,
+    state_select,
+    state_upsert,
+)
 from fsql.compile.plan import CompiledProject, ViewPlan
-from fsql.compile.views import MERGE_SOURCE, MERGE_TARGET, merge_into, upsert
+from fsql.compile.statements import drop
+from fsql.compile.views import merge_into, missing_column_error, model_columns_query
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
-from fsql.errors import RunError
+from fsql.errors import ProjectError, RunError
 from fsql.execute.inputs import InputFingerprints, changed_inputs, data_version
 
-STATE_TABLE = "fsql_build_state"
 Progress = Callable[[str], None]
-# The build state's columns. A state table lacking one (made by an older fsql) is
-# dropped and made again: it is a cache of what was built, and losing it only means
-# every view is rebuilt once.
-_STATE_COLUMNS = (
-    ("view_name", "VARCHAR"),
-    ("content_hash", "VARCHAR"),
-    ("built_at", "TIMESTAMPTZ"),
-    ("inputs", "VARCHAR"),  # JSON: input -> fingerprint, as read just before the build
-    ("data_version", "VARCHAR"),  # fsql.execute.inputs.data_version of that build
-    ("base_version", "VARCHAR"),  # data version of the last full build (see BuildRecord)
-    ("materialized", "VARCHAR"),  # view, table or incremental: what object it built
-)
 NEVER = "never built"
 
 
@@ -61,41 +57,18 @@ class BuildRecord:
     materialized: str = "table"
 
 
-def _state_ddl() -> exp.Create:
-    return exp.Create(
-        this=exp.Schema(
-            this=exp.to_table(STATE_TABLE),
-            expressions=[
-                # No PRIMARY KEY: BigQuery accepts one only NOT ENFORCED; a view's row is
-                # replaced by one MERGE, so there is one row per view anyway.
-                exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind))
-                for name, kind in _STATE_COLUMNS
-            ],
-        ),
-        kind="TABLE",
-        exists=True,
-    )
-
-
 def _state_upsert(record: BuildRecord) -> exp.Merge:
-    """One statement that records `record`, built now.
-
-    A MERGE rather than DELETE + INSERT: atomic on its own on every engine (BigQuery has
-    transactions only inside scripts), and the local BigQuery emulator has no DELETE."""
-    values: dict[str, exp.Expression] = {
-        "view_name": exp.Literal.string(record.view),
-        "content_hash": exp.Literal.string(record.content_hash),
-        "built_at": exp.CurrentTimestamp(),
-        "inputs": exp.Literal.string(json.dumps(record.inputs, sort_keys=True)),
-        "data_version": exp.Literal.string(record.data_version),
-        "base_version": exp.Literal.string(record.base_version),
-        "materialized": exp.Literal.string(record.materialized),
-    }
-    row = exp.select(*[exp.alias_(value, name) for name, value in values.items()])
-    on = exp.EQ(
-        this=exp.column("view_name", MERGE_TARGET), expression=exp.column("view_name", MERGE_SOURCE)
+    """One statement that records `record` (fsql.compile.build_state.state_upsert)."""
+    return state_upsert(
+        {
+            "view_name": record.view,
+            "content_hash": record.content_hash,
+            "inputs": json.dumps(record.inputs, sort_keys=True),
+            "data_version": record.data_version,
+            "base_version": record.base_version,
+            "materialized": record.materialized,
+        }
     )
-    return upsert(exp.to_table(STATE_TABLE), row, on, list(values), {"view_name"})
 
 
 def _is_view(materialized: str) -> bool:
@@ -125,18 +98,15 @@ class ViewBuilder:
         schema = self.adapter.table_schema(STATE_TABLE)
         if schema is not None:
             have = {name.casefold() for name in schema.names}
-            if any(name not in have for name, _ in _STATE_COLUMNS):
-                drop = exp.Drop(this=exp.to_table(STATE_TABLE), kind="TABLE", exists=True)
-                self.adapter.execute(self._sql(drop))
-        self.adapter.execute(self._sql(_state_ddl()))
+            if any(name not in have for name, _ in STATE_COLUMNS):
+                self.adapter.execute(self._sql(state_drop()))
+        self.adapter.execute(self._sql(state_ddl()))
         self._ready = True
 
     def records(self) -> dict[str, BuildRecord]:
         """view -> what its table was last built from."""
         self._ensure_state()
-        names = [name for name, _ in _STATE_COLUMNS if name != "built_at"]
-        query = exp.select(*names).from_(STATE_TABLE)
-        table = self.adapter.fetch_arrow(self._sql(query))
+        table = self.adapter.fetch_arrow(self._sql(state_select()))
         out = {}
         for row in table.to_pylist():
             row = {k.casefold(): v for k, v in row.items()}
@@ -227,15 +197,11 @@ class ViewBuilder:
         """Run `statements` as one transaction where the engine has them; where it has
         not (BigQuery), one by one, in order: the write, then the state row, so a failure
         part-way leaves the view stale (rebuilt next time), never marked current for a
-        table it does not have."""
-        if not self.adapter.transactions:
+        table it does not have. A failure rolls the transaction back
+        (OfflineAdapter.transaction)."""
+        with self.adapter.transaction():
             for sql in statements:
                 self.adapter.execute(sql)
-            return
-        self.adapter.execute("BEGIN TRANSACTION")
-        for sql in statements:
-            self.adapter.execute(sql)
-        self.adapter.execute("COMMIT")
 
     def _full_reason(
         self,
@@ -343,8 +309,24 @@ class ViewBuilder:
 
     def _drop(self, name: str, materialized: str) -> None:
         kind = "VIEW" if _is_view(materialized) else "TABLE"
-        drop = exp.Drop(this=self.compiled.relations.view_table(name), kind=kind, exists=True)
-        self.adapter.execute(self._sql(drop))
+        self.adapter.execute(self._sql(drop(self.compiled.relations.view_table(name), kind)))
+
+    def _missing_column(self, plan: ViewPlan, merge: bool) -> ProjectError | None:
+        """After a failed build: the declared column a `SELECT *` model does not output.
+
+        Loading checks the columns of every model whose columns its SQL makes known; a
+        star over a source is known only to the engine, which then fails on the cast of
+        the missing column in its own words. Asking the engine for the model's columns
+        (no rows) turns that into the project error it is, naming model and column.
+        """
+        if plan.view.output_columns is not None:
+            return None  # checked when the project loaded: the failure is something else
+        try:
+            probe = model_columns_query(plan.view, self.compiled.relations, incremental=merge)
+            columns = self.adapter.fetch_arrow(self._sql(probe)).schema.names
+        except Exception:  # the model itself fails: the build's own error says why
+            return None
+        return missing_column_error(plan.view, columns)
 
     def _build_one(self, plan: ViewPlan, merge: bool, record: BuildRecord) -> None:
         name = plan.view.name
@@ -358,11 +340,9 @@ class ViewBuilder:
                 self.adapter.execute(plan.sql("create"))
                 self._transaction(state)
         except Exception as err:  # the driver's own error types vary by engine
-            if self.adapter.transactions:
-                try:
-                    self.adapter.execute("ROLLBACK")
-                except Exception:
-                    pass
+            missing = self._missing_column(plan, merge)
+            if missing is not None:
+                raise missing from None
             first = scrub(str(err)).strip().splitlines()[0] if str(err).strip() else repr(err)
             file = "table_incremental.sql" if merge else "table.sql"
             raise RunError(

@@ -14,6 +14,7 @@ from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_columns
 from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
 from fsql.compile.plan import CompiledProject, FeatureSelection
+from fsql.compile.statements import row_count
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.errors import RunError
@@ -51,7 +52,7 @@ def with_push_logs(adapter: OfflineAdapter, items: Sequence[PitItem]) -> tuple[P
 
 def _row_count(adapter: OfflineAdapter, compiled: CompiledProject, view: str) -> int:
     """Rows in a view's table (asked only to explain a key type mismatch)."""
-    query = exp.select(exp.Count(this=exp.Star())).from_(exp.Table(this=exp.to_identifier(view)))
+    query = row_count(exp.Table(this=exp.to_identifier(view)))
     return int(adapter.fetch_arrow(compiled.sql(query)).column(0)[0].as_py())
 
 

@@ -61,6 +61,7 @@ from fsql.online.sqlite_plan import Plan
 from fsql.online.sqlite_sql import (
     drop_sql,
     meta_sql,
+    session_sql,
     table_name,
 )
 from fsql.online.sqlite_values import as_table, feature_values
@@ -134,15 +135,10 @@ class SQLiteOnlineStore(OnlineStore):
         self._live: dict[str, tuple[_Live | None, float]] = {}
         self._key_types: dict[str, tuple[tuple[str, ...] | None, float]] = {}
         self._meta = meta_sql()
+        self._session = session_sql()
         conn = self._conn
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        # Reads of random keys miss SQLite's default 2 MiB page cache and pay a
-        # pread per page; a larger cache plus mmap halved point and batch read
-        # latency on 200k keys (24 -> 11 us p50). Both are upper bounds, used lazily.
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA mmap_size = 268435456")
+        for setting in self._session.settings:  # WAL, busy timeout, cache and mmap sizes
+            conn.execute(setting)
         with self._lock:
             meta = self._meta
             for ddl in (meta.create_live, meta.create_pending, meta.create_state, meta.create_keys):
@@ -183,15 +179,15 @@ class SQLiteOnlineStore(OnlineStore):
         return live
 
     def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn = self._conn
+        conn, session = self._conn, self._session
         with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(session.begin)
             try:
                 result = work(conn)
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute(session.rollback)
                 raise
-            conn.execute("COMMIT")
+            conn.execute(session.commit)
             return result
 
     def _new_namespace(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, Plan]:

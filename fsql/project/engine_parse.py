@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlglot.tokens import TokenType
 
+from fsql.dialects.duckdb import PARSE_CHECK
+
 _LOCK = threading.Lock()
 # Tokens after which a comma starts an empty item of a list.
 _OPENS_ITEM = {TokenType.COMMA, TokenType.SELECT, TokenType.DISTINCT, TokenType.L_PAREN}
@@ -41,9 +43,7 @@ def duckdb_syntax_error(sql: str) -> EngineSyntaxError | None:
     with _LOCK:
         row = (
             _connection()
-            .execute(  # type: ignore[attr-defined]
-                "SELECT json_serialize_sql($sql)", {"sql": sql}
-            )
+            .execute(PARSE_CHECK, {"sql": sql})  # type: ignore[attr-defined]
             .fetchone()
         )
     result = json.loads(row[0]) if row else {}

@@ -15,6 +15,7 @@ from fsql.definitions.models import (
     RequestColumn,
 )
 from fsql.definitions.types import FeatureType
+from fsql.dialects.duckdb import expression_statement
 from fsql.project.collect import (
     IDENT,
     BuildState,
@@ -90,7 +91,7 @@ class ServicesMixin(BuildState):
                 )
                 continue
             if self.config.dialect == "duckdb":
-                problem = duckdb_syntax_error(f"SELECT {text}")
+                problem = duckdb_syntax_error(expression_statement(text))
                 if problem is not None:
                     self.errs.add(
                         f"on-demand feature '{name}': expression: {problem.message} "

@@ -211,6 +211,26 @@ def test_a_failed_merge_leaves_table_and_state_as_they_were(
     assert project.state() == before_state
 
 
+def test_a_failed_build_leaves_no_transaction_open(
+    tmp_path: Path, offline: dict[str, Any] | None
+) -> None:
+    """The failed merge is rolled back on the store's own connection, which goes on
+    working: the next build in the same store merges as if nothing had happened."""
+    project = Project(tmp_path, offline, model(NEWER))
+    project.build()
+    as_text = [{**r, "spend": str(r["spend"])} for r in FIRST]
+    project.set_rows([*as_text, row(1, 9, "not a number")], [("spend", "string")])
+    lines: list[str] = []
+    with FeatureStore(project_dir=tmp_path) as store:
+        with pytest.raises(RunError):
+            store.build(["spend"], lines.append)
+        newer = [row(1, 3, 12.0)]
+        project.set_rows([*FIRST, *newer])
+        store.build(["spend"], lines.append)
+    assert lines[-1] == "[1/1] building spend (incremental merge)"
+    assert project.table() == expected([*FIRST, *newer])
+
+
 def test_a_parent_rebuilt_for_a_new_definition_rebuilds_its_children(
     tmp_path: Path, offline: dict[str, Any] | None
 ) -> None:

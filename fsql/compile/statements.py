@@ -1,0 +1,65 @@
+"""The statements an offline adapter runs around compiled plans, built as sqlglot trees.
+
+Owns transaction control (`BEGIN` / `COMMIT` / `ROLLBACK` in an engine's spelling),
+session settings (`SET name = $value`), the catalog lookup of a table by name, and the
+small statements `fsql.execute` runs on view tables (count rows, drop). Values travel as
+named parameters (`$name` in DuckDB), never pasted into the text; setting names are
+fsql's own constants. Each text depends only on its arguments and the dialect, so it is
+generated once per process and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class TransactionSQL:
+    """Transaction control in one engine's spelling."""
+
+    begin: str
+    commit: str
+    rollback: str
+
+
+@cache
+def transaction_sql(dialect: str) -> TransactionSQL:
+    """`BEGIN` (DuckDB, Snowflake) or `BEGIN TRANSACTION` (BigQuery), `COMMIT`, `ROLLBACK`,
+    as sqlglot writes them for `dialect` (a sqlglot dialect name)."""
+    return TransactionSQL(
+        begin=exp.Transaction().sql(dialect=dialect),
+        commit=exp.Commit().sql(dialect=dialect),
+        rollback=exp.Rollback().sql(dialect=dialect),
+    )
+
+
+@cache
+def setting_sql(name: str, dialect: str, param: str = "value") -> str:
+    """`SET name = $value`: one session setting, its value a named parameter `param`."""
+    item = exp.SetItem(this=exp.EQ(this=exp.column(name), expression=exp.Placeholder(this=param)))
+    return exp.Set(expressions=[item]).sql(dialect=dialect)
+
+
+@cache
+def table_exists_sql(dialect: str, param: str = "name") -> str:
+    """The number of tables (or views) named by parameter `param`, from the standard
+    `information_schema.tables`: 0 when there is none."""
+    query = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(exp.table_("tables", db="information_schema"))
+        .where(exp.EQ(this=exp.column("table_name"), expression=exp.Placeholder(this=param)))
+    )
+    return query.sql(dialect=dialect)
+
+
+def row_count(table: exp.Table) -> exp.Select:
+    """`SELECT COUNT(*) FROM table`."""
+    return exp.select(exp.Count(this=exp.Star())).from_(table)
+
+
+def drop(table: exp.Table, kind: str = "TABLE") -> exp.Drop:
+    """`DROP TABLE|VIEW IF EXISTS table`."""
+    return exp.Drop(this=table, kind=kind, exists=True)
