@@ -145,19 +145,18 @@ class DryRun:
     bytes_processed: int
 
 
-def _table_location(target: Target) -> dict[str, str]:
+def _table_location(target: Target, dialect: EngineDialect) -> dict[str, str]:
     """Where view tables live, for engines that need them qualified (BigQuery:
     `project.dataset`); others resolve unqualified names in the session's schema."""
-    if target.offline_type == "bigquery":
-        missing = [k for k in ("project", "dataset") if not target.offline.get(k)]
-        if missing:
-            raise ProjectError(
-                f"target '{target.name}': a bigquery offline engine needs {' and '.join(missing)}",
-                file=target.file,
-                hint="set project and dataset under offline: (where fsql builds its tables)",
-            )
-        return {"schema": str(target.offline["dataset"]), "catalog": str(target.offline["project"])}
-    return {}
+    try:
+        return dialect.table_location(target.offline)
+    except KeyError as err:
+        raise ProjectError(
+            f"target '{target.name}': a {target.offline_type} offline engine needs "
+            f"{err.args[0]}",
+            file=target.file,
+            hint="set it under offline: (where fsql builds its tables)",
+        ) from None
 
 
 def _target_dialect(target: Target) -> EngineDialect:
@@ -196,7 +195,7 @@ class FeatureStore:
         self.compiled: CompiledProject = compile_project(
             self.project,
             self.dialect,
-            **_table_location(self.target),
+            **_table_location(self.target, self.dialect),
             file_root=self.project.root,  # file sources are the project's, wherever we run
         )
         self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
@@ -379,8 +378,7 @@ class FeatureStore:
                 file=definition.yml_path,
                 hint="set online: true on the view",
             )
-        offline = self.target.offline
-        if self.target.offline_type == "duckdb" and offline.get("path") in (None, "", ":memory:"):
+        if not self.dialect.persistent(self.target.offline):
             raise ProjectError(
                 f"push to view '{view}': the offline engine is an in-memory DuckDB, so the "
                 "push log would vanish with this process (served online, never trained on)",

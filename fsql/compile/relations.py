@@ -73,7 +73,7 @@ class Relations:
     def source_relation(self, source: Source) -> exp.Table:
         if source.identifier is not None:
             return self._identifier_table(source)
-        if self.dialect.name != "duckdb":
+        if not self.dialect.reads_files:
             raise ProjectError(
                 f"source {source.source_name}.{source.name} is a file ({source.path}); "
                 f"{self.dialect.name} reads warehouse tables only",

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -30,6 +31,14 @@ def _shifted_hash(values: Sequence[exp.Expression]) -> exp.Expression:
         this=exp.Anonymous(this="HASH", expressions=list(values)),
         expression=exp.Literal.number(1),
     )
+
+
+def _unqualified(config: Mapping[str, Any]) -> dict[str, str]:
+    return {}
+
+
+def _always(config: Mapping[str, Any]) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,15 @@ class EngineDialect:
     # time are versions of one row, and the one with the greatest hash of its feature
     # values wins, in training sets, materialization, pushes and online writes alike).
     version_hash: VersionHash = _shifted_hash
+    # Where the engine keeps view tables, from the target's `offline:` block: the
+    # catalog and schema to qualify names with (BigQuery: project and dataset), or {}
+    # where unqualified names resolve in the session's schema.
+    table_location: Callable[[Mapping[str, Any]], dict[str, str]] = _unqualified
+    # Whether the engine reads a source's `path:` (parquet/csv files) itself.
+    reads_files: bool = False
+    # Whether tables outlive the process (an in-memory DuckDB does not: a push log
+    # written there would vanish, served online and never trained on).
+    persistent: Callable[[Mapping[str, Any]], bool] = _always
 
     @property
     def struct_order_join(self) -> bool:

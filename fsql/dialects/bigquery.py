@@ -165,6 +165,16 @@ def backtick_names(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _table_location(config: Mapping[str, Any]) -> dict[str, str]:
+    """View tables live in the profile's `project.dataset` (the client's default dataset
+    does not apply to every statement, so names are qualified). KeyError names a key
+    the block lacks."""
+    for key in ("project", "dataset"):
+        if not config.get(key):
+            raise KeyError(key)
+    return {"schema": str(config["dataset"]), "catalog": str(config["project"])}
+
+
 BIGQUERY = EngineDialect(
     name="bigquery",
     sqlglot_dialect="bigquery",
@@ -186,6 +196,7 @@ BIGQUERY = EngineDialect(
     rewrites=(range_frames_on_micros, window_null_order, qualify_with_where, backtick_names),
     lint_rules=("asof_join", "range_interval_frame", "set_operation_types"),
     version_hash=_version_hash,
+    table_location=_table_location,
 )
 
 

@@ -55,6 +55,8 @@ DUCKDB = EngineDialect(
     # ROW_NUMBER tie reduction then ASOF 2.0 s, plain ASOF without ties 0.63 s.
     asof_struct_order=True,
     version_hash=_version_hash,
+    reads_files=True,
+    persistent=lambda config: config.get("path") not in (None, "", ":memory:"),
 )
 
 
