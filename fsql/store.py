@@ -34,7 +34,6 @@ from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file
 from fsql.execute.outputs import output_format, write_training_set
 from fsql.execute.push import append_push_log, check_push_log, prepare_push
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
-from fsql.graph.dag import Dag
 from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.freshness import FreshnessRow, check_freshness
@@ -198,7 +197,7 @@ class FeatureStore:
             **_table_location(self.target, self.dialect),
             file_root=self.project.root,  # file sources are the project's, wherever we run
         )
-        self.dag = Dag({v.name: v.refs for v in self.project.views.values()})
+        self.dag = self.project.dag
         self._tables: dict[str, OnlineTable] = {
             v.name: online_table(v) for v in self.project.views.values()
         }

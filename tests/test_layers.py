@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent / "fsql"
 # Earlier layers first; a module may import its own package and any earlier layer.
 LAYERS: list[set[str]] = [
     {"errors", "arrow_buffers", "plugins", "version"},
-    {"config", "definitions", "graph"},
+    {"config", "graph"},
+    {"definitions"},
     {"dialects"},
     {"project"},
     {"compile"},

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from fsql.definitions.durations import format_duration
 from fsql.definitions.types import FeatureType
+from fsql.graph.dag import Dag
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ class Project:
     services: dict[str, FeatureService]
     on_demand: dict[str, OnDemandFeature] = field(default_factory=dict)
     target_path: Path = Path("target")
+    # The ref() graph of `views`, built once when the project is parsed.
+    dag: Dag = field(default_factory=lambda: Dag({}))
 
     def view(self, name: str) -> FeatureView | None:
         return self.views.get(name)

@@ -88,6 +88,7 @@ class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
                 )
         self._check_refs(views)
         order: tuple[str, ...] = tuple(sorted(views))
+        dag = Dag({})
         if not self.errs.errors:
             try:
                 dag = Dag(
@@ -113,6 +114,7 @@ class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
             views={n: views[n] for n in order},
             services=services,
             on_demand=on_demand,
+            dag=dag,
             target_path=self.config.root / self.config.target_path,
         )
 
