@@ -32,9 +32,9 @@ def configure_logging(debug: bool) -> None:
     logs its retries and a traceback at ERROR, after which fsql prints its one line.
     With `--debug` they are shown (scrubbed of secrets, like every other output)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "fsql_cli", False):
-            root.removeHandler(handler)
+    for old in list(root.handlers):
+        if getattr(old, "fsql_cli", False):
+            root.removeHandler(old)
     handler: logging.Handler
     if debug:
         handler = logging.StreamHandler(sys.stderr)
@@ -42,7 +42,7 @@ def configure_logging(debug: bool) -> None:
         handler.setLevel(logging.WARNING)
     else:
         handler = logging.NullHandler()  # also keeps logging's last-resort printer quiet
-    handler.fsql_cli = True  # type: ignore[attr-defined]
+    setattr(handler, "fsql_cli", True)  # noqa: B010 (a mark of our own on a stdlib object)
     root.addHandler(handler)
 
 

@@ -60,7 +60,8 @@ def compile_cmd(options: StoreOptions, dry_run: bool) -> None:
             click.echo(f"total: {_size(total)} ({total:,} bytes)")
 
 
-def _size(n: int) -> str:
+def _size(count: int) -> str:
+    n = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
@@ -334,4 +335,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -60,7 +60,7 @@ def range_interval_frames(tree: exp.Expression, dialect: str) -> list[str]:
     return problems
 
 
-def _branches(node: exp.Expression) -> list[exp.Expression]:
+def _branches(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.SetOperation):
         return _branches(node.left) + _branches(node.right)
     if isinstance(node, exp.Subquery):
@@ -76,7 +76,7 @@ def _chain_root(node: exp.Expression) -> bool:
     return not isinstance(parent, exp.SetOperation)
 
 
-def _column_type(projection: exp.Expression) -> exp.DataType | None:
+def _column_type(projection: exp.Expr) -> exp.DataType | None:
     """The type a branch gives a column, or None where BigQuery coerces any type
     (NULL and string literals) or sqlglot cannot tell (columns of unknown tables)."""
     value = projection.unalias()
@@ -103,8 +103,8 @@ def set_operation_types(tree: exp.Expression, dialect: str) -> list[str]:
     for setop in typed.find_all(exp.SetOperation):
         if not _chain_root(setop):
             continue  # part of an enclosing chain, whose branches include its own
-        branches = _branches(setop)
-        if not all(isinstance(b, exp.Select) for b in branches):
+        branches = [b for b in _branches(setop) if isinstance(b, exp.Select)]
+        if len(branches) != len(_branches(setop)):
             continue
         first = branches[0]
         for branch in branches[1:]:

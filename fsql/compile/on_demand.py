@@ -61,7 +61,7 @@ class OnDemandItem:
     requests: tuple[BoundInput, ...]
     feature: OnDemandFeature = field(compare=False, hash=False, repr=False)
 
-    def expression(self, dialect: EngineDialect) -> exp.Expression:
+    def expression(self, dialect: EngineDialect) -> exp.Expr:
         """`CAST(<expression with names bound> AS <type>) AS <output>`, types spelled for
         `dialect`. A fresh tree on every call: compiled trees are never shared."""
         by_name: dict[str, BoundInput | None] = {}
@@ -149,7 +149,7 @@ def on_demand_outer_query(
     The dialect's rewrites run on the outer query only (the point-in-time query has had
     them), so the subquery is put in place after they ran."""
     odf = {item.output_name: item for item in items}
-    projections: list[exp.Expression] = [exp.column(ROW_ID)]
+    projections: list[exp.Expr] = [exp.column(ROW_ID)]
     for name in columns:
         item = odf.get(name)
         projections.append(item.expression(dialect) if item else exp.column(name))
@@ -158,7 +158,9 @@ def on_demand_outer_query(
         .from_(exp.to_table(PIT_ALIAS), copy=False)
         .order_by(exp.column(ROW_ID), copy=False)
     )
-    outer = dialect.finish(outer)
+    finished = dialect.finish(outer)
+    assert isinstance(finished, exp.Select)  # the rewrites change a SELECT in place
+    outer = finished
     source = outer.find(exp.From)
     assert source is not None
     source.set("this", pit.subquery(PIT_ALIAS, copy=False))

@@ -140,7 +140,7 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
         )
         hashed = version_hash(view.feature_names, dialect, FEATURE_ALIAS)
         version = row_version(ts.copy(), created, hashed, dialect)
-        time_cols: list[exp.Expression] = [exp.alias_(version, FEATURE_ORDER)]
+        time_cols: list[exp.Expr] = [exp.alias_(version, FEATURE_ORDER)]
     else:
         time_cols = [exp.alias_(ts.copy(), FEATURE_TS)]
     select = (
@@ -161,10 +161,10 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
     return select
 
 
-def _candidate_source(item: PitItem, relations: Relations) -> exp.Expression:
+def _candidate_source(item: PitItem, relations: Relations) -> exp.Expr:
     """`view AS f`, or with a push log the union of table and log (`view_rows`) as `f`."""
     rows = view_rows(item.view, relations, item.push_log)
-    if item.push_log:
+    if isinstance(rows, exp.Query):
         return rows.subquery(FEATURE_ALIAS, copy=False)
     return rows.as_(FEATURE_ALIAS, copy=False)
 
@@ -214,10 +214,10 @@ def _keys_equal(item: PitItem, left: str, right: str) -> list[exp.Expression]:
     return [exp.EQ(this=_col(k, left), expression=_col(k, right)) for k in item.view.join_keys]
 
 
-def _feature_columns(item: PitItem, alias: str, relations: Relations) -> list[exp.Expression]:
+def _feature_columns(item: PitItem, alias: str, relations: Relations) -> list[exp.Expr]:
     """The view's requested features, NULL where the chosen row is older than t - TTL."""
     seconds = _seconds(item.view)
-    columns: list[exp.Expression] = []
+    columns: list[exp.Expr] = []
     for feature, out_name in zip(item.features, item.output_names, strict=True):
         value: exp.Expression = _col(feature, alias)
         if seconds is not None:
@@ -273,7 +273,7 @@ def _with_candidates(
     return query, alias
 
 
-def _from_entities(query: exp.Select, projections: list[exp.Expression]) -> exp.Select:
+def _from_entities(query: exp.Select, projections: list[exp.Expr]) -> exp.Select:
     return query.select(*projections, copy=False).from_(
         _table(ENTITY_TABLE).as_(ENTITY_ALIAS, copy=False), copy=False
     )
@@ -281,7 +281,7 @@ def _from_entities(query: exp.Select, projections: list[exp.Expression]) -> exp.
 
 def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     """Native ASOF join per view (left outer, one match at most per entity row)."""
-    projections: list[exp.Expression] = [_col(ROW_ID, ENTITY_ALIAS)]
+    projections: list[exp.Expr] = [_col(ROW_ID, ENTITY_ALIAS)]
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
@@ -324,7 +324,7 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     (`__fsql_match`); joining `__fsql_v<i>` on (keys, that time) fetches the row, and
     the LEFT JOINs keep one output row per entity row.
     """
-    projections: list[exp.Expression] = [_col(ROW_ID, ENTITY_ALIAS)]
+    projections: list[exp.Expr] = [_col(ROW_ID, ENTITY_ALIAS)]
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
@@ -347,7 +347,7 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)
 
 
-def _left_join(name: str, on: exp.Expression) -> exp.Join:
+def _left_join(name: str, on: exp.Expr) -> exp.Join:
     return exp.Join(this=_table(name).as_(name, copy=False), side="LEFT", on=on)
 
 
@@ -396,7 +396,7 @@ def _stacked_rows(item: PitItem, rows: str, relations: Relations) -> exp.Union:
     dialect = relations.dialect
     keys = item.view.join_keys
 
-    def typed(value: exp.Expression, dtype: exp.DataType, name: str) -> exp.Expression:
+    def typed(value: exp.Expr, dtype: exp.DataType, name: str) -> exp.Expr:
         return exp.alias_(exp.cast(value, dtype, copy=False), name, copy=False)
 
     present = [exp.Not(this=exp.Is(this=_col(c), expression=exp.null())) for c in keys]

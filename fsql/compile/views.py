@@ -226,7 +226,7 @@ def merge_into(
     return merge
 
 
-def view_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Expression:
+def view_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Query | exp.Table:
     """Where a view's feature rows are read from: its table, or with a push log
     (`<view>__push`, rows written by `fsql push`) `SELECT cols FROM view UNION ALL SELECT
     cols FROM view__push`, over every declared column (the version hash covers all

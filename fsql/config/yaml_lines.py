@@ -55,7 +55,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 def load_yaml_text(text: str, file: str | Path) -> Any:
     """Parse YAML text; a syntax error becomes a ProjectError at the right line."""
     loader = _Loader(text)
-    loader.fsql_file = str(file)  # type: ignore[attr-defined]
+    loader.fsql_file = str(file)
     try:
         data = loader.get_single_data()
         _check_expansion(data, file)

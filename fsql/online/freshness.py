@@ -155,8 +155,8 @@ def human(delta: timedelta | None) -> str:
 
 def render_text(rows: Sequence[FreshnessRow]) -> str:
     """An aligned table, one line per view."""
-    header = ("VIEW", "STATUS", "SCHEDULE", "AGE", "MATERIALIZED_AT", "WATERMARK")
-    header += ("NEWEST_EVENT", "EVENT_LAG")
+    header: tuple[str, ...] = ("VIEW", "STATUS", "SCHEDULE", "AGE", "MATERIALIZED_AT")
+    header += ("WATERMARK", "NEWEST_EVENT", "EVENT_LAG")
     lines = [header]
     for r in rows:
         lines.append(

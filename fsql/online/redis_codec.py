@@ -209,7 +209,7 @@ def row_decoder(
     """Stored value -> feature tuple; `decoders` turn ints back into datetimes and dates."""
     unpackb = msgpack.unpackb
     if not decoders:
-        return lambda value: unpackb(memoryview(value)[PREFIX_BYTES:], use_list=False)  # type: ignore[no-any-return]
+        return lambda value: unpackb(memoryview(value)[PREFIX_BYTES:], use_list=False)
 
     def decode(value: bytes) -> tuple[Any, ...]:
         row = unpackb(memoryview(value)[PREFIX_BYTES:])
@@ -346,7 +346,7 @@ def expiry_ms(event: pa.ChunkedArray, ttl_us: int) -> list[int]:
     """PXAT of each row: (event + ttl) // 1000 + 1 ms. Rows expired before 1970 get 1
     (gone at once): Redis rejects PXAT <= 0."""
     at = pc.add(pc.divide(pc.add(event, int64_scalar(ttl_us)), _MS), _ONE)
-    return pc.max_element_wise(at, _ONE).to_pylist()  # type: ignore[no-any-return]
+    return pc.max_element_wise(at, _ONE).to_pylist()
 
 
 def prefixes(
@@ -361,4 +361,4 @@ def prefixes(
     filled = pc.fill_null(created, int64_scalar(-OFFSET))
     rec["c"] = int64_values(filled).view(np.uint64) ^ _OFFSET_U64
     rec["v"] = int64_values(pc.fill_null(version, _ZERO)).view(np.uint64) ^ _OFFSET_U64
-    return rec.view("V24").tolist()  # type: ignore[no-any-return]
+    return rec.view("V24").tolist()

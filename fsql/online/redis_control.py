@@ -74,7 +74,7 @@ class Pending:
 
     def pack(self) -> bytes:
         record = [self.view, self.layout, self.view_hash, self.generation, self.created_ms]
-        return msgpack.packb(record)  # type: ignore[no-any-return]
+        return msgpack.packb(record)
 
     @classmethod
     def parse(cls, tag: bytes | str, raw: bytes) -> Pending:
@@ -108,7 +108,7 @@ def unpack_state(raw: bytes) -> StateRecord:
 
 
 def pack_state(record: StateRecord) -> bytes:
-    return msgpack.packb(record)  # type: ignore[no-any-return]
+    return msgpack.packb(record)
 
 
 def state_from_record(view: str, record: StateRecord) -> ViewState:
