@@ -35,15 +35,13 @@ def snowflake_adapter(snowflake_profile: dict[str, Any], tmp_path: Path) -> Iter
 def bigquery_profile(bigquery_emulator: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A profile block for the emulator whose dataset exists (the adapter never makes one)."""
     require_module("bigquery", "google.cloud.bigquery")
-    from tests.support.bigquery_emulator import client
-    from tests.support.bigquery_emulator import profile_block as bigquery_block
+    from tests.support.bigquery_emulator import Datasets
 
-    profile = bigquery_block(bigquery_emulator)
-    bq = client(bigquery_emulator)
-    bq.create_dataset(profile["dataset"])
-    yield profile
-    bq.delete_dataset(profile["dataset"], delete_contents=True, not_found_ok=True)
-    bq.close()
+    datasets = Datasets(bigquery_emulator)
+    try:
+        yield datasets.block()
+    finally:
+        datasets.close()
 
 
 @pytest.fixture

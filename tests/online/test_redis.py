@@ -1,38 +1,37 @@
-"""Tests for `fsql.online.redis_store.RedisOnlineStore` against a real Redis server.
+"""What only `fsql.online.redis_store.RedisOnlineStore` does, against a real Redis server.
 
-The same semantics as tests/online/test_sqlite.py (newest-wins, TTL, keys, types, state,
-lifecycle; the shared contract is tests/online/test_store_contract.py), plus what only a
-networked store has: concurrent writers through several store instances, rebuilds racing
-writers and readers, the deletion of retired and abandoned namespaces, a server that dies
-or hangs mid-run, expiry, the documented layout.
+The online-store semantics (newest-wins, TTL, keys, types, state, lifecycle, racing
+writers) are the contract's, run on SQLite and Redis alike:
+tests/online/test_store_contract.py. Here: what only a networked store keyed by bytes has:
+its key encoding (composite keys, key width, timestamp and date keys), Lua scripts over
+chunks, MGET and pipelined reads, projects sharing a prefix, the documented key layout,
+the deletion of retired and abandoned namespaces, rebuilds racing writers and readers of
+other instances, expiry, and a server that dies or hangs (`fsql run` over a dying server:
+tests/online/test_redis_run_faults.py).
 
 Uses database 13 of 127.0.0.1:6379 and a key prefix unique to each test; a test deletes
 only the keys under its own prefix. Fault tests start their own redis-server on a free
-port and always stop it.
+port and always stop it (the `server` fixture, tests/support/redis_servers.py).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msgpack
 import pyarrow as pa
 import pytest
 
-from tests.support.engines import unavailable
+from tests.support.engines import require_module
 
-redis = pytest.importorskip("redis")
+redis = require_module("redis", "redis")
 
 from fsql.definitions.types import FeatureType as T  # noqa: E402
 from fsql.errors import ProjectError, RunError  # noqa: E402
@@ -47,51 +46,22 @@ from fsql.online.base import (  # noqa: E402
     ViewState,
 )
 from fsql.online.redis_store import RedisOnlineStore  # noqa: E402
-
-HOST, PORT, DB = "127.0.0.1", 6379, 13
-URL = f"redis://{HOST}:{PORT}/{DB}"
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis(HOST, PORT, db=DB, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _redis_answers(), reason=f"no Redis answering on {HOST}:{PORT} (.ci/run starts one)"
+from tests.support import redis_servers  # noqa: E402
+from tests.support.online_stores import (  # noqa: E402
+    HOUR,
+    NOW,
+    USERS,
+    Backend,
+    batch,
+    race_writers,
+    rebuild_under_readers,
+    score,
+    shuffled_versions,
+    user,
 )
+from tests.support.redis_servers import RedisServer  # noqa: E402
 
-NOW = 1_700_000_000_000_000  # microseconds
-HOUR = 3_600_000_000
-
-USERS = OnlineTable("users", ("user_id",), (("score", T.FLOAT64), ("n", T.INT64)))
-
-
-def batch(
-    table: OnlineTable,
-    rows: list[dict[str, Any]],
-    key_types: dict[str, pa.DataType] | None = None,
-) -> pa.Table:
-    """Rows as an Arrow table in the upsert layout; keys default to int64."""
-    key_types = key_types or {}
-    fields = [pa.field(k, key_types.get(k, pa.int64())) for k in table.join_keys]
-    fields += [pa.field(EVENT_TS, pa.int64()), pa.field(CREATED_TS, pa.int64())]
-    fields += [pa.field(name, t.arrow()) for name, t in table.features]
-    schema = pa.schema(fields)
-    return pa.table({f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema)
-
-
-def user(uid: Any, ts: int, created: int | None, score: float, n: int = 0) -> dict[str, Any]:
-    return {"user_id": uid, EVENT_TS: ts, CREATED_TS: created, "score": score, "n": n}
-
-
-def delete_prefix(client: Any, prefix: str) -> None:
-    """Tests may SCAN: only the store itself must never need to."""
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for lo in range(0, len(keys), 1000):
-        client.unlink(*keys[lo : lo + 1000])
+URL = redis_servers.SHARED_URL
 
 
 def index_entries(client: Any, list_key: bytes) -> list[bytes]:
@@ -114,7 +84,8 @@ def count_prefix(client: Any, prefix: str) -> int:
 
 @pytest.fixture
 def raw() -> Iterator[Any]:
-    client = redis.Redis(HOST, PORT, db=DB)
+    """A client of the shared server (skips, or fails where Redis is required, without it)."""
+    client = redis_servers.shared_client()
     yield client
     client.close()
 
@@ -122,9 +93,9 @@ def raw() -> Iterator[Any]:
 @pytest.fixture
 def prefix(raw: Any) -> Iterator[str]:
     """A key prefix owned by this test; every key under it is deleted afterwards."""
-    p = f"fsqltest-{uuid.uuid4().hex[:12]}:"
+    p = redis_servers.new_prefix()
     yield p
-    delete_prefix(raw, p)
+    redis_servers.delete_prefix(raw, p)
 
 
 @pytest.fixture
@@ -150,11 +121,6 @@ def store(make: Callable[..., RedisOnlineStore]) -> RedisOnlineStore:
     return s
 
 
-def score(store: RedisOnlineStore, uid: Any, table: OnlineTable = USERS) -> Any:
-    (row,) = store.read(table, [(uid,)], NOW)
-    return None if row is None else row[0]
-
-
 def live_tag(raw: Any, store: RedisOnlineStore, view: str) -> str:
     """The tag of the view's live namespace, read from the meta hash as KEY_LAYOUT says."""
     meta = raw.hget(store._meta_key, view)
@@ -169,50 +135,6 @@ def data_keys(raw: Any, store: RedisOnlineStore, view: str, tag: str | None = No
 
 
 class TestNewestWins:
-    def test_older_never_replaces_newer(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, NOW - 10, 5, 2.0)]))
-        store.upsert(USERS, batch(USERS, [user(1, NOW - 20, 99, 1.0)]))
-        assert score(store, 1) == 2.0
-        store.upsert(USERS, batch(USERS, [user(1, NOW - 5, 0, 3.0)]))
-        assert score(store, 1) == 3.0
-
-    def test_tie_on_event_ts_broken_by_created_ts(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 7, 2.0)]))
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 6, 1.0)]))
-        assert score(store, 1) == 2.0
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 8, 3.0)]))
-        assert score(store, 1) == 3.0
-
-    def test_null_created_ts_loses(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, NOW, None, 1.0)]))
-        assert score(store, 1) == 1.0
-        # Any created_ts (even a negative one) beats null at the same event time ...
-        store.upsert(USERS, batch(USERS, [user(1, NOW, -(2**62), 2.0)]))
-        assert score(store, 1) == 2.0
-        # ... and null never beats a value.
-        store.upsert(USERS, batch(USERS, [user(1, NOW, None, 3.0)]))
-        assert score(store, 1) == 2.0
-
-    def test_negative_and_extreme_times_order(self, store: RedisOnlineStore) -> None:
-        # The 2^63 offset makes signed times compare as unsigned bytes.
-        for ts, value in [(-5, 1.0), (-(2**62), 0.5), (0, 2.0), (2**62, 3.0), (2**61, 0.1)]:
-            store.upsert(USERS, batch(USERS, [user(1, ts, None, value)]))
-        assert score(store, 1) == 3.0
-        store.upsert(USERS, batch(USERS, [user(2, -1, None, 1.0), user(2, -2, 5, 9.0)]))
-        assert score(store, 2) == 1.0
-
-    def test_equal_pair_does_not_replace(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 4, 1.0), user(2, NOW, None, 1.0)]))
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 4, 2.0), user(2, NOW, None, 2.0)]))
-        assert score(store, 1) == 1.0
-        assert score(store, 2) == 1.0
-
-    def test_duplicates_within_one_batch(self, store: RedisOnlineStore) -> None:
-        rows = [user(1, NOW - i, 0, float(i)) for i in range(10)]
-        random.Random(1).shuffle(rows)
-        assert store.upsert(USERS, batch(USERS, rows)) == 10
-        assert score(store, 1) == 0.0
-
     def test_duplicates_across_script_chunks(self, store: RedisOnlineStore) -> None:
         rows = [user(k, NOW - i, i % 3, float(i), i) for i in range(900) for k in range(3)]
         random.Random(2).shuffle(rows)
@@ -220,106 +142,8 @@ class TestNewestWins:
         store.upsert(USERS, batch(USERS, rows))
         assert store.read(USERS, [(0,), (1,), (2,)], NOW) == [(0.0, 0)] * 3
 
-    def test_record_batch_and_timestamp_event_column(self, store: RedisOnlineStore) -> None:
-        ts = datetime.fromtimestamp(NOW / 1e6, UTC)
-        rb = pa.record_batch(
-            {
-                "user_id": pa.array([1, 2], pa.int64()),
-                EVENT_TS: pa.array([ts, ts], pa.timestamp("ns", tz="UTC")),
-                CREATED_TS: pa.array([None, ts], pa.timestamp("ms")),
-                "score": [1.5, 2.5],
-                "n": pa.array([1, 2], pa.int32()),
-            }
-        )
-        assert store.upsert(USERS, rb) == 2
-        assert store.read(USERS, [(1,), (2,)], NOW) == [(1.5, 1), (2.5, 2)]
-        # The event time was stored as micros: one microsecond later wins.
-        store.upsert(USERS, batch(USERS, [user(1, NOW + 1, None, 9.0)]))
-        store.upsert(USERS, batch(USERS, [user(2, NOW, None, 9.0)]))
-        assert store.read(USERS, [(1,), (2,)], NOW) == [(9.0, 0), (2.5, 2)]
-
-    def test_batch_without_created_column(self, store: RedisOnlineStore) -> None:
-        data = batch(USERS, [user(1, NOW, None, 1.0)]).drop_columns([CREATED_TS])
-        store.upsert(USERS, data)
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 0, 2.0)]))
-        assert score(store, 1) == 2.0
-
-    def test_null_keys_are_skipped(self, store: RedisOnlineStore) -> None:
-        assert store.upsert(USERS, batch(USERS, [user(None, NOW, 0, 1.0), user(1, NOW, 0, 2.0)]))
-        assert store.read(USERS, [(None,), (1,)], NOW) == [None, (2.0, 0)]
-        assert store.upsert(USERS, batch(USERS, [user(None, NOW, 0, 1.0)])) == 1
-
-    def test_null_event_ts_is_an_error(self, store: RedisOnlineStore) -> None:
-        with pytest.raises(RunError, match="null"):
-            store.upsert(USERS, batch(USERS, [{"user_id": 1, "score": 1.0}]))
-
-    def test_missing_column_is_an_error(self, store: RedisOnlineStore) -> None:
-        with pytest.raises(RunError, match="lack columns n"):
-            store.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]).drop_columns(["n"]))
-
-    def test_upsert_before_prepare_is_an_error(self, store: RedisOnlineStore) -> None:
-        other = OnlineTable("other", ("id",), (("x", T.INT64),))
-        with pytest.raises(RunError, match="prepare"):
-            store.upsert(other, batch(other, [{"id": 1, EVENT_TS: NOW, "x": 1}]))
-
-    def test_empty_batch(self, store: RedisOnlineStore) -> None:
-        assert store.upsert(USERS, batch(USERS, [])) == 0
-
-
-class TestTTL:
-    def test_bound_is_inclusive(self, make: Callable[..., RedisOnlineStore]) -> None:
-        table = OnlineTable("t", ("id",), (("x", T.INT64),), ttl_us=HOUR)
-        s = make()
-        s.prepare(table)
-        rows = [
-            {"id": 1, EVENT_TS: NOW - HOUR, "x": 1},
-            {"id": 2, EVENT_TS: NOW - HOUR - 1, "x": 2},
-        ]
-        s.upsert(table, batch(table, rows))
-        assert s.read(table, [(1,)], NOW) == [(1,)]
-        assert s.read(table, [(2,)], NOW) == [None]
-        assert s.read(table, [(1,), (2,), (3,)], NOW) == [(1,), None, None]
-        # The same rows are fresh at an earlier "now".
-        assert s.read(table, [(1,), (2,)], NOW - 1) == [(1,), (2,)]
-
-    def test_no_ttl_always_returned(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, 0, None, 1.0)]))
-        assert store.read(USERS, [(1,)], NOW * 10) == [(1.0, 0)]
-        assert store.read(USERS, [(1,), (2,)], NOW * 10) == [(1.0, 0), None]
-
-    def test_ttl_before_the_epoch(self, make: Callable[..., RedisOnlineStore]) -> None:
-        table = OnlineTable("t", ("id",), (("x", T.INT64),), ttl_us=HOUR)
-        s = make()
-        s.prepare(table)
-        s.upsert(table, batch(table, [{"id": 1, EVENT_TS: -HOUR, "x": 1}]))
-        assert s.read(table, [(1,)], 0) == [(1,)]
-        assert s.read(table, [(1,)], 1) == [None]
-
 
 class TestKeys:
-    def test_composite_keys(self, make: Callable[..., RedisOnlineStore]) -> None:
-        table = OnlineTable("pairs", ("user_id", "item_id"), (("x", T.INT64),))
-        s = make()
-        s.prepare(table)
-        rows = [
-            {"user_id": u, "item_id": f"i{i}", EVENT_TS: NOW, "x": u * 10 + i}
-            for u in range(5)
-            for i in range(5)
-        ]
-        s.upsert(table, batch(table, rows, {"item_id": pa.string()}))
-        assert s.read(table, [(3, "i4")], NOW) == [(34,)]
-        assert s.read(table, [(3, "i9")], NOW) == [None]
-        assert s.read(table, [(3, None)], NOW) == [None]
-        keys = [(u, f"i{i}") for u in range(7) for i in range(7)]
-        random.Random(2).shuffle(keys)
-        got = s.read(table, [*keys, (None, "i1"), [2, "i2"]], NOW)  # type: ignore[list-item]
-        want = [(u * 10 + int(i[1:]),) if u < 5 and int(i[1:]) < 5 else None for u, i in keys]
-        assert got == [*want, None, (22,)]
-        # Newest-wins is per composite key.
-        old = [{"user_id": 3, "item_id": "i4", EVENT_TS: NOW - 1, "x": 0}]
-        s.upsert(table, batch(table, old, {"item_id": pa.string()}))
-        assert s.read(table, [(3, "i4")], NOW) == [(34,)]
-
     def test_composite_key_boundaries_do_not_collide(
         self, make: Callable[..., RedisOnlineStore]
     ) -> None:
@@ -332,14 +156,6 @@ class TestKeys:
         ]
         s.upsert(table, batch(table, rows, {"a": pa.string(), "b": pa.string()}))
         assert s.read(table, [("ab", "c"), ("a", "bc"), ("abc", "")], NOW) == [(1,), (2,), None]
-
-    def test_int_key_and_string_key_are_distinct(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]))
-        assert score(store, "1") is None
-        store.upsert(USERS, batch(USERS, [user("1", NOW, 0, 2.0)], {"user_id": pa.string()}))
-        assert score(store, 1) == 1.0
-        assert score(store, "1") == 2.0
-        assert store.read(USERS, [("1",), (1,), ("2",)], NOW) == [(2.0, 0), (1.0, 0), None]
 
     def test_key_width_and_type_normalised(self, store: RedisOnlineStore) -> None:
         np = pytest.importorskip("numpy")
@@ -356,17 +172,6 @@ class TestKeys:
         s.upsert(table, batch(table, rows, {"day": pa.date32(), "at": pa.timestamp("us", "UTC")}))
         assert s.read(table, [(date(2024, 5, 1), at)], NOW) == [(1,)]
         assert s.read(table, [(date(2024, 5, 1), at.replace(tzinfo=None))], NOW) == [(1,)]
-
-    def test_batched_read_preserves_order(self, store: RedisOnlineStore) -> None:
-        store.upsert(USERS, batch(USERS, [user(i, NOW, 0, float(i), i) for i in range(0, 2000, 2)]))
-        rng = random.Random(4)
-        keys = [(rng.randrange(2000),) for _ in range(1000)]
-        keys[10] = keys[500]  # a duplicate
-        got = store.read(USERS, keys, NOW)
-        assert len(got) == 1000
-        assert got == [(float(k), k) if k % 2 == 0 else None for (k,) in keys]
-        assert any(g is None for g in got) and any(g is not None for g in got)
-        assert store.read(USERS, [], NOW) == []
 
     def test_read_larger_than_one_mget(self, store: RedisOnlineStore) -> None:
         n = redis_store.MGET_CHUNK * 2 + 17
@@ -385,19 +190,6 @@ class TestKeys:
         got = s.read_views([(USERS, [(1,), (2,)]), (items, [(1,), (2,)]), (USERS, [])], NOW)
         assert got == [[(1.0, 0), None], [None, (4.0,)], []]
 
-    def test_case_differing_views_do_not_share_keys(
-        self, make: Callable[..., RedisOnlineStore]
-    ) -> None:
-        lower = OnlineTable("users", ("id",), (("x", T.INT64),))
-        upper = OnlineTable("Users", ("id",), (("x", T.INT64),))
-        s = make()
-        s.prepare(lower)
-        s.prepare(upper)
-        s.upsert(lower, batch(lower, [{"id": 1, EVENT_TS: NOW, "x": 1}]))
-        s.upsert(upper, batch(upper, [{"id": 1, EVENT_TS: NOW, "x": 2}]))
-        assert s.read(lower, [(1,)], NOW) == [(1,)]
-        assert s.read(upper, [(1,)], NOW) == [(2,)]
-
     def test_projects_sharing_a_prefix_are_separate(
         self, make: Callable[..., RedisOnlineStore]
     ) -> None:
@@ -410,136 +202,17 @@ class TestKeys:
         assert (score(a, 1), score(b, 1)) == (None, 2.0)
 
 
-ALL_TYPES = OnlineTable("typed", ("id",), tuple((t.value, t) for t in T))
-
-
-class TestTypes:
-    def test_every_feature_type_round_trips(self, make: Callable[..., RedisOnlineStore]) -> None:
-        s = make()
-        s.prepare(ALL_TYPES)
-        ts = datetime(2024, 2, 29, 13, 14, 15, 123456, tzinfo=UTC)
-        values = {
-            "int32": -(2**31),
-            "int64": 2**63 - 1,
-            "float32": 0.5,
-            "float64": 0.1,
-            "bool": True,
-            "string": "héllo ✓",
-            "timestamp": ts,
-            "date": date(1969, 12, 31),
-            "bytes": b"\x00\xff",
-        }
-        s.upsert(
-            ALL_TYPES,
-            batch(ALL_TYPES, [{"id": 1, EVENT_TS: NOW, **values}, {"id": 2, EVENT_TS: NOW}]),
-        )
-        got = s.read(ALL_TYPES, [(1,), (2,)], NOW)
-        assert got[0] == tuple(values[t.value] for t in T)
-        assert got[1] == tuple(None for _ in T)
-        (row,) = s.read(ALL_TYPES, [(1,)], NOW)
-        assert row == got[0]
-        assert row is not None
-        as_dict = dict(zip([t.value for t in T], row, strict=True))
-        assert type(as_dict["bool"]) is bool
-        assert as_dict["timestamp"].tzinfo is not None
-        assert type(as_dict["date"]) is date
-        assert type(as_dict["bytes"]) is bytes and type(as_dict["string"]) is str
-
-    def test_false_and_zero_are_not_null(self, make: Callable[..., RedisOnlineStore]) -> None:
-        s = make()
-        s.prepare(ALL_TYPES)
-        row = {"id": 1, EVENT_TS: NOW, "bool": False, "int64": 0, "string": "", "bytes": b""}
-        s.upsert(ALL_TYPES, batch(ALL_TYPES, [row]))
-        (got,) = s.read(ALL_TYPES, [(1,)], NOW)
-        assert got is not None
-        as_dict = dict(zip([t.value for t in T], got, strict=True))
-        assert as_dict["bool"] is False
-        assert (as_dict["int64"], as_dict["string"], as_dict["bytes"]) == (0, "", b"")
-
-    def test_timestamp_features_in_other_units_and_zones(
-        self, make: Callable[..., RedisOnlineStore]
-    ) -> None:
-        table = OnlineTable("ts", ("id",), (("at", T.TIMESTAMP), ("day", T.DATE)))
-        s = make()
-        s.prepare(table)
-        at = datetime(2024, 1, 1, 12, tzinfo=UTC)
-        data = pa.table(
-            {
-                "id": [1, 2],
-                EVENT_TS: [NOW, NOW],
-                CREATED_TS: pa.array([None, None], pa.int64()),
-                "at": pa.array([at, None], pa.timestamp("ns", tz="Europe/Paris")),
-                "day": pa.array([date(2024, 1, 1), None], pa.date64()),
-            }
-        )
-        s.upsert(table, data)
-        assert s.read(table, [(1,), (2,)], NOW) == [(at, date(2024, 1, 1)), (None, None)]
-
-    def test_float32_only_view_is_exact(self, make: Callable[..., RedisOnlineStore]) -> None:
-        table = OnlineTable("f", ("id",), (("a", T.FLOAT32), ("b", T.FLOAT32)))
-        s = make()
-        s.prepare(table)
-        data = pa.table(
-            {
-                "id": [1],
-                EVENT_TS: [NOW],
-                "a": pa.array([0.1], pa.float32()),
-                "b": pa.array([None], pa.float32()),
-            }
-        )
-        s.upsert(table, data)
-        assert s.read(table, [(1,)], NOW) == [(data.column("a").to_pylist()[0], None)]
-
-    def test_dictionary_encoded_columns(self, store: RedisOnlineStore) -> None:
-        data = batch(USERS, [user(1, NOW, 0, 1.0)])
-        data = data.set_column(0, "user_id", data.column("user_id").dictionary_encode())
-        store.upsert(USERS, data)
-        assert score(store, 1) == 1.0
-
-
 class TestLifecycle:
-    def test_layout_change_drops_values_and_state(
-        self, make: Callable[..., RedisOnlineStore], raw: Any
-    ) -> None:
-        s = make()
-        s.prepare(USERS)
-        s.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]))
-        s.set_state(ViewState("users", None, None, "h1"))
-        s.prepare(USERS)  # same layout: nothing lost
-        assert score(s, 1) == 1.0
-        assert s.get_state("users") is not None
-
+    def test_layout_change_deletes_the_old_keys(self, store: RedisOnlineStore, raw: Any) -> None:
+        """The old layout's value and its index are gone, not only unreachable (that the
+        values are gone for readers is the contract's test of layout changes)."""
+        store.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]))
+        store.set_state(ViewState("users", None, None, "h1"))
         changed = OnlineTable("users", ("user_id",), (("score", T.STRING),))
-        assert changed.layout != USERS.layout
-        # Reading with a layout that was never materialized gives no (old) values.
-        assert s.read(changed, [(1,)], NOW) == [None]
-        old_keys = count_prefix(raw, s.prefix.decode())
-        s.prepare(changed)
-        assert s.get_state("users") is None
-        assert s.read(changed, [(1,), (2,)], NOW) == [None, None]
-        # The old layout's value and its index are gone, not only unreachable.
-        assert count_prefix(raw, s.prefix.decode()) < old_keys
-        assert data_keys(raw, s, "users") == 0
-        s.upsert(changed, batch(changed, [{"user_id": 1, EVENT_TS: NOW, "score": "a"}]))
-        assert s.read(changed, [(1,)], NOW) == [("a",)]
-        assert s.read(USERS, [(1,)], NOW) == [None]
-
-    def test_state_round_trip(self, store: RedisOnlineStore) -> None:
-        assert store.get_state("users") is None
-        wm = datetime(2024, 3, 1, 0, 0, 0, 1, tzinfo=UTC)
-        state = ViewState("users", wm, wm + timedelta(hours=1), "abc123", wm, "base-1")
-        store.set_state(state)
-        assert store.get_state("users") == state
-        # Naive times are UTC; a merge keeps the definition and base version, and each
-        # time moves forward only.
-        naive = ViewState("users", datetime(2024, 3, 2), None, "def", None, "base-2")
-        store.set_state(naive)
-        got = store.get_state("users")
-        later = datetime(2024, 3, 2, tzinfo=UTC)
-        assert got == ViewState("users", later, wm + timedelta(hours=1), "abc123", wm, "base-1")
-        assert got is not None and got.watermark is not None
-        assert got.watermark.tzinfo is not None
-        assert store.get_state("other") is None
+        old_keys = count_prefix(raw, store.prefix.decode())
+        store.prepare(changed)
+        assert count_prefix(raw, store.prefix.decode()) < old_keys
+        assert data_keys(raw, store, "users") == 0
 
     def test_state_written_by_older_fsql_reads(self, store: RedisOnlineStore, raw: Any) -> None:
         raw.hset(store._state_key, "users", msgpack.packb([1_000_000, None, "h"]))
@@ -587,20 +260,6 @@ class TestLifecycle:
         store.prepare(USERS)  # resumes the deletion
         assert count_prefix(raw, prefix) == 1  # the meta hash
         assert store.read(USERS, [(1,)], NOW) == [None]
-
-    def test_persists_across_reopen(self, make: Callable[..., RedisOnlineStore]) -> None:
-        s = make()
-        s.prepare(USERS)
-        s.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.5, 3)]))
-        s.set_state(ViewState("users", datetime(2024, 1, 1, tzinfo=UTC), None, "h"))
-        s.close()
-        s = make()
-        assert s.read(USERS, [(1,)], NOW) == [(1.5, 3)]
-        assert s.get_state("users") == ViewState(
-            "users", datetime(2024, 1, 1, tzinfo=UTC), None, "h"
-        )
-        s.prepare(USERS)
-        assert s.read(USERS, [(1,)], NOW) == [(1.5, 3)]
 
     def test_rebuild_by_another_instance(
         self, make: Callable[..., RedisOnlineStore], monkeypatch: pytest.MonkeyPatch
@@ -705,8 +364,6 @@ class TestNamespaces:
     def test_readers_while_retired_tags_are_deleted(
         self, prefix: str, monkeypatch: pytest.MonkeyPatch, raw: Any
     ) -> None:
-        from tests.online.test_store_contract import Backend, rebuild_under_readers
-
         # Past META_RECHECK_S (readers of other instances hold a meta value that long):
         # old tags are deleted while the readers run, and not one read may miss a value.
         monkeypatch.setattr(redis_store, "RETIRE_GRACE_MS", 1_300)
@@ -715,8 +372,7 @@ class TestNamespaces:
         try:
             assert rebuild_under_readers(backend, 200, 3.0) >= 2
         finally:
-            for s in backend.made:
-                s.close()
+            backend.close()
         retired = raw.lrange(f"{prefix}fsql:shop:gc".encode(), 0, -1)
         tags = {k.split(b":")[1] for k in raw.scan_iter(match=f"{prefix}*", count=1000)}
         assert len(retired) < 150  # the run made hundreds: the early ones were deleted
@@ -881,25 +537,6 @@ class TestNamespaces:
         assert stores[0].read(USERS, [(7,)], NOW) == [(5.0, 7)]
         assert raw.hlen(stores[0]._pending_key) == 0
 
-    def test_unfenced_namespace_is_adopted_by_a_fence(self, store: RedisOnlineStore) -> None:
-        ns = store.namespace("users")  # the fixture prepared it without a fence
-        assert ns is not None and (ns.view_hash, ns.generation) == ("", 0)
-        store.upsert(USERS, fenced_rows(0, 1, 1.0), FENCE)
-        store.prepare(USERS, FENCE)
-        assert store.namespace("users") == ns.__class__(USERS.layout, FENCE.view_hash, 0)
-        assert score(store, 0) == 1.0
-        with pytest.raises(FencedError):
-            store.prepare(USERS, OTHER)
-
-    def test_key_types_are_recorded(self, store: RedisOnlineStore) -> None:
-        assert store.key_types("users") is None
-        store.upsert(USERS, fenced_rows(0, 1, 1.0))
-        other = make_reader(store)
-        assert other.key_types("users") == ("integer",)
-        store.teardown(USERS)
-        assert store.key_types("users") is None
-        other.close()
-
     def test_meta_written_by_older_fsql_parses(self) -> None:
         from fsql.online.redis_control import Meta
 
@@ -986,56 +623,12 @@ class TestExpiry:
 
 
 class TestRaces:
-    KEYS = 200
-    VERSIONS = 20
-
-    def _rows(self, seed: int) -> list[list[dict[str, Any]]]:
-        """Batches holding every (key, version) in a shuffled order."""
-        rows = [
-            user(k, NOW + v, v % 3, float(v), v)
-            for k in range(self.KEYS)
-            for v in range(self.VERSIONS)
-        ]
-        random.Random(seed).shuffle(rows)
-        return [rows[i : i + 97] for i in range(0, len(rows), 97)]
-
-    def _check(self, store: RedisOnlineStore) -> None:
-        newest = float(self.VERSIONS - 1)
-        want = [(newest, self.VERSIONS - 1)] * self.KEYS
-        assert store.read(USERS, [(k,) for k in range(self.KEYS)], NOW) == want
-
-    def _run(self, stores: list[RedisOnlineStore], threads_per_store: int) -> int:
-        errors: list[BaseException] = []
-
-        def work(s: RedisOnlineStore, seed: int) -> None:
-            try:
-                for chunk in self._rows(seed):
-                    s.upsert(USERS, batch(USERS, chunk))
-                    s.read(USERS, [(1,), (2,)], NOW)
-            except BaseException as e:  # surfaced in the main thread below
-                errors.append(e)
-
-        threads = [
-            threading.Thread(target=work, args=(s, i * 10 + j))
-            for i, s in enumerate(stores)
-            for j in range(threads_per_store)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        for s in stores:
-            self._check(s)
-        return len(threads)
-
-    def test_threads_sharing_one_store(self, store: RedisOnlineStore) -> None:
-        assert self._run([store], 6) == 6
-
     def test_several_instances_and_threads(self, make: Callable[..., RedisOnlineStore]) -> None:
+        """Two writer threads on each of three instances. (SQLite's contract test has one
+        writer per instance: a SQLite instance shares one connection among its threads.)"""
         stores = [make() for _ in range(3)]
         stores[0].prepare(USERS)
-        assert self._run(stores, 2) == 6
+        assert race_writers(stores, 2) == 6
 
     def test_concurrent_prepare_of_a_new_layout(
         self, make: Callable[..., RedisOnlineStore]
@@ -1046,7 +639,7 @@ class TestRaces:
         def work(s: RedisOnlineStore, seed: int) -> None:
             try:
                 s.prepare(USERS)
-                for chunk in self._rows(seed)[:10]:
+                for chunk in shuffled_versions(seed)[:10]:
                     s.upsert(USERS, batch(USERS, chunk))
             except BaseException as e:
                 errors.append(e)
@@ -1068,7 +661,7 @@ class TestFailures:
             RedisOnlineStore("http://localhost:6379", "shop")
 
     def test_dead_server_message_names_host_not_password(self) -> None:
-        port = free_port()
+        port = redis_servers.free_port()
         s = RedisOnlineStore(f"redis://:s3cret@127.0.0.1:{port}/2", "shop", socket_timeout=1)
         start = time.monotonic()
         with pytest.raises(RunError) as info:
@@ -1080,59 +673,6 @@ class TestFailures:
         with pytest.raises(RunError, match="unreachable"):
             s.prepare(USERS)
         s.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-NO_DISK = ["--appendonly", "no", "--daemonize", "no"]
-
-
-class Server:
-    """A redis-server of the test's own on a free port, without persistence."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(
-            [exe, *f"--port {self.port} --bind 127.0.0.1".split(), "--save", "", *NO_DISK],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis("127.0.0.1", self.port, socket_connect_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            if self.proc.pid:
-                os.kill(self.proc.pid, signal.SIGCONT)  # in case a test stopped it
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
-        unavailable("redis", "redis-server binary not found")
-    srv = Server()
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.kill()
 
 
 BIG = OnlineTable("big", ("id",), (("x", T.INT64), ("s", T.STRING)))
@@ -1152,7 +692,7 @@ def big_batch(lo: int, hi: int, ts: int) -> pa.Table:
 
 
 class TestServerFaults:
-    def test_server_killed_during_a_run_then_rerun(self, server: Server) -> None:
+    def test_server_killed_during_a_run_then_rerun(self, server: RedisServer) -> None:
         url = f"redis://127.0.0.1:{server.port}/0"
         s = RedisOnlineStore(url, "shop", socket_timeout=1, connect_timeout=1)
         try:
@@ -1188,7 +728,7 @@ class TestServerFaults:
         finally:
             s.close()
 
-    def test_killed_before_an_upsert_fails_fast(self, server: Server) -> None:
+    def test_killed_before_an_upsert_fails_fast(self, server: RedisServer) -> None:
         s = RedisOnlineStore(f"redis://127.0.0.1:{server.port}/0", "shop", socket_timeout=1)
         try:
             s.prepare(BIG)
@@ -1202,7 +742,7 @@ class TestServerFaults:
         finally:
             s.close()
 
-    def test_hung_server_read_times_out(self, server: Server) -> None:
+    def test_hung_server_read_times_out(self, server: RedisServer) -> None:
         s = RedisOnlineStore(
             f"redis://127.0.0.1:{server.port}/0", "shop", socket_timeout=1, connect_timeout=1
         )
@@ -1224,7 +764,7 @@ class TestServerFaults:
         finally:
             s.close()
 
-    def test_restart_between_reads_reconnects(self, server: Server) -> None:
+    def test_restart_between_reads_reconnects(self, server: RedisServer) -> None:
         s = RedisOnlineStore(f"redis://127.0.0.1:{server.port}/0", "shop", socket_timeout=1)
         try:
             s.prepare(BIG)
@@ -1237,93 +777,3 @@ class TestServerFaults:
             assert s.read(BIG, [(1,)], NOW) == [(1, "v1")]
         finally:
             s.close()
-
-
-_E2E_NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def _spend_project(root: Any, port: int) -> Any:
-    """A one-view project whose online store is the test's own redis-server."""
-    from tests.support.project_factory import ViewSpec, make_project
-
-    now = _E2E_NOW
-    rows = [
-        {"user_id": 1, "event_timestamp": now - timedelta(hours=3), "spend": 1.0},
-        {"user_id": 1, "event_timestamp": now - timedelta(hours=1), "spend": 2.0},
-        {"user_id": 2, "event_timestamp": now - timedelta(hours=2), "spend": 5.0},
-    ]
-    view = ViewSpec("spend", ["user"], [("spend", "float64")], rows, ttl="1d", online=True)
-    online = {
-        "type": "redis",
-        "url": f"redis://127.0.0.1:{port}/0",
-        "socket_timeout": 1,
-        "connect_timeout": 1,
-    }
-    return make_project(root, [view], {"user": ["user_id"]}, online_store=online)
-
-
-class TestMaterializationFaults:
-    """`fsql run` semantics when Redis dies or hangs while a view is being written."""
-
-    def _read(self, fs: Any) -> list[Any]:
-        rows = [{"user_id": 1}, {"user_id": 2}]
-        return fs.get_online_features(["spend:spend"], rows).to_dict()["spend"]  # type: ignore[no-any-return]
-
-    def _fail_on_first_write(
-        self, monkeypatch: pytest.MonkeyPatch, fault: Callable[[], None]
-    ) -> None:
-        """Inject `fault` into the server right before the first online write of a run
-        (into the live namespace or a rebuild's)."""
-        real = RedisOnlineStore._upsert
-
-        def first(self: RedisOnlineStore, *args: Any) -> int:
-            monkeypatch.setattr(RedisOnlineStore, "_upsert", real)
-            fault()
-            return real(self, *args)
-
-        monkeypatch.setattr(RedisOnlineStore, "_upsert", first)
-
-    def test_hang_mid_run_moves_no_watermark_and_rerun_completes(
-        self, server: Server, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        from fsql import FeatureStore
-
-        root = _spend_project(tmp_path / "p", server.port)
-        with FeatureStore(project_dir=root) as fs:
-            early = _E2E_NOW - timedelta(minutes=150)
-            fs.materialize(None, early)
-            before = fs.online.get_state("spend")
-            assert before is not None and before.watermark == early
-            assert self._read(fs) == [1.0, None]
-            assert server.proc is not None
-            pid = server.proc.pid
-            self._fail_on_first_write(monkeypatch, lambda: os.kill(pid, signal.SIGSTOP))
-            start = time.monotonic()
-            try:
-                with pytest.raises(RunError, match="timed out"):
-                    fs.materialize_incremental(_E2E_NOW)
-                assert time.monotonic() - start < 3
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            assert fs.online.get_state("spend") == before  # the watermark did not move
-            [result] = fs.materialize_incremental(_E2E_NOW)
-            assert "incremental" in result.reason
-            assert self._read(fs) == [2.0, 5.0]
-            state = fs.online.get_state("spend")
-            assert state is not None and state.watermark == _E2E_NOW
-
-    def test_kill_mid_run_then_restart_and_rerun(
-        self, server: Server, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        from fsql import FeatureStore
-
-        root = _spend_project(tmp_path / "p", server.port)
-        with FeatureStore(project_dir=root) as fs:
-            self._fail_on_first_write(monkeypatch, server.kill)
-            start = time.monotonic()
-            with pytest.raises(RunError, match=f"127.0.0.1:{server.port}"):
-                fs.materialize_incremental(_E2E_NOW)
-            assert time.monotonic() - start < 3
-            server.start()  # empty: no persistence, so the re-run is a full one
-            fs.materialize_incremental(_E2E_NOW)
-            assert self._read(fs) == [2.0, 5.0]

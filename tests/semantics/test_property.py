@@ -6,12 +6,12 @@ NULL, NULL feature values, NULL and unknown entity keys, duplicate entity rows, 
 or none. Each view also has a never-NULL row number, so picking the wrong one of two rows with
 equal values cannot pass unseen. Rows sharing (key, event_ts, created_ts) would make the
 answer ambiguous (SPEC §2 names no further tie-break), so the strategy never draws two of them.
+The test runs on every engine of the conformance suite (tests/semantics/conftest.py).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.engine_runners import Engine
 from tests.support.oracle import assert_rows_equal, pit_oracle
-from tests.support.project_factory import ViewSpec, make_project, oracle_view
+from tests.support.project_factory import ViewSpec, oracle_view
 
 BASE = datetime(2024, 3, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -102,53 +103,50 @@ def entity_rows(draw: st.DrawFn) -> list[Row]:
     return [{"user_id": k, "event_timestamp": t, "label": i} for i, (k, t) in enumerate(pairs)]
 
 
-@settings(
-    max_examples=40,
+PROPERTY_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(
-    rows1=v1_rows(),
-    rows2=v2_rows(),
-    ttl1=ttls,
-    ttl2=ttls,
-    ents=entity_rows(),
-    naive=st.booleans(),
-)
-def test_matches_oracle(
-    rows1: list[Row],
-    rows2: list[Row],
-    ttl1: str | None,
-    ttl2: str | None,
-    ents: list[Row],
-    naive: bool,
-) -> None:
-    checked = matches_oracle([feature_store_frame], rows1, rows2, ttl1, ttl2, ents, naive)
-    assert checked == [len(ents)]  # every entity row compared with the oracle
 
 
-Frame = Callable[[Path, pd.DataFrame, list[str]], pd.DataFrame]
+def test_matches_oracle(engine: Engine) -> None:
+    """Drawn examples on `engine`, as many as it can afford (`Engine.examples`: fewer
+    where a server or a SQL round trip makes each one slow)."""
 
+    @settings(PROPERTY_SETTINGS, max_examples=engine.examples)
+    @given(
+        rows1=v1_rows(),
+        rows2=v2_rows(),
+        ttl1=ttls,
+        ttl2=ttls,
+        ents=entity_rows(),
+        naive=st.booleans(),
+    )
+    def check(
+        rows1: list[Row],
+        rows2: list[Row],
+        ttl1: str | None,
+        ttl2: str | None,
+        ents: list[Row],
+        naive: bool,
+    ) -> None:
+        checked = matches_oracle(engine, rows1, rows2, ttl1, ttl2, ents, naive)
+        assert checked == len(ents)  # every entity row compared with the oracle
 
-def feature_store_frame(root: Path, entity_df: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The training set through the public API, as a user gets it."""
-    from fsql import FeatureStore
-
-    with FeatureStore(project_dir=root) as store:
-        return store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    check()
 
 
 def matches_oracle(
-    frames: Sequence[Frame],
+    engine: Engine,
     rows1: list[Row],
     rows2: list[Row],
     ttl1: str | None,
     ttl2: str | None,
     ents: list[Row],
     naive: bool,
-) -> list[int]:
-    """One drawn example: every frame's training set equals the oracle's, row for row.
-    Returns the number of rows each frame returned (all of them compared)."""
+) -> int:
+    """One drawn example: the engine's training set equals the oracle's, row for row.
+    Returns the number of rows the engine returned (all of them compared)."""
     v1 = ViewSpec(
         name="v1",
         entities=["user"],
@@ -172,12 +170,9 @@ def matches_oracle(
     df["user_id"] = df["user_id"].astype("Int64")
     if naive:
         df["event_timestamp"] = df["event_timestamp"].dt.tz_localize(None)
-    counts = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp), [v1, v2], ENTITIES)
-        for frame in frames:
-            got = frame(root, df, FEATURES)
-            assert len(got) == len(ents)  # one output row per entity row
-            assert_rows_equal(got.to_dict(orient="records"), expected)
-            counts.append(len(got))
-    return counts
+        root = engine.make_project(Path(tmp), [v1, v2], ENTITIES)
+        got = engine.historical(root, df, FEATURES)
+    assert len(got) == len(ents)  # one output row per entity row
+    assert_rows_equal(got.to_dict(orient="records"), expected)
+    return len(got)

@@ -7,18 +7,18 @@ again with no `fsql run` in between: the second answer must be the one over the 
 (checked against the brute-force oracle and against values written out by hand), and
 the rebuild must be announced on the store's `progress` callback.
 
-Each runs on every engine through the `engine` fixture: DuckDB (the source a parquet
-file, rewritten), Snowflake (fakesnow serving the real connector) and BigQuery
-(crucible-emulator, the real client), where the source is a warehouse table reloaded by
-`CREATE OR REPLACE TABLE ... AS SELECT`. The reload corrects a value, deletes a row and
-appends one, so the table keeps its row count: a fingerprint that only counted rows
-would miss it.
+Each runs on every engine `FeatureStore` runs on, through the `engine` fixture: DuckDB
+(the source a parquet file, rewritten), Snowflake (fakesnow serving the real connector)
+and BigQuery (crucible-emulator, the real client), where the source is a warehouse table
+reloaded by `CREATE OR REPLACE TABLE ... AS SELECT`. The reload corrects a value,
+deletes a row and appends one, so the table keeps its row count: a fingerprint that only
+counted rows would miss it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,14 @@ from typing import Any
 import pytest
 
 from fsql import FeatureStore
-from tests.semantics import test_point_in_time as suite
+from tests.support.engine_runners import STORE_ENGINES, StoreEngine
 from tests.support.oracle import (
     assert_columns_equal,
     assert_rows_equal,
     online_oracle,
     pit_oracle,
 )
+from tests.support.pit_cases import T0, USER, H, M, Row, entity_frame, expect, records
 from tests.support.project_factory import (
     ViewSpec,
     join_keys_of,
@@ -42,10 +43,6 @@ from tests.support.project_factory import (
     upload_raw,
     write_raw,
 )
-
-T0, M, H = suite.T0, suite.M, suite.H
-USER = suite.USER
-Row = dict[str, Any]
 
 FIRST: list[Row] = [
     {"user_id": 1, "event_timestamp": T0 - 3 * H, "x": 10},
@@ -75,32 +72,10 @@ ENTS: list[Row] = [
 
 # --------------------------------------------------------------------------- engines
 
-
-@pytest.fixture(params=["duckdb", "snowflake", "bigquery"])
-def engine(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
-    """The offline block of a project's profile: None for DuckDB (the factory's file
-    database), Snowflake on the session's fakesnow server in a schema of its own
-    (`pit_strategy: window`: fakesnow cannot run ASOF), or BigQuery on the session's
-    crucible-emulator in a dataset of its own (`parameters: inline`: crucible refuses
-    query parameters)."""
-    if request.param == "duckdb":
-        yield None
-    elif request.param == "snowflake":
-        from tests.support.fakesnow_server import profile_block
-
-        yield profile_block(request.getfixturevalue("fakesnow_server"), pit_strategy="window")
-    else:
-        from tests.support import bigquery_emulator
-
-        server = request.getfixturevalue("bigquery_emulator")
-        block = bigquery_emulator.profile_block(server, parameters="inline")
-        client = bigquery_emulator.client(server)
-        client.create_dataset(block["dataset"])
-        try:
-            yield block
-        finally:
-            client.delete_dataset(block["dataset"], delete_contents=True, not_found_ok=True)
-            client.close()
+# The engines FeatureStore runs on: DuckDB (the factory's file database), Snowflake on the
+# session's fakesnow server and BigQuery on the session's crucible-emulator, each project
+# in a schema or dataset of its own (tests/support/engine_runners.py).
+on_store_engines = pytest.mark.parametrize("engine", STORE_ENGINES, indirect=True)
 
 
 def _builds(lines: list[str]) -> Callable[[str], None]:
@@ -158,22 +133,21 @@ def expected_training(
     """The hand-written answer over `rows`, checked against the oracle first."""
     views = [oracle_view(parent, USER, rows), oracle_view(child, USER, x10_rows(rows))]
     requested = [(parent.name, "x"), (child.name, "x10")]
-    want = suite.expect(ENTS, ["x", "x10"], values)
+    want = expect(ENTS, ["x", "x10"], values)
     assert_rows_equal(pit_oracle(ENTS, views, requested), want)  # the expectation is SPEC §2's
     return want
 
 
 def training(store: FeatureStore, features: list[str]) -> list[Row]:
-    frame = store.get_historical_features(suite.entity_frame(ENTS), features).to_df()
-    return suite.records(frame)
+    frame = store.get_historical_features(entity_frame(ENTS), features).to_df()
+    return records(frame)
 
 
 # --------------------------------------------------------------------------- training sets
 
 
-def test_a_reloaded_source_gives_the_new_training_set(
-    tmp_path: Path, engine: dict[str, Any] | None
-) -> None:
+@on_store_engines
+def test_a_reloaded_source_gives_the_new_training_set(tmp_path: Path, engine: StoreEngine) -> None:
     """Load, train, reload (corrected, deleted and appended rows), train again with no
     `fsql run`: the second training set is the answer over the reloaded rows, and the
     store says it rebuilt the source's view and, in DAG order, the child that reads it."""
@@ -184,14 +158,15 @@ def test_a_reloaded_source_gives_the_new_training_set(
     after = expected_training(
         v, w, RELOADED, [[111, 1110], [10, 100], [20, 200], [30, 300], [40, 400], [None, None]]
     )
-    make_project(tmp_path, [v, w], USER, offline=engine)
+    offline = engine.offline_block()
+    make_project(tmp_path, [v, w], USER, offline=offline)
     lines: list[str] = []
     with FeatureStore(project_dir=tmp_path, progress=_builds(lines)) as store:
         assert_rows_equal(training(store, ["v:x", "w:x10"]), before)
         assert lines == ["[1/2] building v (never built)", "[2/2] building w (never built)"]
 
         lines.clear()
-        reload(tmp_path, engine, v, RELOADED)
+        reload(tmp_path, offline, v, RELOADED)
         assert_rows_equal(training(store, ["v:x", "w:x10"]), after)
         assert lines == [
             "[1/2] building v (input changed: source raw.v_raw)",
@@ -204,9 +179,8 @@ def test_a_reloaded_source_gives_the_new_training_set(
     assert lines == []
 
 
-def test_an_unchanged_source_rebuilds_nothing(
-    tmp_path: Path, engine: dict[str, Any] | None
-) -> None:
+@on_store_engines
+def test_an_unchanged_source_rebuilds_nothing(tmp_path: Path, engine: StoreEngine) -> None:
     """Two training sets in a row (in one store, then in a new one): the first builds the
     views, the later ones announce nothing and give the same rows; so the fingerprint of
     an untouched source is stable, and the reload test above is not passing by rebuilding
@@ -215,7 +189,8 @@ def test_an_unchanged_source_rebuilds_nothing(
     want = expected_training(
         v, w, FIRST, [[11, 110], [10, 100], [21, 210], [30, 300], [None, None], [None, None]]
     )
-    make_project(tmp_path, [v, w], USER, offline=engine)
+    offline = engine.offline_block()
+    make_project(tmp_path, [v, w], USER, offline=offline)
     lines: list[str] = []
     with FeatureStore(project_dir=tmp_path, progress=_builds(lines)) as store:
         assert_rows_equal(training(store, ["v:x", "w:x10"]), want)
@@ -240,9 +215,10 @@ ONLINE_KEYS = [{"user_id": u} for u in (1, 2, 3, 4, 5)]
 NEWER = "where event_timestamp > (select max(event_timestamp) from {{ this }})"
 
 
+@on_store_engines
 @pytest.mark.parametrize("materialized", ["table", "incremental"])
 def test_rows_appended_to_a_source_reach_the_online_store(
-    tmp_path: Path, engine: dict[str, Any] | None, materialized: str
+    tmp_path: Path, engine: StoreEngine, materialized: str
 ) -> None:
     """`materialize_incremental` after rows were appended to the source (no `fsql run`):
     the view is rebuilt (a `table` view) or merged into (an `incremental` one), and the
@@ -254,7 +230,8 @@ def test_rows_appended_to_a_source_reach_the_online_store(
             f"{{% if is_incremental() %}} {NEWER} {{% endif %}}\n"
         )
     v = view_x(FIRST, online=True, sql=sql, extra_yaml={"materialized": materialized})
-    make_project(tmp_path, [v], USER, offline=engine)
+    offline = engine.offline_block()
+    make_project(tmp_path, [v], USER, offline=offline)
 
     def served(store: FeatureStore) -> dict[str, list[Any]]:
         return store.get_online_features(["v:x"], ONLINE_KEYS).to_dict()
@@ -271,7 +248,7 @@ def test_rows_appended_to_a_source_reach_the_online_store(
         assert_columns_equal(served(store), first)
 
         lines.clear()
-        reload(tmp_path, engine, v, [*FIRST, *APPENDED])
+        reload(tmp_path, offline, v, [*FIRST, *APPENDED])
         end = T0 + 2 * H
         store.materialize_incremental(end)
         second = {"user_id": [1, 2, 3, 4, 5], "x": [12, 21, 30, None, 50]}
@@ -306,9 +283,7 @@ def test_a_table_over_a_view_parent_is_rebuilt_when_the_parents_source_changes(
     make_project(tmp_path, [p, w], USER)
     lines: list[str] = []
     with FeatureStore(project_dir=tmp_path, progress=_builds(lines)) as store:
-        child = suite.records(
-            store.get_historical_features(suite.entity_frame(ENTS), ["w:x10"]).to_df()
-        )
+        child = records(store.get_historical_features(entity_frame(ENTS), ["w:x10"]).to_df())
         assert_rows_equal(child, [{k: r[k] for k in r if k != "x"} for r in before])
         assert lines == [
             "[1/2] building v (never built; as a view)",

@@ -103,3 +103,33 @@ def client(server: dict[str, Any]) -> Any:
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=server["endpoint"]),
     )
+
+
+class Datasets:
+    """Datasets of a test's own on the emulator (fsql never makes one: the profile's
+    dataset must exist), each made with its profile block and all deleted at `close`."""
+
+    def __init__(self, server: dict[str, Any]) -> None:
+        self.server = server
+        self._client: Any = None
+        self.made: list[str] = []
+
+    def block(self, **extra: Any) -> dict[str, Any]:
+        """A profile block (see `profile_block`) whose dataset now exists."""
+        if self._client is None:
+            self._client = client(self.server)
+        made = profile_block(self.server, **extra)
+        self._client.create_dataset(made["dataset"])
+        self.made.append(made["dataset"])
+        return made
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            for dataset in self.made:
+                self._client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+        finally:
+            self._client.close()
+            self._client = None
+            self.made.clear()

@@ -10,17 +10,21 @@ e.g. one that `ref()`s another view) and its metadata in `models/<view>.yml`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 from tests.support.oracle import EVENT_TIMESTAMP, OracleView, is_null, to_utc
+
+if TYPE_CHECKING:
+    from fsql.definitions.models import Project
 
 PROJECT_NAME = "fsql_test"
 
@@ -219,6 +223,7 @@ def make_project(
     extra_files: Mapping[str, str] | None = None,
     online_store: Mapping[str, Any] | None = None,
     offline: Mapping[str, Any] | None = None,
+    duckdb_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a project into `root` and return `root`.
 
@@ -229,6 +234,8 @@ def make_project(
     between tests. `online_store` replaces the SQLite online block (e.g. a Redis one);
     `offline` replaces the DuckDB block with a warehouse one (e.g. Snowflake on fakesnow),
     whose raw tables are then loaded into its schema and named by `identifier:`.
+    `duckdb_options` adds keys to the default DuckDB block (e.g. `pit_strategy: window`),
+    whose sources stay parquet files.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -246,7 +253,9 @@ def make_project(
                 "target": "dev",
                 "outputs": {
                     "dev": {
-                        "offline": dict(offline) if offline else {"type": "duckdb", "path": db},
+                        "offline": dict(offline)
+                        if offline
+                        else {"type": "duckdb", "path": db, **(duckdb_options or {})},
                         "online": dict(online_store)
                         if online_store
                         else {"type": "sqlite", "path": online},
@@ -296,3 +305,14 @@ def oracle_view(
         timestamp_col=spec.timestamp_col,
         features=tuple(spec.feature_names),
     )
+
+
+def warehouse_sources(project: Project) -> Project:
+    """A loaded project (e.g. the repository's example) as a warehouse deployment declares
+    it: its file sources as warehouse tables (`identifier: raw.<table>`), since Snowflake
+    and BigQuery read no files."""
+    sources = {
+        key: dataclasses.replace(source, path=None, identifier=f"raw.{source.name}")
+        for key, source in project.sources.items()
+    }
+    return dataclasses.replace(project, sources=sources)
