@@ -142,3 +142,24 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path: Path) ->
     source.write_text("def f():\n    from fsql.online import base\n    from ..store import x\n")
     found = {name for name, _ in imports(source, "fsql.execute.thing")}
     assert {"fsql.online", "fsql.store"} <= found
+
+
+TESTS = ROOT.parent / "tests"
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared test code lives in tests/support or a conftest.py, never in a test module
+    that others import (its tests would run twice, or be patched from outside)."""
+    bad = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
+                    bad.append(f"{path.relative_to(TESTS.parent)}:{node.lineno} imports {name}")
+    assert not bad, "; ".join(bad)

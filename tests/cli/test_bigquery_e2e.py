@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from tests.cli import test_snowflake_e2e as snowflake_e2e
-from tests.cli.test_snowflake_e2e import ENTITY, _same, fsql
 from tests.conftest import copy_example
 from tests.support.bigquery_emulator import client, profile_block
+from tests.support.cli_runs import ENTITY, fsql
+from tests.support.cli_runs import same_value as _same
 from tests.support.project_factory import upload_raw
 
 

@@ -10,8 +10,6 @@ that must appear nowhere: not in target/, the outputs, the logs or any error.
 from __future__ import annotations
 
 import json
-import math
-import traceback
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +19,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from fsql.cli.main import cli
 from fsql.config.profiles import load_target
 from tests.conftest import copy_example
+from tests.support.cli_runs import ENTITY, fsql
+from tests.support.cli_runs import same_value as _same
 from tests.support.engines import require_module, unavailable
 from tests.support.fakesnow_server import profile_block
 from tests.support.project_factory import upload_raw
@@ -33,16 +31,6 @@ from tests.support.project_factory import upload_raw
 SENTINEL = "Sentinel-Pw-7f3a9c"
 PASSWORD_VAR = "FSQL_TEST_SNOWFLAKE_PASSWORD"
 REDIS_URL = "redis://127.0.0.1:6379/13"
-ENTITY = ["--entity", "user_id=7", "--entity", "item_id=1003"]
-
-
-def fsql(project: Path, *args: str) -> tuple[int, str]:
-    """Exit code and everything the user sees: output, and with --debug the traceback."""
-    result = CliRunner().invoke(cli, [*args, "--project-dir", str(project)])
-    shown = result.output
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        shown += "".join(traceback.format_exception(result.exception))
-    return result.exit_code, shown
 
 
 def _snowflake_project(root: Path, server: dict[str, Any], online: dict[str, Any]) -> Path:
@@ -103,12 +91,6 @@ def on_duckdb(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     code, text = fsql(project, "get-online", "--feature-service", "churn_model", *ENTITY)
     assert code == 0, text
     return {"training": pq.read_table(out).to_pylist(), "online": json.loads(text)}
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
 
 
 def _assert_no_sentinel(project: Path, *texts: str) -> None:

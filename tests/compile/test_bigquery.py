@@ -3,36 +3,25 @@ rewrites for what BigQuery cannot say (INTERVAL RANGE frames, window null order)
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from fsql.compile.plan import CompiledProject, compile_project
+from fsql.compile.plan import compile_project
 from fsql.compile.relations import Relations
-from fsql.definitions.models import Project
 from fsql.definitions.types import FeatureType
-from fsql.dialects import EngineDialect, get_dialect
+from fsql.dialects import get_dialect
 from fsql.dialects.bigquery import BIGQUERY
 from fsql.errors import ProjectError
 from fsql.project.load import load_project
+from tests.support.bigquery_compile import (
+    USER,
+    compile_bigquery,
+)
+from tests.support.bigquery_compile import bigquery_project as _project
 from tests.support.project_factory import ViewSpec, make_project
-
-USER = {"user": ["user_id"]}
-GCP_PROJECT = "my-project"
-DATASET = "fsql"
-
-
-def compile_bigquery(
-    project: Project,
-    gcp_project: str | None = GCP_PROJECT,
-    dataset: str | None = DATASET,
-    dialect: EngineDialect = BIGQUERY,
-) -> CompiledProject:
-    """`project` compiled for BigQuery with view tables in `gcp_project`.`dataset`."""
-    return compile_project(project, dialect, schema=dataset, catalog=gcp_project)
 
 
 def test_bigquery_runs_the_window_plan_only() -> None:
@@ -65,24 +54,6 @@ def test_timestamps_are_instants_not_datetimes() -> None:
         assert dtype.this is exp.DataType.Type.TIMESTAMPTZ
         assert BIGQUERY.sql(dtype) == "TIMESTAMP"
         assert dtype.sql("duckdb") == "TIMESTAMPTZ"
-
-
-def _project(tmp_path: Path, sql: str | None = None, identifier: str = "raw.v_raw") -> Project:
-    spec = ViewSpec(
-        name="v",
-        entities=["user"],
-        features=[("rows", "int64"), ("x", "float32")],
-        rows=[{"user_id": 1, "event_timestamp": None, "rows": None, "x": None}],
-        sql=sql,
-        created_col="created_timestamp",
-        ttl="1h",
-    )
-    project = load_project(make_project(tmp_path, [spec], USER))
-    sources = {
-        key: dataclasses.replace(s, path=None, identifier=identifier)
-        for key, s in project.sources.items()
-    }
-    return dataclasses.replace(project, sources=sources)
 
 
 def test_view_tables_are_project_qualified_and_backticked(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from fsql.definitions.models import Project
 from fsql.dialects import get_dialect
 from fsql.execute.training import compile_training_sql
 from fsql.project.load import load_project
-from tests.compile.test_bigquery import compile_bigquery
+from tests.support.bigquery_compile import compile_bigquery
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

@@ -13,7 +13,8 @@ from fsql.compile.lint import check_dialect, lint_bigquery
 from fsql.dialects import get_dialect
 from fsql.dialects.bigquery import BIGQUERY
 from fsql.errors import ProjectError
-from tests.compile.test_bigquery import _project, compile_bigquery
+from tests.support.bigquery_compile import bigquery_project as _project
+from tests.support.bigquery_compile import compile_bigquery
 
 GOOD = [
     # the window plan's shape: typed stacks, a ROWS frame
