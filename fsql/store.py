@@ -3,6 +3,9 @@
 A store parses and compiles the project once when it is built; afterwards reads
 only look up cached plans and pooled connections, so a serving process builds one
 store and reuses it. This module holds no SQL of its own.
+
+Size: the public API (FeatureStore, RetrievalJob) is one facade over the packages below;
+each method is a few lines of orchestration, the length is their number.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ A view with an offline push log (`<view>__push`, rows written by `fsql push`) ta
 its candidate rows from the view table UNION ALL the log, so training sees what
 serving saw. A pushed row that repeats a table row (a retried push) is a tie like any
 other: the reduction above, or the ASOF join itself, keeps one of them.
+
+Size: the point-in-time join in its two plans (ASOF and window) shares candidate
+selection, TTL and ordering; one module keeps the plans provably alike.
 """
 
 from __future__ import annotations

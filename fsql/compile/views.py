@@ -7,6 +7,9 @@ sets, materialization and `ref()` consumers all see the declared schema. An
 `incremental` view's later builds MERGE the model's incremental rendering into
 that table, matching rows on (join keys, event time, created time): the identity
 of a row version in the point-in-time rule.
+
+Size: the four statements of a view (create, merge, latest per key, rows with the push
+log) share their column and ordering helpers; together they are one view's plan.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ tables are current, every command that reads a view first rebuilds the views tha
 stale (and says why), and an `incremental` view is merged into only while its table is
 of the current definition. A `materialized: view` view is a SQL view: computed when read,
 never stale, recreated only when its definition changes.
+
+Size: one class, the build loop with its state records and transaction handling;
+splitting it would separate a build's write from the state row that describes it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Why these choices (measured on Redis 7.0, 1M keys, see bench/redis_online.py):
 - a fixed 24-byte big-endian `(event_ts, created_ts, version)` prefix, each offset by
   2^63, so greatest-version-wins compares fixed-width unsigned integers without decoding
   the msgpack.
+
+Size: every byte layout of the Redis store (KEY_LAYOUT) and its encoders and decoders,
+kept together so the documented layout and the code that writes it cannot drift apart.
 """
 
 from __future__ import annotations

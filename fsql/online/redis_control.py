@@ -11,6 +11,10 @@ The records (meta, pending and state values, gc elements) are read and written h
 KEY_LAYOUT (fsql.online.redis_codec) documents their bytes. Merges happen here in Python
 on exact integers (Lua numbers are doubles: microsecond times past the year 2255 would
 round). Retirement and pending times are the Redis server's TIME, never the client's.
+
+Size: the whole control plane (namespaces, rebuilds, run state, teardown) is one set of
+WATCH/MULTI/EXEC transactions over the same records; it stays in one module so each
+transaction can be read beside the others it races with.
 """
 
 from __future__ import annotations

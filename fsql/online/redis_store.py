@@ -38,6 +38,9 @@ language can read the store. Why this design (figures: bench/redis_online.py, 1M
   written (`check_keys`); a read of one gets None, as for any key never stored.
 
 Failures of Redis become one-line `RunError`s naming host:port (fsql.online.redis_link).
+
+Size: the OnlineStore interface implemented for Redis (writes, reads, rebuild hooks, key
+limits); the bytes, scripts, control plane and connections are in their own modules.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ Threading: one connection shared by all threads. Writes (and schema changes) are
 serialized by a lock and run in one `BEGIN IMMEDIATE` transaction per call; reads
 take no lock, so a read from another thread may see part of a write in progress,
 which is harmless because every row on its own only ever moves forward in time.
+
+Size: the OnlineStore interface implemented for SQLite, with its connection and locking
+rules in one place; statements, per-view plans and value conversions are in their own
+modules.
 """
 
 from __future__ import annotations
