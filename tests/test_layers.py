@@ -163,3 +163,17 @@ def test_no_test_module_imports_another_test_module() -> None:
                 if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
                     bad.append(f"{path.relative_to(TESTS.parent)}:{node.lineno} imports {name}")
     assert not bad, "; ".join(bad)
+
+
+LONG = 320  # lines; "about 300" with room for a docstring
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.rglob("*.py")), ids=lambda p: module_name(p))
+def test_a_long_module_says_why(path: Path) -> None:
+    """Small modules with one job each: one that grows past ~300 lines says in its
+    docstring (a `Size:` paragraph) why it is still one module."""
+    text = path.read_text(encoding="utf-8")
+    if text.count("\n") <= LONG:
+        return
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    assert "Size:" in doc, f"{path.relative_to(ROOT.parent)} has {text.count(chr(10))} lines"
