@@ -68,8 +68,8 @@ from fsql.online.sqlite_sql import (
     session_sql,
     table_name,
 )
-from fsql.online.sqlite_values import as_table, feature_values
-from fsql.online.times import datetime_to_us, plain, to_micros, us_to_datetime
+from fsql.online.sqlite_values import as_table, feature_values, key_column, key_value
+from fsql.online.times import datetime_to_us, to_micros, us_to_datetime
 
 __all__ = ["SQLiteOnlineStore"]
 
@@ -96,6 +96,11 @@ class _Live:
     tag: str
     view_hash: str
     generation: int
+
+
+# Key values stored as they are (others are normalised by key_value first).
+_PLAIN_KEYS = frozenset({int, str, float, bytes, type(None)})
+_NO_KEY = (None,)  # a key that cannot be stored: matches nothing
 
 
 class SQLiteOnlineStore(OnlineStore):
@@ -370,7 +375,7 @@ class SQLiteOnlineStore(OnlineStore):
             version = pc.fill_null(data.column(VERSION).cast(pa.int64()), _ZERO).to_pylist()
         else:
             version = [0] * n
-        columns: list[list[Any]] = [plain(data.column(k)).to_pylist() for k in keys]
+        columns: list[list[Any]] = [key_column(data.column(k)).to_pylist() for k in keys]
         columns.append(event.to_pylist())
         columns.append(created)
         columns.append(version)
@@ -436,7 +441,11 @@ class SQLiteOnlineStore(OnlineStore):
         oldest = None if ttl is None else now_us - ttl
         nk = len(plan.keys)
         if len(keys) == 1:  # the serving hot path: one point lookup
-            key = keys[0]
+            key: tuple[Any, ...] | None = keys[0]
+            if not all(type(v) in _PLAIN_KEYS for v in keys[0]):
+                key = key_value(keys[0])
+            if key is None:
+                return [None]
             if (key[0] is None) if nk == 1 else any(v is None for v in key):
                 return [None]
             row = self._conn.execute(plan.point_sql, tuple(key)).fetchone()
@@ -449,6 +458,9 @@ class SQLiteOnlineStore(OnlineStore):
         self, plan: Plan, keys: Sequence[tuple[Any, ...]], oldest: int | None
     ) -> list[tuple[Any, ...] | None]:
         nk = len(plan.keys)
+        keys = [
+            k if all(type(v) in _PLAIN_KEYS for v in k) else key_value(k) or _NO_KEY for k in keys
+        ]
         # Result rows are matched back by key value; SQLite and Python agree on
         # equality here (1 == 1.0, 1 != '1'), and duplicates are asked once.
         wanted: list[Any] = list(

@@ -9,6 +9,7 @@ Writing turns Arrow columns into SQLite-ready Python lists (`to_micros`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -55,3 +56,32 @@ def as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
     if isinstance(batch, pa.RecordBatch):
         return pa.Table.from_batches([batch])
     return batch
+
+
+def key_column(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A join-key column as stored: timestamps as UTC instants (naive ones are UTC, as
+    everywhere in fsql), so a key written naive and read aware (or the reverse) is one
+    key; dictionaries decoded."""
+    col = plain(col)
+    if pa.types.is_timestamp(col.type) and col.type.tz != "UTC":
+        return pc.cast(col, pa.timestamp(col.type.unit, tz="UTC"))
+    return col
+
+
+def key_value(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A read key as stored (see key_column) and as SQLite returns it: datetimes as the
+    text of their UTC instant and dates as ISO text (what sqlite3 binds them as), numpy
+    and other scalars as the Python values they hold; None for a value no key can be."""
+    out = []
+    for value in key:
+        if hasattr(value, "item") and not isinstance(value, (bytes, str, date)):
+            value = value.item()
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            value = value.isoformat(" ")
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif not isinstance(value, (int, str, float, bytes)) and value is not None:
+            return None
+        out.append(value)
+    return tuple(out)

@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
@@ -144,35 +144,6 @@ class TestNewestWins:
 
 
 class TestKeys:
-    def test_composite_key_boundaries_do_not_collide(
-        self, make: Callable[..., RedisOnlineStore]
-    ) -> None:
-        table = OnlineTable("pairs", ("a", "b"), (("x", T.INT64),))
-        s = make()
-        s.prepare(table)
-        rows = [
-            {"a": "ab", "b": "c", EVENT_TS: NOW, "x": 1},
-            {"a": "a", "b": "bc", EVENT_TS: NOW, "x": 2},
-        ]
-        s.upsert(table, batch(table, rows, {"a": pa.string(), "b": pa.string()}))
-        assert s.read(table, [("ab", "c"), ("a", "bc"), ("abc", "")], NOW) == [(1,), (2,), None]
-
-    def test_key_width_and_type_normalised(self, store: RedisOnlineStore) -> None:
-        np = pytest.importorskip("numpy")
-        data = batch(USERS, [user(7, NOW, 0, 1.0)], {"user_id": pa.int32()})
-        store.upsert(USERS, data)
-        assert store.read(USERS, [(7,), (np.int64(7),), ([7],)], NOW) == [(1.0, 0)] * 2 + [None]
-
-    def test_timestamp_and_date_keys(self, make: Callable[..., RedisOnlineStore]) -> None:
-        table = OnlineTable("days", ("day", "at"), (("x", T.INT64),))
-        s = make()
-        s.prepare(table)
-        at = datetime(2024, 5, 1, 12, tzinfo=UTC)
-        rows = [{"day": date(2024, 5, 1), "at": at, EVENT_TS: NOW, "x": 1}]
-        s.upsert(table, batch(table, rows, {"day": pa.date32(), "at": pa.timestamp("us", "UTC")}))
-        assert s.read(table, [(date(2024, 5, 1), at)], NOW) == [(1,)]
-        assert s.read(table, [(date(2024, 5, 1), at.replace(tzinfo=None))], NOW) == [(1,)]
-
     def test_read_larger_than_one_mget(self, store: RedisOnlineStore) -> None:
         n = redis_store.MGET_CHUNK * 2 + 17
         store.upsert(USERS, batch(USERS, [user(i, NOW, 0, 0.0, i) for i in range(n)]))

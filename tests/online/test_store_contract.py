@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +255,44 @@ class TestKeys:
         old = [{"user_id": 3, "item_id": "i4", EVENT_TS: NOW - 1, "x": 0}]
         store.upsert(table, batch(table, old, {"item_id": pa.string()}))
         assert store.read(table, [(3, "i4")], NOW) == [(34,)]
+
+    def test_composite_key_boundaries_do_not_collide(self, store: OnlineStore) -> None:
+        table = OnlineTable("parts", ("a", "b"), (("x", T.INT64),))
+        store.prepare(table)
+        items = [
+            {"a": "ab", "b": "c", EVENT_TS: NOW, "x": 1},
+            {"a": "a", "b": "bc", EVENT_TS: NOW, "x": 2},
+        ]
+        store.upsert(table, batch(table, items, {"a": pa.string(), "b": pa.string()}))
+        got = store.read(table, [("ab", "c"), ("a", "bc"), ("abc", "")], NOW)
+        assert got == [(1,), (2,), None]
+
+    def test_key_width_and_type_normalised(self, users: OnlineStore) -> None:
+        np = pytest.importorskip("numpy")
+        users.upsert(USERS, batch(USERS, [user(7, NOW, 0, 1.0)], {"user_id": pa.int32()}))
+        got = users.read(USERS, [(7,), (np.int64(7),), ([7],)], NOW)  # type: ignore[list-item]
+        assert got == [(1.0, 0)] * 2 + [None]
+        assert users.read(USERS, [([7],)], NOW) == [None]  # the point-lookup path too
+
+    @pytest.mark.parametrize("zone", ["UTC", None, "+02:00"])
+    def test_timestamp_and_date_keys(self, store: OnlineStore, zone: str | None) -> None:
+        """Naive times are UTC everywhere: a key written in any zone (or none) is read
+        back by the same instant, aware or naive."""
+        table = OnlineTable("days", ("day", "at"), (("x", T.INT64),))
+        store.prepare(table)
+        at = datetime(2024, 5, 1, 12, tzinfo=UTC)
+        written = at.replace(tzinfo=None) if zone is None else at
+        rows_in = [{"day": date(2024, 5, 1), "at": written, EVENT_TS: NOW, "x": 1}]
+        types = {"day": pa.date32(), "at": pa.timestamp("us", zone)}
+        store.upsert(table, batch(table, rows_in, types))
+        day = date(2024, 5, 1)
+        assert store.read(table, [(day, at)], NOW) == [(1,)]
+        assert store.read(table, [(day, at.replace(tzinfo=None))], NOW) == [(1,)]
+        east = at.astimezone(timezone(timedelta(hours=5)))
+        assert store.read(table, [(day, east), (day, at + timedelta(seconds=1))], NOW) == [
+            (1,),
+            None,
+        ]
 
     def test_int_key_and_string_key_are_distinct(self, users: OnlineStore) -> None:
         users.upsert(USERS, batch(USERS, [user(1, NOW, 0, 1.0)]))
