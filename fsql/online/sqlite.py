@@ -98,6 +98,7 @@ class _Live:
     generation: int
 
 
+_BUSY_SECONDS = 10.0  # the wait for another writer (PRAGMA busy_timeout, in seconds)
 # Key values stored as they are (others are normalised by key_value first).
 _PLAIN_KEYS = frozenset({int, str, float, bytes, type(None)})
 _NO_KEY = (None,)  # a key that cannot be stored: matches nothing
@@ -136,6 +137,11 @@ class SQLiteOnlineStore(OnlineStore):
             self.path, isolation_level=None, check_same_thread=False, cached_statements=512
         )
         self._lock = threading.Lock()
+        # Reads use a connection per thread: on the writer's connection they would run
+        # inside another thread's write transaction, and a read's snapshot can make that
+        # transaction's BEGIN or COMMIT fail. (":memory:" has one connection only.)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._plans: dict[tuple[OnlineTable, str], Plan] = {}
         # Plans by object identity: hashing a frozen OnlineTable costs microseconds
         # (enum hashes), more than the point read itself. Holds the table to pin its id.
@@ -152,6 +158,24 @@ class SQLiteOnlineStore(OnlineStore):
             meta = self._meta
             for ddl in (meta.create_live, meta.create_pending, meta.create_state, meta.create_keys):
                 conn.execute(ddl)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (autocommit: each read sees the latest commit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self.path == ":memory:":
+            conn = self._conn
+        else:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+            )
+            for setting in self._session.settings:
+                conn.execute(setting)
+            with self._lock:
+                self._readers.append(conn)
+        self._local.conn = conn
+        return conn
 
     # -- plans and bookkeeping
 
@@ -183,14 +207,14 @@ class SQLiteOnlineStore(OnlineStore):
             live, seen = cached
             if live is not None or now - seen < _RECHECK_S:
                 return live
-        live = self._get_live(self._conn, view)
+        live = self._get_live(self._reader(), view)
         self._live[view] = (live, now)
         return live
 
     def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         conn, session = self._conn, self._session
         with self._lock:
-            conn.execute(session.begin)
+            self._begin(conn)
             try:
                 result = work(conn)
             except BaseException:
@@ -198,6 +222,24 @@ class SQLiteOnlineStore(OnlineStore):
                 raise
             conn.execute(session.commit)
             return result
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting while another process writes. SQLite's busy timeout
+        covers most waits, but not one: when a read of another thread of this instance
+        holds a snapshot older than another process's last commit, BEGIN fails at once
+        with "database is locked" (a stale snapshot cannot become a writer). Those are
+        retried, within the same bound as the busy timeout."""
+        deadline = time.monotonic() + _BUSY_SECONDS
+        delay = 0.001
+        while True:
+            try:
+                conn.execute(self._session.begin)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _new_namespace(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, Plan]:
         tag = secrets.token_hex(4)  # lower-case: SQLite folds the case of table names
@@ -211,7 +253,7 @@ class SQLiteOnlineStore(OnlineStore):
     # -- OnlineStore: namespaces
 
     def namespace(self, view: str) -> Namespace | None:
-        live = self._get_live(self._conn, view)
+        live = self._get_live(self._reader(), view)
         return None if live is None else Namespace(live.layout, live.view_hash, live.generation)
 
     def prepare(self, table: OnlineTable, fence: Fence | None = None) -> None:
@@ -331,7 +373,7 @@ class SQLiteOnlineStore(OnlineStore):
         now = time.monotonic()
         if cached is not None and now - cached[1] < _RECHECK_S:
             return cached[0]
-        row = self._conn.execute(self._meta.get_keys, (view,)).fetchone()
+        row = self._reader().execute(self._meta.get_keys, (view,)).fetchone()
         families = None if row is None else tuple(row[0].split(","))
         self._key_types[view] = (families, now)
         return families
@@ -448,7 +490,7 @@ class SQLiteOnlineStore(OnlineStore):
                 return [None]
             if (key[0] is None) if nk == 1 else any(v is None for v in key):
                 return [None]
-            row = self._conn.execute(plan.point_sql, tuple(key)).fetchone()
+            row = self._reader().execute(plan.point_sql, tuple(key)).fetchone()
             if row is None or (oldest is not None and row[0] < oldest):
                 return [None]
             return [plan.decode(row[1:])]
@@ -471,7 +513,7 @@ class SQLiteOnlineStore(OnlineStore):
             )
         )
         found: dict[Any, tuple[Any, ...]] = {}
-        conn = self._conn
+        conn = self._reader()
         step = plan.rows_per_chunk
         for start in range(0, len(wanted), step):
             chunk = wanted[start : start + step]
@@ -520,7 +562,7 @@ class SQLiteOnlineStore(OnlineStore):
         conn.execute(self._meta.set_state, params)
 
     def get_state(self, view: str) -> ViewState | None:
-        return self._read_state(self._conn, view)
+        return self._read_state(self._reader(), view)
 
     def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
         view = state.view
@@ -556,6 +598,9 @@ class SQLiteOnlineStore(OnlineStore):
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._conn.close()
 
 

@@ -53,7 +53,6 @@ from tests.support.online_stores import (  # noqa: E402
     USERS,
     Backend,
     batch,
-    race_writers,
     rebuild_under_readers,
     score,
     shuffled_versions,
@@ -594,13 +593,6 @@ class TestExpiry:
 
 
 class TestRaces:
-    def test_several_instances_and_threads(self, make: Callable[..., RedisOnlineStore]) -> None:
-        """Two writer threads on each of three instances. (SQLite's contract test has one
-        writer per instance: a SQLite instance shares one connection among its threads.)"""
-        stores = [make() for _ in range(3)]
-        stores[0].prepare(USERS)
-        assert race_writers(stores, 2) == 6
-
     def test_concurrent_prepare_of_a_new_layout(
         self, make: Callable[..., RedisOnlineStore]
     ) -> None:

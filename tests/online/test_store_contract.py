@@ -437,11 +437,13 @@ class TestConcurrentWriters:
     def test_threads_sharing_one_store(self, users: OnlineStore) -> None:
         assert race_writers([users], 6) == 6
 
-    def test_several_instances(self, backend: Backend) -> None:
-        """One writer per instance (another process's store on the same file or prefix)."""
+    @pytest.mark.parametrize("threads", [1, 2])
+    def test_several_instances(self, backend: Backend, threads: int) -> None:
+        """Writer threads on each of three instances (another process's store on the same
+        file or prefix), reading between their writes."""
         stores = [backend.make() for _ in range(3)]
         stores[0].prepare(USERS)
-        assert race_writers(stores, 1) == 3
+        assert race_writers(stores, threads) == 3 * threads
 
 
 class TestVersions:
