@@ -1,1 +1,1 @@
-"""Reading a project from disk: files, YAML with lines, Jinja rendering, validation."""
+"""Parsing a project from disk: files, YAML with lines, Jinja rendering, validation."""

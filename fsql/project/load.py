@@ -1,7 +1,10 @@
-"""Assemble a validated `Project` from files, collecting every error in one pass.
+"""Parse a project into a validated `Project`, collecting every error in one pass.
 
 Each problem becomes a ProjectError with its file and line; all of them are
 raised together at the end, so a user fixes a project in one round, not ten.
+The steps are plain functions sharing one `ParseContext`: metadata files first,
+then each view's model, then the references between them, the DAG, and the
+feature services and on-demand features over the views that parsed.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fsql.config.project_file import ProjectConfig, load_project_config
-from fsql.config.yaml_lines import LineDict, line_of
-from fsql.definitions.models import Entity, FeatureView, Project, Source
+from fsql.config.project_file import load_project_config
+from fsql.config.yaml_lines import line_of
+from fsql.definitions.models import FeatureView, Project
 from fsql.errors import ProjectError, raise_collected
 from fsql.graph.dag import Dag
-from fsql.project.collect import ErrorCollector, check_ref
-from fsql.project.files import ProjectFiles, discover
-from fsql.project.metadata import MetadataMixin
-from fsql.project.services import ServicesMixin
-from fsql.project.views import ViewsMixin, output_columns
+from fsql.project.context import ParseContext
+from fsql.project.files import discover
+from fsql.project.metadata import read_metadata
+from fsql.project.outputs import check_star_outputs, output_columns
+from fsql.project.refs import check_model_refs, check_ref
+from fsql.project.services import parse_on_demand, parse_services
+from fsql.project.views import open_renderer, parse_view
 
 __all__ = ["check_ref", "load_project", "output_columns"]
 
@@ -26,96 +31,87 @@ __all__ = ["check_ref", "load_project", "output_columns"]
 def load_project(project_dir: str | Path = ".", cli_vars: dict[str, Any] | None = None) -> Project:
     """Read, render, parse and validate a project; raise every problem at once."""
     config = load_project_config(Path(project_dir), cli_vars)
-    files = discover(config)
-    return _Builder(config, files).build()
+    ctx = ParseContext(config, discover(config))
+    if not read_metadata(ctx):
+        # A file that cannot be read or parsed hides what it declares: checking the
+        # rest now would only report consequences. Fix the YAML first.
+        raise_collected(ctx.errs.errors)
+    sql_files = _model_files(ctx)
+    ctx.renderer = open_renderer(ctx)
+    views = _parse_views(ctx, sql_files)
+    check_model_refs(ctx, views)
+    order: tuple[str, ...] = tuple(sorted(views))
+    dag = Dag({})
+    if not ctx.errs.errors:
+        try:
+            dag = Dag(
+                {v.name: v.refs for v in views.values()},
+                {v.name: v.sql_path for v in views.values()},
+            )
+            order = dag.order
+        except ProjectError as err:
+            ctx.errs.errors.append(err)
+        else:
+            check_star_outputs(ctx, views, order)
+    services = parse_services(ctx, views)
+    on_demand = parse_on_demand(ctx, views)
+    raise_collected(ctx.errs.errors)
+    return Project(
+        name=config.name,
+        root=config.root,
+        dialect=config.dialect,
+        profile=config.profile,
+        vars=dict(config.vars),
+        entities=ctx.declared.entities,
+        sources=ctx.declared.sources,
+        views={n: views[n] for n in order},
+        services=services,
+        on_demand=on_demand,
+        dag=dag,
+        target_path=config.root / config.target_path,
+    )
 
 
-class _Builder(MetadataMixin, ViewsMixin, ServicesMixin):
-    def __init__(self, config: ProjectConfig, files: ProjectFiles) -> None:
-        self.config = config
-        self.files = files
-        self.errs = ErrorCollector()
-        self.entities: dict[str, Entity] = {}
-        self.sources: dict[tuple[str, str], Source] = {}
-        self.view_docs: dict[str, tuple[LineDict, str]] = {}
-        self._tokens: dict[str, list] = {}
-        self.duplicates: set[str] = set()
-        self.bad_sources: set[tuple[str, str]] = set()
-        self.unread_yml = False
-        self.service_docs: list[tuple[LineDict, str]] = []
-        self.odf_docs: list[tuple[LineDict, str]] = []
+def _model_files(ctx: ParseContext) -> dict[str, Path]:
+    """Each model's file by model name; two files of one name are reported."""
+    sql_files: dict[str, Path] = {}
+    for path in ctx.files.sql:
+        if path.stem in sql_files:
+            ctx.errs.add(
+                f"two models named '{path.stem}' (also {ctx.files.rel(sql_files[path.stem])})",
+                ctx.files.rel(path),
+                hint="model file names must be unique",
+            )
+        sql_files[path.stem] = path
+    return sql_files
 
-    def build(self) -> Project:
-        for path in self.files.yml:
-            self._read_yml(path)
-        if self.unread_yml:
-            # A file that cannot be read or parsed hides what it declares: checking the
-            # rest now would only report consequences. Fix the YAML first.
-            raise_collected(self.errs.errors)
-        sql_files: dict[str, Path] = {}
-        for path in self.files.sql:
-            if path.stem in sql_files:
-                self.errs.add(
-                    f"two models named '{path.stem}' (also {self.files.rel(sql_files[path.stem])})",
-                    self.files.rel(path),
-                    hint="model file names must be unique",
-                )
-            sql_files[path.stem] = path
-        renderer = self._renderer()
-        views: dict[str, FeatureView] = {}
-        for name, (doc, display) in self.view_docs.items():
-            if name in self.duplicates:
-                continue  # reported once; checking either copy would only add noise
-            if name not in sql_files:
-                self.errs.add(
-                    f"feature view '{name}' has no SQL file",
-                    display,
-                    line_of(doc),
-                    hint=f"create {self.config.model_paths[0]}/{name}.sql",
-                )
-                continue
-            if renderer is None:
-                continue
-            view = self._view(doc, display, sql_files[name], renderer)
-            if view is not None:
-                views[name] = view
-        for stem, path in sql_files.items():
-            if stem not in self.view_docs:
-                self.errs.add(
-                    f"model '{stem}' has no feature_views entry",
-                    self.files.rel(path),
-                    hint=f"add '- name: {stem}' under feature_views in a .yml file",
-                )
-        self._check_refs(views)
-        order: tuple[str, ...] = tuple(sorted(views))
-        dag = Dag({})
-        if not self.errs.errors:
-            try:
-                dag = Dag(
-                    {v.name: v.refs for v in views.values()},
-                    {v.name: v.sql_path for v in views.values()},
-                )
-                order = dag.order
-            except ProjectError as err:
-                self.errs.errors.append(err)
-            else:
-                self._check_star_outputs(views, order)
-        services = self._services(views)
-        on_demand = self._on_demand(views)
-        raise_collected(self.errs.errors)
-        return Project(
-            name=self.config.name,
-            root=self.config.root,
-            dialect=self.config.dialect,
-            profile=self.config.profile,
-            vars=dict(self.config.vars),
-            entities=self.entities,
-            sources=self.sources,
-            views={n: views[n] for n in order},
-            services=services,
-            on_demand=on_demand,
-            dag=dag,
-            target_path=self.config.root / self.config.target_path,
-        )
 
-    # -- YAML ---------------------------------------------------------------------------------
+def _parse_views(ctx: ParseContext, sql_files: dict[str, Path]) -> dict[str, FeatureView]:
+    """Every declared view that parses; a view without a model, or a model without a
+    view, is reported."""
+    declared = ctx.declared
+    views: dict[str, FeatureView] = {}
+    for name, (doc, display) in declared.view_docs.items():
+        if name in declared.duplicates:
+            continue  # reported once; checking either copy would only add noise
+        if name not in sql_files:
+            ctx.errs.add(
+                f"feature view '{name}' has no SQL file",
+                display,
+                line_of(doc),
+                hint=f"create {ctx.config.model_paths[0]}/{name}.sql",
+            )
+            continue
+        if ctx.renderer is None:
+            continue  # the macros could not be read: reported
+        view = parse_view(ctx, doc, display, sql_files[name])
+        if view is not None:
+            views[name] = view
+    for stem, path in sql_files.items():
+        if stem not in declared.view_docs:
+            ctx.errs.add(
+                f"model '{stem}' has no feature_views entry",
+                ctx.files.rel(path),
+                hint=f"add '- name: {stem}' under feature_views in a .yml file",
+            )
+    return views

@@ -1,4 +1,5 @@
-"""Feature services and on-demand features: references to features of valid views."""
+"""Parsing feature services and on-demand features: references to features of valid
+views, and on-demand expressions parsed strictly as one expression."""
 
 from __future__ import annotations
 
@@ -16,131 +17,122 @@ from fsql.definitions.models import (
 )
 from fsql.definitions.types import FeatureType
 from fsql.dialects.duckdb import expression_statement
-from fsql.project.collect import (
-    IDENT,
-    BuildState,
-    check_ref,
-)
+from fsql.project.context import ParseContext
 from fsql.project.engine_parse import duckdb_syntax_error
+from fsql.project.names import IDENT
+from fsql.project.refs import feature_ref_problem
 
 
-class ServicesMixin(BuildState):
-    def _services(self, views: dict[str, FeatureView]) -> dict[str, FeatureService]:
-        out: dict[str, FeatureService] = {}
-        for doc, display in self.service_docs:
-            name = doc["name"]
-            refs: list[FeatureRef] = []
-            raw = doc.get("features") or []
-            if not isinstance(raw, list):
-                self.errs.add(
-                    f"feature service '{name}': features must be a list of view:feature",
-                    display,
-                    line_of(doc),
-                )
-                raw = []
-            for text in raw:
-                try:
-                    ref = FeatureRef.parse(str(text))
-                except ValueError as err:
-                    self.errs.add(f"feature service '{name}': {err}", display, line_of(doc))
-                    continue
-                odfs = {str(d.get("name")) for d, _ in self.odf_docs}
-                on_demand = (
-                    ref.feature is None and ref.view in odfs and ref.view not in views
-                ) or (ref.view == "on_demand" and ref.feature in odfs)
-                problem = None if on_demand else check_ref(ref, views, set(self.view_docs))
-                if problem:
-                    self.errs.add(f"feature service '{name}': {problem}", display, line_of(doc))
-                refs.append(ref)
-            if not refs:
-                self.errs.add(f"feature service '{name}' lists no features", display, line_of(doc))
-            if name in out:
-                self.errs.add(f"duplicate feature service '{name}'", display, line_of(doc))
-            out[name] = FeatureService(
-                name, tuple(refs), str(doc.get("description", "")), display, line_of(doc)
+def parse_services(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[str, FeatureService]:
+    """The feature services declared, each one's references checked against `views`."""
+    out: dict[str, FeatureService] = {}
+    for doc, display in ctx.declared.service_docs:
+        name = doc["name"]
+        refs: list[FeatureRef] = []
+        raw = doc.get("features") or []
+        if not isinstance(raw, list):
+            ctx.errs.add(
+                f"feature service '{name}': features must be a list of view:feature",
+                display,
+                line_of(doc),
             )
-        return out
-
-    def _on_demand(self, views: dict[str, FeatureView]) -> dict[str, OnDemandFeature]:
-        out: dict[str, OnDemandFeature] = {}
-        for doc, display in self.odf_docs:
-            name, line = doc["name"], line_of(doc)
-            text = doc.get("expression")
-            if isinstance(text, (int, float)) and not isinstance(text, bool):
-                text = str(text)  # a constant: YAML read it as a number
-            if not isinstance(text, str) or not text.strip():
-                self.errs.add(
-                    f"on-demand feature '{name}' needs expression: a SQL expression",
-                    display,
-                    line,
-                    hint="e.g. expression: amount / nullif(lifetime_value, 0)",
-                )
-                continue
+            raw = []
+        for text in raw:
             try:
-                ftype = FeatureType.parse(doc.get("type"))
-                expression = _expression(text, self.config.dialect)
-            except (ValueError, ParseError, TokenError) as err:
-                first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
-                self.errs.add(f"on-demand feature '{name}': {first}", display, line)
+                ref = FeatureRef.parse(str(text))
+            except ValueError as err:
+                ctx.errs.add(f"feature service '{name}': {err}", display, line_of(doc))
                 continue
-            except RecursionError:
-                self.errs.add(
-                    f"on-demand feature '{name}': expression nested too deeply to parse",
-                    display,
-                    line,
-                )
-                continue
-            if self.config.dialect == "duckdb":
-                problem = duckdb_syntax_error(expression_statement(text))
-                if problem is not None:
-                    self.errs.add(
-                        f"on-demand feature '{name}': expression: {problem.message} "
-                        "(DuckDB's parser)",
-                        display,
-                        line,
-                        hint="fix the expression",
-                    )
-                    continue
-            cols = []
-            for col in _list(doc.get("request_columns")):
-                try:
-                    if not isinstance(col["name"], str) or not IDENT.match(col["name"]):
-                        raise ValueError(col["name"])
-                    cols.append(RequestColumn(col["name"], FeatureType.parse(col["type"])))
-                except (KeyError, TypeError, ValueError):
-                    self.errs.add(
-                        f"on-demand feature '{name}': request_columns entries need name and type",
-                        display,
-                        line,
-                        hint="e.g. request_columns: [{name: amount, type: float64}]",
-                    )
-            inputs = []
-            for item in _list(doc.get("inputs")):
-                try:
-                    ref = FeatureRef.parse(str(item))
-                except ValueError as err:
-                    self.errs.add(f"on-demand feature '{name}': {err}", display, line)
-                    continue
-                odfs = {str(d.get("name")) for d, _ in self.odf_docs}
-                on_demand = (
-                    ref.feature is None and ref.view in odfs and ref.view not in views
-                ) or (ref.view == "on_demand" and ref.feature in odfs)
-                unknown = None if on_demand else check_ref(ref, views, set(self.view_docs))
-                if unknown:
-                    self.errs.add(f"on-demand feature '{name}': {unknown}", display, line)
-                inputs.append(ref)
-            if name in out:
-                self.errs.add(
-                    f"duplicate on-demand feature '{name}'",
-                    display,
-                    line,
-                    hint="on-demand feature names must be unique",
-                )
-                continue
-            out[name] = OnDemandFeature(
-                name, ftype, expression, tuple(cols), tuple(inputs), display, line
+            problem = feature_ref_problem(ctx, ref, views)
+            if problem:
+                ctx.errs.add(f"feature service '{name}': {problem}", display, line_of(doc))
+            refs.append(ref)
+        if not refs:
+            ctx.errs.add(f"feature service '{name}' lists no features", display, line_of(doc))
+        if name in out:
+            ctx.errs.add(f"duplicate feature service '{name}'", display, line_of(doc))
+        out[name] = FeatureService(
+            name, tuple(refs), str(doc.get("description", "")), display, line_of(doc)
+        )
+    return out
+
+
+def parse_on_demand(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[str, OnDemandFeature]:
+    """The on-demand features declared: expression, request columns and inputs checked."""
+    out: dict[str, OnDemandFeature] = {}
+    for doc, display in ctx.declared.odf_docs:
+        name, line = doc["name"], line_of(doc)
+        text = doc.get("expression")
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = str(text)  # a constant: YAML read it as a number
+        if not isinstance(text, str) or not text.strip():
+            ctx.errs.add(
+                f"on-demand feature '{name}' needs expression: a SQL expression",
+                display,
+                line,
+                hint="e.g. expression: amount / nullif(lifetime_value, 0)",
             )
-        return out
+            continue
+        try:
+            ftype = FeatureType.parse(doc.get("type"))
+            expression = _expression(text, ctx.config.dialect)
+        except (ValueError, ParseError, TokenError) as err:
+            first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+            ctx.errs.add(f"on-demand feature '{name}': {first}", display, line)
+            continue
+        except RecursionError:
+            ctx.errs.add(
+                f"on-demand feature '{name}': expression nested too deeply to parse",
+                display,
+                line,
+            )
+            continue
+        if ctx.config.dialect == "duckdb":
+            problem = duckdb_syntax_error(expression_statement(text))
+            if problem is not None:
+                ctx.errs.add(
+                    f"on-demand feature '{name}': expression: {problem.message} (DuckDB's parser)",
+                    display,
+                    line,
+                    hint="fix the expression",
+                )
+                continue
+        cols = []
+        for col in _list(doc.get("request_columns")):
+            try:
+                if not isinstance(col["name"], str) or not IDENT.match(col["name"]):
+                    raise ValueError(col["name"])
+                cols.append(RequestColumn(col["name"], FeatureType.parse(col["type"])))
+            except (KeyError, TypeError, ValueError):
+                ctx.errs.add(
+                    f"on-demand feature '{name}': request_columns entries need name and type",
+                    display,
+                    line,
+                    hint="e.g. request_columns: [{name: amount, type: float64}]",
+                )
+        inputs = []
+        for item in _list(doc.get("inputs")):
+            try:
+                ref = FeatureRef.parse(str(item))
+            except ValueError as err:
+                ctx.errs.add(f"on-demand feature '{name}': {err}", display, line)
+                continue
+            unknown = feature_ref_problem(ctx, ref, views)
+            if unknown:
+                ctx.errs.add(f"on-demand feature '{name}': {unknown}", display, line)
+            inputs.append(ref)
+        if name in out:
+            ctx.errs.add(
+                f"duplicate on-demand feature '{name}'",
+                display,
+                line,
+                hint="on-demand feature names must be unique",
+            )
+            continue
+        out[name] = OnDemandFeature(
+            name, ftype, expression, tuple(cols), tuple(inputs), display, line
+        )
+    return out
 
 
 # What an on-demand expression may not contain: it is evaluated over the columns of one
