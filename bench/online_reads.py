@@ -191,13 +191,17 @@ class RawRedis:
         import msgpack
         import redis
 
+        from fsql.online.redis_codec import PREFIX_BYTES
+
+        self.prefix_bytes = PREFIX_BYTES
         self.client = redis.Redis.from_url(REDIS_URL)
         self.pack = msgpack.Packer(use_bin_type=True).pack
         self.unpackb = msgpack.unpackb
         meta = self.client.hgetall(f"{FSQL_PREFIX}fsql:{PROJECT}:meta".encode())
-        # field view -> "<layout>:<tag>"; data keys are P <tag> ":" msgpack(key)
+        # field view -> "<layout>:<tag>:<view_hash>:<generation>" (KEY_LAYOUT); data keys
+        # are P <tag> ":" msgpack(key)
         self.base = {
-            view.decode(): FSQL_PREFIX.encode() + value.split(b":", 1)[1] + b":"
+            view.decode(): FSQL_PREFIX.encode() + value.split(b":")[1] + b":"
             for view, value in meta.items()
         }
 
@@ -212,7 +216,7 @@ class RawRedis:
         raw = self.client.get(self.base[view] + self.pack(key))
         if raw is None or int.from_bytes(raw[:8], "big") - (1 << 63) < OLDEST_US:
             return None
-        return tuple(self.unpackb(raw[16:]))
+        return tuple(self.unpackb(raw[self.prefix_bytes :]))
 
 
 # --- steps (each runs in its own process) ----------------------------------------------------
