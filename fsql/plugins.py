@@ -26,6 +26,8 @@ import functools
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from fsql.errors import ProjectError
+
 ADAPTERS = "fsql.adapters"
 DIALECTS = "fsql.dialects"
 ONLINE_STORES = "fsql.online_stores"
@@ -76,6 +78,19 @@ def find(group: str, name: str) -> EntryPoint:
 def load(group: str, name: str) -> Any:
     """The object `name` registers in `group`, imported now."""
     return find(group, name).load()
+
+
+def load_named(group: str, name: str, what: str, file: str | None = None) -> Any:
+    """`load` for a profile's `type:`: an unknown name is one ProjectError naming `what`
+    (e.g. "offline engine") and the names there are."""
+    try:
+        return load(group, name)
+    except PluginNotFound as err:
+        raise ProjectError(
+            f"{what} '{name}' is not available",
+            file=file,
+            hint=f"use type: {' or '.join(err.known)}, or install the package that adds it",
+        ) from None
 
 
 def known(group: str, name: str) -> bool:

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent / "fsql"
 
 # Earlier layers first; a module may import its own package and any earlier layer.
 LAYERS: list[set[str]] = [
-    {"errors", "arrow_buffers", "plugins", "version"},
+    {"errors", "version", "arrow_buffers"},
+    {"plugins"},
     {"config", "graph"},
     {"definitions"},
     {"dialects"},

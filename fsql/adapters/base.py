@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 
 from fsql import plugins
 from fsql.compile.statements import transaction_sql
-from fsql.errors import ProjectError
 
 
 class OfflineAdapter(ABC):
@@ -120,14 +119,7 @@ def open_offline(
     `waiting` hears once when the engine waits for another process (a DuckDB file lock).
     """
     kind = str(config.get("type", "duckdb"))
-    try:
-        adapter = plugins.load(plugins.ADAPTERS, kind)
-    except plugins.PluginNotFound as err:
-        raise ProjectError(
-            f"offline engine '{kind}' is not available",
-            file=source,
-            hint=f"use type: {' or '.join(err.known)}, or install the package that adds it",
-        ) from None
+    adapter = plugins.load_named(plugins.ADAPTERS, kind, "offline engine", source)
     opened: OfflineAdapter = adapter.from_config(config, project_root, source, waiting)
     return opened
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from fsql import plugins
 from fsql.definitions.models import FeatureView
-from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
 
 
@@ -17,13 +16,7 @@ def open_online(config: Mapping[str, Any], project_root: Path, project: str) -> 
     """Open the store a profile's `online:` block names (fsql.plugins, group
     `fsql.online_stores`); `project` namespaces its keys where the store is shared."""
     kind = str(config.get("type", "sqlite"))
-    try:
-        store = plugins.load(plugins.ONLINE_STORES, kind)
-    except plugins.PluginNotFound as err:
-        raise ProjectError(
-            f"online store '{kind}' is not available",
-            hint=f"use type: {' or '.join(err.known)}, or install the package that adds it",
-        ) from None
+    store = plugins.load_named(plugins.ONLINE_STORES, kind, "online store")
     opened: OnlineStore = store.from_config(config, project_root, project)
     return opened
 
