@@ -21,10 +21,11 @@ conversions in `fsql.online.sqlite_values`, the per-view plan (statements genera
 per view layout, namespace and read batch size) in `fsql.online.sqlite_plan`; this module
 holds the store itself: namespaces, fences, run state, reads and writes.
 
-Threading: one connection shared by all threads. Writes (and schema changes) are
-serialized by a lock and run in one `BEGIN IMMEDIATE` transaction per call; reads
-take no lock, so a read from another thread may see part of a write in progress,
-which is harmless because every row on its own only ever moves forward in time.
+Threading: writes (and schema changes) share one connection, are serialized by a lock
+and run in one `BEGIN IMMEDIATE` transaction per call. Reads take no lock and use a
+connection per thread, so they see only committed writes and never run inside another
+thread's write transaction (a read's snapshot there could make that BEGIN or COMMIT
+fail). An in-memory store has one connection for both.
 
 Size: the OnlineStore interface implemented for SQLite, with its connection and locking
 rules in one place; statements, per-view plans and value conversions are in their own
