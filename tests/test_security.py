@@ -113,6 +113,21 @@ REFUSED = {
 }
 
 
+def _training_from_sql(root: Path, query: str, out: Path) -> Any:
+    """`fsql build-training-set --entities-sql QUERY` of feature spend:spend into `out`."""
+    return _fsql(
+        "build-training-set",
+        "--project-dir",
+        str(root),
+        "--entities-sql",
+        query,
+        "--features",
+        "spend:spend",
+        "--output",
+        str(out),
+    )
+
+
 @pytest.mark.parametrize("query", list(REFUSED))
 def test_entities_sql_only_reads(
     tmp_path: Path, query: str, monkeypatch: pytest.MonkeyPatch
@@ -123,17 +138,7 @@ def test_entities_sql_only_reads(
         store.run()
         row = {"user_id": [1], "event_timestamp": [T0], "spend": [2.0]}
         store.push("spend", pa.table(row))
-    result = _fsql(
-        "build-training-set",
-        "--project-dir",
-        str(root),
-        "--entities-sql",
-        query,
-        "--features",
-        "spend:spend",
-        "--output",
-        str(tmp_path / "out.parquet"),
-    )
+    result = _training_from_sql(root, query, tmp_path / "out.parquet")
     _one_clear_line(result, "--entities-sql", REFUSED[query])
     assert not (tmp_path / "written.csv").exists() and not (tmp_path / "attached.duckdb").exists()
     assert not (tmp_path / "out.parquet").exists()
@@ -148,16 +153,6 @@ def test_entities_sql_still_runs_a_query(tmp_path: Path) -> None:
     query = (
         "with e as (select 1 as user_id, timestamp '2026-01-02' as event_timestamp) select * from e"
     )
-    result = _fsql(
-        "build-training-set",
-        "--project-dir",
-        str(root),
-        "--entities-sql",
-        query,
-        "--features",
-        "spend:spend",
-        "--output",
-        str(out),
-    )
+    result = _training_from_sql(root, query, out)
     assert result.exit_code == 0, result.output
     assert out.exists()

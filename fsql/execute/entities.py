@@ -118,7 +118,8 @@ def _parse_times(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedAr
         series = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     except (ValueError, TypeError, OverflowError):
         series = pd.Series([pd.NaT] * len(text))
-    bad = series.isna() & text.notna() & (text.str.strip() != "")
+    unparsed = series.isna() & text.notna()
+    bad = unparsed & (text.str.strip() != "") if unparsed.any() else unparsed
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
         value = str(text.iloc[row])

@@ -37,16 +37,21 @@ CONNECT_TIMEOUT = 5.0  # seconds: opening a connection (`connect_timeout`)
 AUTH_REPLIES = ("WRONGPASS", "NOAUTH", "invalid username-password pair", "invalid password")
 
 
-def _timeout(value: float | None, default: float, key: str) -> float:
-    """A timeout in seconds: the default for None, an error unless above 0."""
+def _timeout(value: Any, default: float, key: str) -> float:
+    """A timeout in seconds as the profile gives it: the default for None, an error
+    unless a number above 0."""
     if value is None:
         return default
-    if not value > 0:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not seconds > 0:
         raise ProjectError(
             f"online store redis: {key} must be a number of seconds above 0, not {value!r}",
             hint=f"leave it out for the default ({default:g} s)",
         )
-    return float(value)
+    return seconds
 
 
 def _remember_password(url: str) -> None:

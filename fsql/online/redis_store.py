@@ -112,17 +112,6 @@ def _new_tag() -> str:
     return base64.urlsafe_b64encode(os.urandom(6)).decode()
 
 
-def _seconds(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ProjectError(
-            f"online store redis: {key} must be a number of seconds, not {value!r}"
-        ) from None
-
-
 class RedisOnlineStore(OnlineStore):
     """Online store in Redis; one instance (one pool of settings) per FeatureStore.
 
@@ -144,8 +133,8 @@ class RedisOnlineStore(OnlineStore):
             url,
             project=project,
             key_prefix=str(config.get("key_prefix", "")),
-            socket_timeout=_seconds(config.get("socket_timeout"), "socket_timeout"),
-            connect_timeout=_seconds(config.get("connect_timeout"), "connect_timeout"),
+            socket_timeout=config.get("socket_timeout"),
+            connect_timeout=config.get("connect_timeout"),
             expire=bool(config.get("expire", False)),
         )
 

@@ -105,6 +105,11 @@ _PLAIN_KEYS = frozenset({int, str, float, bytes, type(None)})
 _NO_KEY = (None,)  # a key that cannot be stored: matches nothing
 
 
+def _plain_key(key: tuple[Any, ...]) -> bool:
+    """Whether every value of `key` is stored as it is (no normalisation needed)."""
+    return all(type(v) in _PLAIN_KEYS for v in key)
+
+
 class SQLiteOnlineStore(OnlineStore):
     """Online store in one SQLite file (or `":memory:"`), safe to share between threads.
 
@@ -485,7 +490,8 @@ class SQLiteOnlineStore(OnlineStore):
         nk = len(plan.keys)
         if len(keys) == 1:  # the serving hot path: one point lookup
             key: tuple[Any, ...] | None = keys[0]
-            if not all(type(v) in _PLAIN_KEYS for v in keys[0]):
+            plain = type(keys[0][0]) in _PLAIN_KEYS if nk == 1 else _plain_key(keys[0])
+            if not plain:
                 key = key_value(keys[0])
             if key is None:
                 return [None]
@@ -501,9 +507,7 @@ class SQLiteOnlineStore(OnlineStore):
         self, plan: Plan, keys: Sequence[tuple[Any, ...]], oldest: int | None
     ) -> list[tuple[Any, ...] | None]:
         nk = len(plan.keys)
-        keys = [
-            k if all(type(v) in _PLAIN_KEYS for v in k) else key_value(k) or _NO_KEY for k in keys
-        ]
+        keys = [k if _plain_key(k) else key_value(k) or _NO_KEY for k in keys]
         # Result rows are matched back by key value; SQLite and Python agree on
         # equality here (1 == 1.0, 1 != '1'), and duplicates are asked once.
         wanted: list[Any] = list(
