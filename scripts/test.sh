@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
 .venv/bin/ruff check fsql tests
 .venv/bin/mypy  # settings and files in pyproject.toml [tool.mypy]
-.venv/bin/python -m pytest "$@"
+# One worker per core (at most four): every test keeps to its own files, Redis keys, warehouse
+# schema and emulator session, so they run side by side. `-n 0` runs them in this process.
+.venv/bin/python -m pytest -n auto --maxprocesses=4 "$@"

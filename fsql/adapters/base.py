@@ -1,7 +1,10 @@
 """The five verbs every offline engine adapter offers, and how one is opened.
 
 Adapters execute SQL text and move Arrow; the text comes from `fsql.compile` (sqlglot
-trees), including the transaction control `transaction()` runs."""
+trees), including the transaction control `transaction()` runs. A statement with
+run-time values arrives as a `Statement` (fsql.dialects.statement), written for the
+engine at compile time together with the names of the values it binds, so an adapter
+never reads SQL back; plain text runs as it is and binds nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +16,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from fsql import plugins
 from fsql.compile.statements import transaction_sql
+from fsql.dialects.statement import Statement
+from fsql.errors import RunError
+
+SQL = str | Statement
 
 
 class OfflineAdapter(ABC):
@@ -32,7 +40,7 @@ class OfflineAdapter(ABC):
     transactions: bool = True
 
     @abstractmethod
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    def execute(self, sql: SQL, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement (DDL/DML); raise the driver's error untouched."""
 
     @contextmanager
@@ -59,18 +67,20 @@ class OfflineAdapter(ABC):
             raise
 
     @abstractmethod
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a query and return the whole result as an Arrow table."""
 
     @abstractmethod
     def fetch_batches(
-        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+        self, sql: SQL, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         """Run a query and stream its result, so large results never sit in memory."""
 
     @abstractmethod
-    def register(self, name: str, data: pa.Table) -> None:
-        """Make an Arrow table queryable under `name` for this connection."""
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        """Make an Arrow table queryable for this connection; returns the table that holds
+        it, for `read_upload` to point compiled SQL naming `name` at. Registering a name
+        again replaces its rows."""
 
     @abstractmethod
     def unregister(self, name: str) -> None:
@@ -104,6 +114,18 @@ class OfflineAdapter(ABC):
         """Open the engine a profile's `offline:` block describes. `source` names the
         profiles file in errors; `waiting` hears when the engine waits for another
         process (engines without such waits ignore it)."""
+
+
+def bind(sql: SQL, params: Mapping[str, Any] | None) -> tuple[str, list[Any] | dict[str, Any]]:
+    """The text to send and the values it binds (empty when it binds none)."""
+    if isinstance(sql, Statement):
+        return sql.text, sql.values(params)
+    if params:
+        raise RunError(
+            "SQL with parameters must come compiled, as a Statement",
+            hint="this is a bug in fsql",
+        )
+    return sql, {}
 
 
 def open_offline(

@@ -22,8 +22,9 @@ the client waits `job_timeout_seconds` for a job (fsql.adapters.bigquery_config 
 
 Uploads. `register(name, data)` loads the Arrow table into a table of its own,
 `<dataset>.<name>_<random>` (so concurrent runs sharing a dataset never see each other's
-rows), by a load job, never as SQL literals; later SQL naming `name` is pointed at that
-table. `unregister` (and `close`) drop it.
+rows), by a load job, never as SQL literals, and returns that table: compiled SQL is
+pointed at it before it is written (fsql.dialects.statement's `read_upload`). `unregister`
+(and `close`) drop it.
 
 Fingerprints. `table_fingerprint` reads the table's metadata (tables.get); where that cannot
 tell, a content checksum: `COUNT(*)` and the NUMERIC sum of a 60-bit hash of each row, one
@@ -49,7 +50,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter, upload_table
+from fsql.adapters.base import SQL, OfflineAdapter, bind, upload_table
 from fsql.adapters.bigquery_config import BigQueryConfig, check_profile, credentials
 from fsql.adapters.bigquery_errors import bigquery_error
 from fsql.adapters.bigquery_jobs import load_job, query_job
@@ -60,12 +61,8 @@ from fsql.adapters.bigquery_values import (
     rebatch,
 )
 from fsql.config.profiles import PROFILES_FILE
-from fsql.dialects.bigquery import (
-    checksum_query,
-    inline_parameters,
-    parse_table_name,
-    point_at_uploads,
-)
+from fsql.dialects.bigquery import BIGQUERY, checksum_query, inline_values, parse_table_name
+from fsql.dialects.statement import Statement
 from fsql.errors import FsqlError, ProjectError, RunError
 
 __all__ = [  # names tests and callers import from here, wherever they are defined
@@ -170,30 +167,33 @@ class BigQueryAdapter(OfflineAdapter):
 
     # -- statements ------------------------------------------------------------------------------
 
-    def job_config(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    def job_config(self, sql: SQL, params: Mapping[str, Any] | None = None) -> Any:
         """The QueryJobConfig a statement runs with: dataset, parameters, cost controls."""
-        return query_job(self._bq, self.config, sql, params)
+        _, values = bind(sql, params)
+        assert isinstance(values, dict)  # BigQuery binds by name
+        return query_job(self._bq, self.config, values)
 
-    def _resolve(self, sql: str | exp.Expr) -> str:
-        """`sql` as text, references to registered names pointed at their uploaded tables."""
-        text = sql if isinstance(sql, str) else sql.sql(dialect="bigquery")
-        return point_at_uploads(text, self._registered, self.project, self.dataset)
+    def _text(self, sql: SQL | exp.Expr, params: Mapping[str, Any] | None) -> tuple[str, Any]:
+        """The text a job runs and its QueryJobConfig; with `parameters: inline`, the
+        values are written into the text as typed literals instead."""
+        statement = BIGQUERY.statement(sql) if isinstance(sql, exp.Expr) else sql
+        if params and self.config.parameters == "inline" and isinstance(statement, Statement):
+            return inline_values(statement, params), self.job_config(statement.text)
+        text, _ = bind(statement, params)
+        return text, self.job_config(statement, params)
 
     def _query(
         self,
-        sql: str | exp.Expr,
+        sql: SQL | exp.Expr,
         params: Mapping[str, Any] | None,
         doing: str,
         page_size: int | None = None,
     ) -> Any:
         """The RowIterator of a finished job running `sql`."""
-        sql = self._resolve(sql)
-        if params and self.config.parameters == "inline":
-            sql, params = inline_parameters(sql, params), None
-        config = self.job_config(sql, params)
+        text, config = self._text(sql, params)
         try:
             return self._client.query_and_wait(
-                sql,
+                text,
                 job_config=config,
                 location=self.config.location,
                 api_timeout=self._request,
@@ -205,10 +205,10 @@ class BigQueryAdapter(OfflineAdapter):
         except Exception as err:
             raise self._error(err, doing) from err
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    def execute(self, sql: SQL, params: Mapping[str, Any] | None = None) -> None:
         self._query(sql, params, "running a statement")
 
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
         rows = self._query(sql, params, "running a query")
         try:
             return normalise_arrow(rows.to_arrow(create_bqstorage_client=False))
@@ -216,7 +216,7 @@ class BigQueryAdapter(OfflineAdapter):
             raise self._error(err, "reading a query result") from err
 
     def fetch_batches(
-        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+        self, sql: SQL, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         rows = self._query(sql, params, "running a query", page_size=batch_rows)
         try:
@@ -225,10 +225,9 @@ class BigQueryAdapter(OfflineAdapter):
         except Exception as err:
             raise self._error(err, "reading a query result") from err
 
-    def dry_run_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    def dry_run_bytes(self, sql: SQL, params: Mapping[str, Any] | None = None) -> int:
         """The bytes `sql` would process, from a dry-run job (nothing runs, nothing is billed)."""
-        sql = self._resolve(sql)
-        config = self.job_config(sql, params)
+        sql, config = self._text(sql, params)
         config.dry_run = True
         config.use_query_cache = False
         try:
@@ -246,7 +245,8 @@ class BigQueryAdapter(OfflineAdapter):
 
     # -- uploads ---------------------------------------------------------------------------------
 
-    def register(self, name: str, data: pa.Table) -> None:
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        """A table of its own in the dataset, `<name>_<random>`, loaded by a load job."""
         bigquery = self._bq
         doing = f"uploading table '{name}'"
         self.unregister(name)
@@ -275,6 +275,7 @@ class BigQueryAdapter(OfflineAdapter):
             failure = self._error(err, doing)
             self.unregister(name)
             raise failure from err
+        return exp.table_(real, self.dataset, self.project, quoted=True)
 
     def unregister(self, name: str) -> None:
         """Drop a table `register` made; any other name is left alone, as DuckDB's is."""

@@ -27,17 +27,15 @@ import pyarrow as pa
 
 from fsql.adapters.bigquery_config import BigQueryConfig
 from fsql.adapters.bigquery_values import csv_bytes, parquet_bytes, scalar_parameter, upload_type
-from fsql.dialects.bigquery import used_parameters
 
 
-def query_job(
-    bigquery: Any, config: BigQueryConfig, sql: str, params: Mapping[str, Any] | None
-) -> Any:
-    """The QueryJobConfig `sql` runs with: dataset, parameters, cost controls."""
+def query_job(bigquery: Any, config: BigQueryConfig, values: Mapping[str, Any]) -> Any:
+    """The QueryJobConfig a statement runs with: dataset, the `values` it binds (exactly
+    the names it uses: BigQuery refuses others), cost controls."""
     job = bigquery.QueryJobConfig(default_dataset=f"{config.project}.{config.dataset}")
-    if params:
+    if values:
         job.query_parameters = [
-            scalar_parameter(bigquery, name, params[name]) for name in used_parameters(sql, params)
+            scalar_parameter(bigquery, name, value) for name, value in values.items()
         ]
     if config.maximum_bytes_billed is not None:
         job.maximum_bytes_billed = config.maximum_bytes_billed

@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsql.adapters.base import UTC_MICROS
-from fsql.dialects.bigquery import used_parameters
 from fsql.errors import RunError
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
     "rebatch",
     "scalar_parameter",
     "upload_type",
-    "used_parameters",  # defined in fsql.dialects.bigquery; tests import it from here
 ]
 
 UPLOAD_TYPES = (

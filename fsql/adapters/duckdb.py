@@ -18,8 +18,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter
+from fsql.adapters.base import SQL, OfflineAdapter, bind
 from fsql.compile.statements import setting_sql, table_exists_sql
 from fsql.dialects.duckdb import table_checksum
 from fsql.errors import ProjectError, RunError
@@ -95,7 +96,7 @@ class DuckDBAdapter(OfflineAdapter):
             settings["memory_limit"] = str(memory_limit)
         for key, value in settings.items():
             # Setting names are our own constants; values travel as bound parameters.
-            self._con.execute(setting_sql(key, "duckdb"), {"value": value})
+            self._con.execute(*bind(setting_sql(key, "duckdb"), {"value": value}))
 
     @classmethod
     def from_config(
@@ -125,24 +126,29 @@ class DuckDBAdapter(OfflineAdapter):
             waiting,
         )
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    def execute(self, sql: SQL, params: Mapping[str, Any] | None = None) -> None:
+        text, values = bind(sql, params)
         with self._lock:
-            self._con.execute(sql, dict(params) if params else None)
+            self._con.execute(text, values or None)
 
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
+        text, values = bind(sql, params)
         with self._lock:
-            return self._con.sql(sql, params=dict(params) if params else None).to_arrow_table()
+            return self._con.sql(text, params=values or None).to_arrow_table()
 
     def fetch_batches(
-        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+        self, sql: SQL, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
+        text, values = bind(sql, params)
         with self._lock:
-            relation = self._con.sql(sql, params=dict(params) if params else None)
+            relation = self._con.sql(text, params=values or None)
             yield from relation.to_arrow_reader(batch_rows)
 
-    def register(self, name: str, data: pa.Table) -> None:
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        """The Arrow table itself, queried in place under `name` (no copy)."""
         with self._lock:
             self._con.register(name, data)
+        return exp.Table(this=exp.to_identifier(name))
 
     def unregister(self, name: str) -> None:
         with self._lock:
@@ -150,7 +156,8 @@ class DuckDBAdapter(OfflineAdapter):
 
     def table_schema(self, table: str) -> pa.Schema | None:
         with self._lock:
-            found = self._con.execute(_TABLE_EXISTS, {"name": table}).fetchall()
+            text, values = bind(_TABLE_EXISTS, {"name": table})
+            found = self._con.execute(text, values).fetchall()
             if not found or not found[0][0]:
                 return None
             rel = self._con.table(table)

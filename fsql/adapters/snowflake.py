@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from fsql.adapters.base import OfflineAdapter, upload_table
+from fsql.adapters.base import SQL, OfflineAdapter, bind, upload_table
 from fsql.adapters.snowflake_config import DEFAULT_TIMEOUTS, SnowflakeConfig, connect_args
 from fsql.adapters.snowflake_errors import (
     NOT_FOUND_ERRNO,
@@ -48,7 +48,7 @@ from fsql.adapters.snowflake_errors import (
     snowflake_error,
 )
 from fsql.adapters.snowflake_values import (
-    bind_named,
+    binding,
     described_schema,
     metadata_fingerprint,
     normalise_arrow,
@@ -56,6 +56,7 @@ from fsql.adapters.snowflake_values import (
 )
 from fsql.config.profiles import PROFILES_FILE
 from fsql.dialects.snowflake import (
+    SNOWFLAKE,
     checksum_query,
     copy_parquet,
     create_stage,
@@ -75,7 +76,6 @@ __all__ = [  # names tests and callers import from here, wherever they are defin
     "RetryBudgetSpent",
     "SnowflakeAdapter",
     "SnowflakeConfig",
-    "bind_named",
     "connect_args",
     "metadata_fingerprint",
     "normalise_arrow",
@@ -134,19 +134,16 @@ class SnowflakeAdapter(OfflineAdapter):
     def _error(self, err: BaseException, doing: str) -> RunError:
         return snowflake_error(err, doing, self.where)
 
-    def _run(self, statement: str | exp.Expr, params: Mapping[str, Any] | None, doing: str) -> Any:
-        """A cursor that has run `statement` (text, or a tree of the dialect's), parameters
-        bound by number."""
-        values: list[Any] = []
-        if params:
-            text, values = bind_named(statement, params)
-        elif isinstance(statement, exp.Expr):
-            text = statement.sql(dialect="snowflake")
-        else:
-            text = statement
+    def _run(self, statement: SQL | exp.Expr, params: Mapping[str, Any] | None, doing: str) -> Any:
+        """A cursor that has run `statement` (compiled, text, or one of the dialect's trees),
+        its values bound by number (datetimes as TIMESTAMP_TZ)."""
+        if isinstance(statement, exp.Expr):
+            statement = SNOWFLAKE.statement(statement)
+        text, values = bind(statement, params)
+        bound = [binding(value) for value in values] if isinstance(values, list) else []
         cursor = self._con.cursor()
         try:
-            cursor.execute(text, values or None, timeout=self._timeout)
+            cursor.execute(text, bound or None, timeout=self._timeout)
         except Exception as err:
             cursor.close()
             raise self._error(err, doing) from err
@@ -166,10 +163,10 @@ class SnowflakeAdapter(OfflineAdapter):
         finally:
             cursor.close()
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    def execute(self, sql: SQL, params: Mapping[str, Any] | None = None) -> None:
         self._run(sql, params, "running a statement").close()
 
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
         cursor = self._run(sql, params, "running a query")
         try:
             table = cursor.fetch_arrow_all(force_microsecond_precision=True)
@@ -182,7 +179,7 @@ class SnowflakeAdapter(OfflineAdapter):
             cursor.close()
 
     def fetch_batches(
-        self, sql: str, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
+        self, sql: SQL, params: Mapping[str, Any] | None = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         cursor = self._run(sql, params, "running a query")
         try:
@@ -194,7 +191,8 @@ class SnowflakeAdapter(OfflineAdapter):
         finally:
             cursor.close()
 
-    def register(self, name: str, data: pa.Table) -> None:
+    def register(self, name: str, data: pa.Table) -> exp.Table:
+        """A temporary table of this session called `name` (no other session sees it)."""
         doing = f"uploading table '{name}'"
         data = upload_table(data)
         table = exp.to_table(name, dialect="snowflake")
@@ -203,7 +201,7 @@ class SnowflakeAdapter(OfflineAdapter):
         self._run(create_temporary_table(table, columns, types), None, doing).close()
         self._registered.add(name)
         if not data.num_rows:
-            return
+            return table
         # PUT `data` as Parquet to the session's temporary stage, then COPY it into `table`.
         if not self._stage_ready:
             self._run(create_stage(STAGE), None, doing).close()
@@ -214,6 +212,7 @@ class SnowflakeAdapter(OfflineAdapter):
             pq.write_table(data, path)
             self._run(put_file(path, folder), None, doing).close()
         self._run(copy_parquet(table, columns, types, folder), None, doing).close()
+        return table
 
     def unregister(self, name: str) -> None:
         """Drop a table `register` made; any other name is left alone, as DuckDB's is."""

@@ -2,13 +2,10 @@
 
 Pure functions, kept apart from the adapter so they can be read and tested on their own.
 
-Parameters. Compiled SQL names its parameters with sqlglot placeholders
-(`exp.Placeholder(this="end")`), which sqlglot's snowflake dialect prints as `:end`. With
-parameters given, `bind_named` numbers them (`:1`, `:2`, ...: fsql.dialects.snowflake's
-`number_placeholders`, which also takes `$name` when `name` is a parameter, so SQL written
-DuckDB-style runs too) for the connector's `numeric` paramstyle: values travel as server-side
-bindings, never as SQL text. Datetimes bind as TIMESTAMP_TZ (naive ones are taken as UTC). A
-statement run without parameters is sent exactly as given.
+Parameters. Compiled statements arrive numbered (`:1`, `:2`: fsql.dialects.statement) for the
+connector's server-side `numeric` paramstyle: values travel as bindings, never as SQL text.
+`binding` gives each value as the connector binds it: datetimes as TIMESTAMP_TZ (naive ones
+are taken as UTC).
 
 Names and types. Snowflake folds unquoted identifiers to upper case. fsql identifiers are
 case-insensitive and projects write them in lower case, so a result column whose name comes
@@ -28,17 +25,15 @@ metadata refreshes, so those (and any engine that keeps no real LAST_ALTERED: fa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlglot
 from sqlglot import exp
 
 from fsql.adapters.base import UTC_MICROS
-from fsql.dialects.snowflake import number_placeholders
 from fsql.errors import RunError
 
 UPLOAD_TYPES = (
@@ -70,24 +65,6 @@ def binding(value: Any) -> Any:
         moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return ("TIMESTAMP_TZ", moment)
     return value
-
-
-def bind_named(sql: str | exp.Expr, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """Rewrite `:name` (and `$name` for known names) as `:1`, `:2`; return SQL and values.
-
-    SQL text is parsed first; a tree (one of the adapter's own statements) is used as it is."""
-    if isinstance(sql, exp.Expr):
-        tree = sql
-    else:
-        try:
-            tree = sqlglot.parse_one(sql, read="snowflake")
-        except sqlglot.errors.ParseError as err:
-            first = str(err).splitlines()[0]
-            raise RunError(f"cannot bind parameters: the SQL does not parse ({first})") from err
-    tree, names = number_placeholders(tree, params)
-    if not names:
-        return (sql if isinstance(sql, str) else sql.sql(dialect="snowflake")), []
-    return tree.sql(dialect="snowflake"), [binding(params[name]) for name in names]
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from fsql.compile.views import create_table, latest_per_key, merge_into
 from fsql.definitions.models import FeatureRef, FeatureView, OnDemandFeature, Project
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
+from fsql.dialects.statement import Statement
 from fsql.errors import ProjectError
 from fsql.project.load import check_ref
 
@@ -46,27 +47,28 @@ class ViewPlan:
     latest_since: exp.Query | None = None
     relations: Relations | None = field(default=None, compare=False, repr=False)
     _text: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _statements: dict[str, Statement] = field(default_factory=dict, compare=False, repr=False)
 
-    def latest_sql(self, part: str, push_log: bool) -> str:
-        """`latest_full`, `latest_range` or `latest_since`, reading the view's push log
-        too when it has one (built on first use: only views that were pushed to)."""
-        if not push_log:
-            return self.sql(part)
-        key = f"{part}+push_log"
-        text = self._text.get(key)
-        if text is None:
-            assert self.relations is not None
-            tree = latest_per_key(
-                self.view,
-                self.relations,
-                with_start=part != "latest_full",
-                start_on_created=part == "latest_since",
-                push_log=True,
-            )
-            text = self._text[key] = tree.sql(
-                dialect=self.dialect.sqlglot_dialect, pretty=True, copy=False
-            )
-        return text
+    def latest_statement(self, part: str, push_log: bool) -> Statement:
+        """`latest_full`, `latest_range` or `latest_since` ready for the engine (it binds
+        `end`, and `start` unless full), reading the view's push log too when it has one
+        (that tree is built on first use: only views that were pushed to need it)."""
+        key = f"{part}+push_log" if push_log else part
+        statement = self._statements.get(key)
+        if statement is None:
+            if push_log:
+                assert self.relations is not None
+                tree: exp.Query = latest_per_key(
+                    self.view,
+                    self.relations,
+                    with_start=part != "latest_full",
+                    start_on_created=part == "latest_since",
+                    push_log=True,
+                )
+            else:
+                tree = getattr(self, part)
+            statement = self._statements[key] = self.dialect.statement(tree, pretty=True)
+        return statement
 
     def sql(self, part: str) -> str:
         """SQL text of `create`, `merge`, `latest_full`, `latest_range` or `latest_since`."""

@@ -15,6 +15,8 @@ from functools import cache
 
 from sqlglot import exp
 
+from fsql.dialects.statement import Statement, prepare
+
 
 @dataclass(frozen=True)
 class TransactionSQL:
@@ -37,14 +39,14 @@ def transaction_sql(dialect: str) -> TransactionSQL:
 
 
 @cache
-def setting_sql(name: str, dialect: str, param: str = "value") -> str:
+def setting_sql(name: str, dialect: str, param: str = "value") -> Statement:
     """`SET name = $value`: one session setting, its value a named parameter `param`."""
     item = exp.SetItem(this=exp.EQ(this=exp.column(name), expression=exp.Placeholder(this=param)))
-    return exp.Set(expressions=[item]).sql(dialect=dialect)
+    return prepare(exp.Set(expressions=[item]), dialect)
 
 
 @cache
-def table_exists_sql(dialect: str, param: str = "name") -> str:
+def table_exists_sql(dialect: str, param: str = "name") -> Statement:
     """The number of tables (or views) named by parameter `param`, from the standard
     `information_schema.tables`: 0 when there is none."""
     query = (
@@ -52,7 +54,7 @@ def table_exists_sql(dialect: str, param: str = "name") -> str:
         .from_(exp.table_("tables", db="information_schema"))
         .where(exp.EQ(this=exp.column("table_name"), expression=exp.Placeholder(this=param)))
     )
-    return query.sql(dialect=dialect)
+    return prepare(query, dialect)
 
 
 def row_count(table: exp.Table) -> exp.Select:

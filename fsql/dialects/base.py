@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from fsql import plugins
 from fsql.definitions.types import FeatureType
+from fsql.dialects.statement import Statement, prepare
 
 Rewrite = Callable[[exp.Expression], exp.Expression]
 # Values -> one signed 64-bit integer, the same for the same values every time.
@@ -74,6 +75,8 @@ class EngineDialect:
     # Whether tables outlive the process (an in-memory DuckDB does not: a push log
     # written there would vanish, served online and never trained on).
     persistent: Callable[[Mapping[str, Any]], bool] = _always
+    # The driver binds values by number (`:1`, `:2`: Snowflake's connector), not by name.
+    numbered_parameters: bool = False
 
     @property
     def struct_order_join(self) -> bool:
@@ -100,6 +103,12 @@ class EngineDialect:
 
     def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
         return expression.sql(dialect=self.sqlglot_dialect, pretty=pretty)
+
+    def statement(self, expression: exp.Expr, pretty: bool = False) -> Statement:
+        """`expression` ready for this engine's driver: text and the values it binds."""
+        return prepare(
+            expression, self.sqlglot_dialect, numbered=self.numbered_parameters, pretty=pretty
+        )
 
 
 @functools.cache

@@ -28,14 +28,9 @@
 sqlglot writes for BigQuery without complaint but BigQuery rejects.
 
 Statements. Below the declaration is the BigQuery syntax fsql.adapters.bigquery needs besides
-compiled plans: the `@name` parameters a statement uses (or their values written as typed
-literals, for emulators that refuse parameters), references to uploaded entity tables
-pointed at the tables they were loaded into, table names, and the checksum query of
-fingerprints. They read and write BigQuery SQL, so they live here rather than in the
-adapter; that is why this module is longer than a bare declaration. sqlglot builds all of
-it: this dialect has no escape hatch.
-
-Size: the declaration plus the statements the adapter reads and writes (see above).
+compiled plans: parameter values written as typed literals into a compiled statement's tree
+(for emulators that refuse parameters), table names, and the checksum query of
+fingerprints. sqlglot builds all of it: this dialect has no escape hatch.
 """
 
 from __future__ import annotations
@@ -44,12 +39,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
+from fsql.dialects.statement import Statement
 from fsql.errors import RunError
 
 
@@ -202,32 +197,7 @@ BIGQUERY = EngineDialect(
 )
 
 
-# -- statements and rewrites the adapter needs (fsql.adapters.bigquery) --------------------------
-# SQL arrives at the adapter as text; these read it in BigQuery's syntax and write it back.
-
-
-def _parse(sql: str) -> list[exp.Expr]:
-    return [tree for tree in sqlglot.parse(sql, read="bigquery") if tree is not None]
-
-
-def used_parameters(sql: str, params: Mapping[str, Any]) -> list[str]:
-    """The `@name` parameters the statement uses (all given ones when it does not parse)."""
-    try:
-        trees = _parse(sql)
-    except ParseError:
-        return list(params)
-    names: list[str] = []
-    for tree in trees:
-        for node in tree.find_all(exp.Parameter, exp.Placeholder):
-            if isinstance(node.this, exp.Parameter) or isinstance(node.parent, exp.Parameter):
-                continue  # `@@name`: a system variable, not a parameter
-            name = node.this.name if isinstance(node, exp.Parameter) else node.name
-            if name and name not in names:
-                names.append(name)
-    for name in names:
-        if name not in params:
-            raise RunError(f"SQL parameter '@{name}' has no value", hint="this is a bug in fsql")
-    return names
+# -- values written into statements (fsql.adapters.bigquery, `parameters: inline`) -------------
 
 
 def _literal(value: Any) -> exp.Expr:
@@ -244,53 +214,24 @@ def _literal(value: Any) -> exp.Expr:
     return exp.Literal.string(str(value))
 
 
-def inline_parameters(sql: str, params: Mapping[str, Any]) -> str:
-    """`sql` with each `@name` replaced by its value as a typed literal.
+def inline_values(statement: Statement, params: Mapping[str, Any]) -> str:
+    """The statement's text with each `@name` written as its value, a typed literal.
 
     Only for `parameters: inline`, meant for local emulators that refuse query
     parameters (crucible-emulator): the values are fsql's own (materialization window
-    times), never entity data, and sqlglot writes them as quoted, typed literals."""
-    names = set(used_parameters(sql, params))
+    times), never entity data, and sqlglot writes them as quoted, typed literals into the
+    tree the statement was compiled from (nothing is parsed back)."""
+    values = statement.values(params)
+    if not values or statement.tree is None:
+        return statement.text
+    assert isinstance(values, dict)
 
     def swap(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Parameter) and node.this.name in names:
-            return _literal(params[node.this.name])
-        if isinstance(node, exp.Placeholder) and node.name in names:
-            return _literal(params[node.name])
+        if isinstance(node, exp.Placeholder) and node.name in values:
+            return _literal(values[node.name])
         return node
 
-    return ";\n".join(t.transform(swap).sql(dialect="bigquery") for t in _parse(sql))
-
-
-def point_at_uploads(sql: str, uploads: Mapping[str, str], project: str, dataset: str) -> str:
-    """`sql` with each reference to an uploaded name (`uploads`: name -> the table it was
-    loaded into, in `project`.`dataset`) pointed at that table, aliased back to the name so
-    that `name.column` still resolves. A CTE of that name, or a table of another dataset or
-    project, is left alone; SQL that does not parse is returned as it is (BigQuery will say
-    what is wrong with it)."""
-    if not any(name in sql for name in uploads):
-        return sql
-    try:
-        trees = _parse(sql)
-    except ParseError:
-        return sql
-    out = []
-    for tree in trees:
-        ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
-
-        def swap(node: exp.Expr, ctes: set[str] = ctes) -> exp.Expr:
-            if not isinstance(node, exp.Table) or node.name not in uploads:
-                return node
-            if node.name in ctes or node.db not in ("", dataset):
-                return node
-            if node.catalog not in ("", project):
-                return node
-            real = exp.table_(uploads[node.name], dataset, project, quoted=True)
-            real.set("alias", node.args.get("alias") or exp.TableAlias(this=node.this.copy()))
-            return real
-
-        out.append(tree.transform(swap).sql(dialect="bigquery"))
-    return ";\n".join(out)
+    return statement.tree.transform(swap).sql(dialect="bigquery")
 
 
 def parse_table_name(identifier: str, doing: str) -> exp.Table:

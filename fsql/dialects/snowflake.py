@@ -23,7 +23,7 @@ keeps working however it is spelled. From that rule:
 
 Statements. Below the declaration are the statements fsql.adapters.snowflake runs besides
 compiled plans (upload table, stage, PUT, COPY, drop, describe, the INFORMATION_SCHEMA and
-checksum queries of fingerprints) and its parameter numbering, each built as a tree. They
+checksum queries of fingerprints), each built as a tree. They
 are Snowflake syntax, so they live here rather than in the adapter, which only sends them;
 that is why this module is longer than a bare declaration. sqlglot 30.22 builds all of them
 (exp.Put, exp.Copy, exp.Create of kind STAGE); the one thing it has no node for, a stage
@@ -32,7 +32,7 @@ location `@stage/folder`, is written by `stage_location`, the escape hatch of th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import PurePath
 
 from sqlglot import exp
@@ -89,6 +89,7 @@ SNOWFLAKE = EngineDialect(
     asof_struct_order=False,
     asof_match_condition=True,
     rewrites=(quote_reserved,),
+    numbered_parameters=True,
 )
 
 
@@ -112,32 +113,6 @@ def parse_table_name(identifier: str, doing: str) -> exp.Table:
     if len(table.parts) > 3 or not all(isinstance(p, exp.Identifier) for p in table.parts):
         raise RunError(f"{doing} failed: not a table name", hint=hint)
     return table
-
-
-def number_placeholders(tree: exp.Expr, names: Collection[str]) -> tuple[exp.Expr, list[str]]:
-    """`tree` with `:name` (and `$name` for a name in `names`) as `:1`, `:2`, ... (one number
-    per distinct name, in the order met), and the names in number order.
-
-    Numbers, for the connector's server-side `numeric` paramstyle, rather than `?`: the order
-    sqlglot walks a tree in need not be the order it prints it in. A `$name` that is not one
-    of `names` is a Snowflake session variable and is left alone."""
-    numbers: dict[str, int] = {}
-
-    def number(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Placeholder) and node.name:
-            name = node.name
-        elif isinstance(node, exp.Parameter) and isinstance(node.this, exp.Var):
-            name = node.this.name
-            if name not in names:
-                return node  # a Snowflake session variable, not ours
-        else:
-            return node
-        if name not in names:
-            raise RunError(f"SQL parameter ':{name}' has no value", hint="this is a bug in fsql")
-        numbers.setdefault(name, len(numbers) + 1)
-        return exp.Placeholder(this=str(numbers[name]))
-
-    return tree.transform(number), list(numbers)
 
 
 def create_temporary_table(

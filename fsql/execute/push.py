@@ -29,6 +29,7 @@ from fsql.config.secrets import scrub
 from fsql.definitions.keys import check_column
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType, type_family
+from fsql.dialects.statement import read_upload
 from fsql.errors import ProjectError, RunError
 from fsql.execute.entities import UTC_US, utc_timestamps
 
@@ -193,10 +194,14 @@ def append_push_log(
     try:
         if not log_exists:
             adapter.execute(dialect.sql(create_log(view, relations, key_types)))
-        adapter.register(PUSH_ROWS, rows.append_column(PUSHED_AT, pushed_at))
+        uploaded = adapter.register(PUSH_ROWS, rows.append_column(PUSHED_AT, pushed_at))
         try:
-            adapter.execute(dialect.sql(insert_log(view, relations, key_types)))
-            return adapter.fetch_arrow(dialect.sql(versioned_rows(view, relations, key_types)))
+            insert = read_upload(insert_log(view, relations, key_types), PUSH_ROWS, uploaded)
+            adapter.execute(dialect.statement(insert))
+            versioned = versioned_rows(view, relations, key_types)
+            return adapter.fetch_arrow(
+                dialect.statement(read_upload(versioned, PUSH_ROWS, uploaded))
+            )
         finally:
             adapter.unregister(PUSH_ROWS)
     except Exception as err:  # driver errors differ per engine

@@ -17,6 +17,7 @@ from fsql.compile.plan import CompiledProject, FeatureSelection
 from fsql.compile.statements import row_count
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
+from fsql.dialects.statement import read_upload
 from fsql.errors import RunError
 from fsql.execute.entities import EVENT_TIMESTAMP, prepare_entities
 
@@ -87,13 +88,15 @@ def run_training_set(
         timestamp_column,
         lambda view: _row_count(adapter, compiled, view) == 0,
     )
-    sql = compile_training_sql(compiled, items, selection)
+    tree = compiled.training_query(items, selection)
+    sql = compiled.sql(tree, pretty=True)
     if progress:
         progress(f"joining features onto {slim.num_rows:,} entity rows")
     name = ENTITY_TABLE
-    adapter.register(name, slim)
+    uploaded = adapter.register(name, slim)
     try:
-        result = conform_names(adapter.fetch_arrow(sql), [ROW_ID, *selection.columns])
+        statement = compiled.dialect.statement(read_upload(tree, name, uploaded))
+        result = conform_names(adapter.fetch_arrow(statement), [ROW_ID, *selection.columns])
     except Exception as err:  # driver errors differ per engine
         text = scrub(str(err)).strip().splitlines()
         raise RunError(

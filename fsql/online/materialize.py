@@ -282,13 +282,13 @@ def _stream(
     write every batch; returns the rows written and the newest event time among them
     (microseconds)."""
     view = plan.view
-    sql = plan.latest_sql(part, run.push_log)
+    statement = plan.latest_statement(part, run.push_log)
     params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
     rows = 0
     newest: int | None = None
     try:
-        for batch in adapter.fetch_batches(sql, params):
+        for batch in adapter.fetch_batches(statement, params):
             if not batch.num_rows:
                 continue
             batch = _store_batch(conform_names(batch, names))

@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
 from sqlglot import exp
 
 pytest.importorskip("google.cloud.bigquery")
@@ -42,13 +43,10 @@ from fsql.adapters.bigquery import (
     check_profile,
     metadata_fingerprint,
 )
-from fsql.adapters.bigquery_values import (
-    csv_bytes,
-    normalise_arrow,
-    parquet_bytes,
-    used_parameters,
-)
+from fsql.adapters.bigquery_values import csv_bytes, normalise_arrow, parquet_bytes
 from fsql.config.secrets import register_secret
+from fsql.dialects.bigquery import BIGQUERY
+from fsql.dialects.statement import Statement, read_upload
 from fsql.errors import ProjectError, RunError
 from tests.support.bigquery_emulator import client, profile_block
 
@@ -102,7 +100,12 @@ def test_unqualified_names_resolve_to_the_profile_dataset(
     assert adapter.fetch_arrow(qualified).to_pylist() == [{"a": 1}]
 
 
-def _window_query() -> str:
+def _reading(sql: str, name: str, table: exp.Table) -> Statement:
+    """`sql` (BigQuery) pointed at the table an upload registered as `name` went into."""
+    return BIGQUERY.statement(read_upload(sqlglot.parse_one(sql, read="bigquery"), name, table))
+
+
+def _window_query() -> Statement:
     """The form the compiler emits: sqlglot Placeholder nodes, printed by the bigquery dialect."""
     ts = exp.column("ts")
     query = (
@@ -117,7 +120,7 @@ def _window_query() -> str:
         )
         .order_by("user_id")
     )
-    return query.sql(dialect="bigquery")
+    return BIGQUERY.statement(query)
 
 
 WINDOW_PARAMS = {
@@ -131,10 +134,11 @@ WINDOW_PARAMS = {
 
 def test_compiled_placeholders_are_bound_as_typed_parameters(adapter: BigQueryAdapter) -> None:
     sql = _window_query()
-    assert sql == (
+    assert sql.text == (
         "SELECT user_id FROM events WHERE ts >= @start AND ts <= @end AND name <> @name "
         "ORDER BY user_id"
     )
+    assert sql.parameters == ("start", "end", "name")
     request = adapter.job_config(sql, WINDOW_PARAMS).to_api_repr()["query"]
     assert request["defaultDataset"] == {"projectId": adapter.project, "datasetId": adapter.dataset}
     assert request["parameterMode"] == "NAMED"
@@ -148,20 +152,16 @@ def test_compiled_placeholders_are_bound_as_typed_parameters(adapter: BigQueryAd
         "name": ("STRING", "x' OR 1=1 --"),  # a value, not SQL text
     }
     typed = adapter.job_config(
-        "SELECT @i, @f, @b, @d", {"i": 1, "f": 0.5, "b": True, "d": Decimal(2)}
+        BIGQUERY.statement(exp.select(*[exp.Placeholder(this=name) for name in "ifbd"])),
+        {"i": 1, "f": 0.5, "b": True, "d": Decimal(2)},
     )
     kinds = [p["parameterType"]["type"] for p in typed.to_api_repr()["query"]["queryParameters"]]
     assert kinds == ["INT64", "FLOAT64", "BOOL", "NUMERIC"]
 
 
-def test_used_parameters_are_the_ones_the_statement_names() -> None:
-    assert used_parameters("SELECT @b, @a, @b, @@dataset_id", {"a": 1, "b": 2, "c": 3}) == [
-        "b",
-        "a",
-    ]
-    assert used_parameters("SELECT 1", {"a": 1}) == []
-    with pytest.raises(RunError, match="'@missing' has no value"):
-        used_parameters("SELECT @missing", {"other": 1})
+def test_text_with_parameters_is_refused(adapter: BigQueryAdapter) -> None:
+    with pytest.raises(RunError, match="must come compiled"):
+        adapter.job_config("SELECT @a", {"a": 1})
 
 
 @pytest.mark.xfail(strict=True, raises=RunError, reason="crucible 0.1.0a2 refuses queryParameters")
@@ -202,7 +202,8 @@ def test_register_uploads_a_table_of_its_own(
             "__fsql_row": pa.array([0, 1, 2, 3], pa.int32()),
         }
     )
-    adapter.register("__fsql_entities", entities)
+    uploaded = adapter.register("__fsql_entities", entities)
+    assert uploaded.db == adapter.dataset and uploaded.catalog == adapter.project
     assert adapter.table_schema("__fsql_entities") == pa.schema(
         [
             ("user_id", pa.int64()),
@@ -211,16 +212,18 @@ def test_register_uploads_a_table_of_its_own(
             ("__fsql_row", pa.int64()),
         ]
     )
-    # The uploaded table has a name of its own; SQL names it as registered, qualified or not.
+    # The uploaded table has a name of its own; SQL naming it as registered is pointed there.
     bq = client(bigquery_emulator)
     tables = sorted(t.table_id for t in bq.list_tables(bigquery_profile["dataset"]))
-    assert tables[0].startswith("__fsql_entities_") and tables[1:] == ["events"]
-    joined = adapter.fetch_arrow(
+    assert tables[0] == uploaded.name and tables[0].startswith("__fsql_entities_")
+    assert tables[1:] == ["events"]
+    sql = (
         "SELECT __fsql_entities.__fsql_row, e.user_id, e.ts, e.label, v.name "
         "FROM __fsql_entities LEFT JOIN events AS v ON v.user_id = __fsql_entities.user_id "
-        f"JOIN {adapter.dataset}.__fsql_entities AS e ON e.__fsql_row = __fsql_entities.__fsql_row "
+        "JOIN __fsql_entities AS e ON e.__fsql_row = __fsql_entities.__fsql_row "
         "ORDER BY __fsql_row"
     )
+    joined = adapter.fetch_arrow(_reading(sql, "__fsql_entities", uploaded))
     assert joined.column("user_id").to_pylist() == [1, 2, None, 4]
     assert joined.column("name").to_pylist() == ["a", "b'c", None, None]
     assert joined.column("label").to_pylist() == ["p", None, 'it\'s, "q"', "q"]
@@ -233,7 +236,11 @@ def test_register_uploads_a_table_of_its_own(
     ]
     # A CTE of the same name is the query's own, not the upload.
     cte = adapter.fetch_arrow(
-        "WITH __fsql_entities AS (SELECT 9 AS k) SELECT k FROM __fsql_entities"
+        _reading(
+            "WITH __fsql_entities AS (SELECT 9 AS k) SELECT k FROM __fsql_entities",
+            "__fsql_entities",
+            uploaded,
+        )
     )
     assert cte.to_pylist() == [{"k": 9}]
     adapter.unregister("__fsql_entities")
@@ -246,12 +253,14 @@ def test_register_uploads_a_table_of_its_own(
 
 def test_register_an_empty_table_keeps_its_columns(adapter: BigQueryAdapter) -> None:
     empty = pa.table({"k": pa.array([], pa.int32()), "ts": pa.array([], UTC_US)})
-    adapter.register("nothing", empty)
-    assert adapter.fetch_arrow("SELECT * FROM nothing").schema == pa.schema(
-        [("k", pa.int64()), ("ts", UTC_US)]
+    uploaded = adapter.register("nothing", empty)
+    assert adapter.fetch_arrow(_reading("SELECT * FROM nothing", "nothing", uploaded)).schema == (
+        pa.schema([("k", pa.int64()), ("ts", UTC_US)])
     )
-    adapter.register("nothing", pa.table({"k": [5]}))  # registering again replaces it
-    assert adapter.fetch_arrow("SELECT * FROM nothing").to_pylist() == [{"k": 5}]
+    again = adapter.register("nothing", pa.table({"k": [5]}))  # registering again replaces it
+    assert adapter.table_schema(uploaded.name) is None
+    rows = adapter.fetch_arrow(_reading("SELECT * FROM nothing", "nothing", again))
+    assert rows.to_pylist() == [{"k": 5}]
     adapter.close()  # drops what is still registered
     assert adapter.table_schema("nothing") is None
 
@@ -290,12 +299,14 @@ def test_create_table_as_and_merge(adapter: BigQueryAdapter) -> None:
     adapter.execute(
         "CREATE OR REPLACE TABLE latest AS SELECT user_id, name FROM events WHERE user_id <= 2"
     )
-    adapter.register("updates", pa.table({"user_id": [2, 9], "name": ["changed", "new"]}))
-    adapter.execute(
+    updates = pa.table({"user_id": [2, 9], "name": ["changed", "new"]})
+    uploaded = adapter.register("updates", updates)
+    merge = (
         "MERGE INTO latest AS t USING updates AS s ON t.user_id = s.user_id "
         "WHEN MATCHED THEN UPDATE SET name = s.name "
         "WHEN NOT MATCHED THEN INSERT (user_id, name) VALUES (s.user_id, s.name)"
     )
+    adapter.execute(_reading(merge, "updates", uploaded))
     rows = adapter.fetch_arrow("SELECT * FROM latest ORDER BY user_id").to_pylist()
     assert rows == [
         {"user_id": 1, "name": "a"},

@@ -8,13 +8,17 @@ from typing import Any
 
 import duckdb
 import pytest
+from sqlglot import exp
 
 from fsql.adapters.duckdb import DuckDBAdapter
 from fsql.compile.statements import transaction_sql
+from fsql.dialects.duckdb import DUCKDB
 
 
 def _setting(adapter: DuckDBAdapter, name: str) -> object:
-    table = adapter.fetch_arrow("SELECT current_setting($name) AS v", {"name": name})
+    setting = exp.Anonymous(this="current_setting", expressions=[exp.Placeholder(this="name")])
+    statement = DUCKDB.statement(exp.select(setting.as_("v")))
+    table = adapter.fetch_arrow(statement, {"name": name})
     return table.column("v")[0].as_py()
 
 

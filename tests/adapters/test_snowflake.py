@@ -29,13 +29,13 @@ from snowflake.connector.errors import DatabaseError, ProgrammingError
 from fsql.adapters.base import open_offline
 from fsql.adapters.snowflake import (
     SnowflakeAdapter,
-    bind_named,
     connect_args,
     metadata_fingerprint,
     normalise_arrow,
     snowflake_error,
 )
 from fsql.config.secrets import register_secret
+from fsql.dialects.snowflake import SNOWFLAKE
 from fsql.errors import ProjectError, RunError
 
 # duckdb inside fakesnow warns about its own Arrow copies; nothing to do with fsql.
@@ -103,37 +103,31 @@ def test_compiled_placeholders_are_bound_not_pasted(snowflake_adapter: Snowflake
         )
         .order_by("user_id")
     )
-    sql = query.sql(dialect="snowflake")
-    assert ":start" in sql and ":end" in sql
+    statement = SNOWFLAKE.statement(query)
+    assert ":1" in statement.text and ":2" in statement.text
+    assert statement.parameters == ("start", "end")
     # 10:00 +02:00 is 08:00 UTC: an instant compared as an instant, whatever its zone.
     berlin = timezone(timedelta(hours=1))
     params = {"start": datetime(2024, 1, 2, 9, 0, tzinfo=berlin), "end": datetime(2024, 1, 2, 8)}
-    table = snowflake_adapter.fetch_arrow(sql, params)
+    table = snowflake_adapter.fetch_arrow(statement, {**params, "unused": 1})
     assert table.column("user_id").to_pylist() == [2]
+    with pytest.raises(RunError, match="must come compiled"):
+        snowflake_adapter.fetch_arrow(query.sql(dialect="snowflake"), params)
 
 
 def test_strings_with_quotes_bind_as_values(snowflake_adapter: SnowflakeAdapter) -> None:
     _events(snowflake_adapter)
     sneaky = "x' OR 1=1 --"
-    found = snowflake_adapter.fetch_arrow(
-        "SELECT user_id FROM events WHERE name = :name", {"name": sneaky}
-    )
+    name = exp.Placeholder(this="name")
+    query = exp.select("user_id").from_("events").where(exp.column("name").eq(name))
+    found = snowflake_adapter.fetch_arrow(SNOWFLAKE.statement(query), {"name": sneaky})
     assert found.column("user_id").to_pylist() == [3]
-    # DuckDB-style `$name` is accepted for names that are parameters.
-    echoed = snowflake_adapter.fetch_arrow("SELECT $v AS v, :v AS w", {"v": "it's"})
-    assert echoed.to_pylist() == [{"v": "it's", "w": "it's"}]
-
-
-def test_bind_named_numbers_each_name_once() -> None:
-    sql, values = bind_named(
-        "SELECT * FROM t WHERE a <= :end AND b >= :start AND c = :end AND d = $session_var",
-        {"end": datetime(2024, 1, 1), "start": 5},
-    )
-    assert sql == "SELECT * FROM t WHERE a <= :1 AND b >= :2 AND c = :1 AND d = $session_var"
-    assert values == [("TIMESTAMP_TZ", datetime(2024, 1, 1, tzinfo=UTC)), 5]
-    assert bind_named("SELECT 1", {"unused": 1}) == ("SELECT 1", [])
-    with pytest.raises(RunError, match="':missing' has no value"):
-        bind_named("SELECT :missing", {"other": 1})
+    # One number per name, however often the statement uses it.
+    echoed = SNOWFLAKE.statement(exp.select(name.as_("v"), name.copy().as_("w")))
+    assert echoed.text == "SELECT :1 AS v, :1 AS w"
+    assert snowflake_adapter.fetch_arrow(echoed, {"name": "it's"}).to_pylist() == [
+        {"v": "it's", "w": "it's"}
+    ]
 
 
 def test_fetch_batches_streams_in_several_batches(snowflake_adapter: SnowflakeAdapter) -> None:
@@ -141,11 +135,9 @@ def test_fetch_batches_streams_in_several_batches(snowflake_adapter: SnowflakeAd
         "CREATE OR REPLACE TABLE numbers AS "
         "SELECT SEQ4() AS n FROM TABLE(GENERATOR(ROWCOUNT => 10))"
     )
-    batches = list(
-        snowflake_adapter.fetch_batches(
-            "SELECT n FROM numbers WHERE n >= :low ORDER BY n", {"low": 0}, batch_rows=3
-        )
-    )
+    low = exp.column("n") >= exp.Placeholder(this="low")
+    query = SNOWFLAKE.statement(exp.select("n").from_("numbers").where(low).order_by("n"))
+    batches = list(snowflake_adapter.fetch_batches(query, {"low": 0}, batch_rows=3))
     assert [b.num_rows for b in batches] == [3, 3, 3, 1]
     assert all(b.schema == pa.schema([("n", pa.int64())]) for b in batches)
     assert pa.Table.from_batches(batches).column("n").to_pylist() == list(range(10))

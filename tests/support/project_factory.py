@@ -169,13 +169,13 @@ def upload_raw(offline: Mapping[str, Any], name: str, table: pa.Table) -> str:
     staging = f"{name}_staging"
     schema = str(offline.get("schema") or offline.get("dataset"))  # Snowflake | BigQuery
     try:
-        adapter.register(staging, table)
+        uploaded = adapter.register(staging, table)
         target = exp.table_(name, db=schema)
         create = exp.Create(
             this=target,
             kind="TABLE",
             replace=True,
-            expression=exp.select("*").from_(staging),
+            expression=exp.select("*").from_(uploaded),
         )
         adapter.execute(create.sql(dialect=str(offline["type"])))
         adapter.unregister(staging)

@@ -24,8 +24,10 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from fsql.adapters.base import SQL
 from fsql.adapters.duckdb import DuckDBAdapter
 from fsql.compile.pit import ENTITY_ALIAS, ENTITY_TS
+from fsql.dialects.statement import Statement
 
 
 def asof_to_duckdb(snowflake_sql: str) -> str:
@@ -56,15 +58,23 @@ def bigquery_to_duckdb(bigquery_sql: str) -> str:
     return statements[0]
 
 
+def _text(sql: SQL) -> str:
+    """The warehouse's text: queries that reach these adapters bind no values."""
+    if isinstance(sql, Statement):
+        assert not sql.parameters, sql.text
+        return sql.text
+    return sql
+
+
 class SnowflakeSqlOnDuckDB(DuckDBAdapter):
     """An in-memory DuckDB that answers the Snowflake training query, rewritten."""
 
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        return super().fetch_arrow(asof_to_duckdb(sql), params)
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
+        return super().fetch_arrow(asof_to_duckdb(_text(sql)), params)
 
 
 class BigQuerySqlOnDuckDB(DuckDBAdapter):
     """An in-memory DuckDB that answers BigQuery queries, transpiled by sqlglot."""
 
-    def fetch_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
-        return super().fetch_arrow(bigquery_to_duckdb(sql), params)
+    def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
+        return super().fetch_arrow(bigquery_to_duckdb(_text(sql)), params)
