@@ -252,3 +252,60 @@ def test_the_check_leaves_prose(text: str, tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text(f"X = {text!r}\n")
     assert list(sql_strings(sample)) == []
+
+
+# SQL is read (parsed) only where it arrives from users: model files (`project/`) and the
+# `--entities-sql` query (`execute/entities.py`, checked before it runs). Compiled SQL is
+# never read back: adapters get trees' text and the values they bind (`Statement`).
+PARSING_ALLOWED = {"project", "dialects", "compile", "execute/entities.py"}
+PARSERS = {"parse", "parse_one", "transpile", "maybe_parse"}
+
+
+def sql_parsing_calls(path: Path) -> Iterator[tuple[int, str]]:
+    """Calls of sqlglot's parsers (`sqlglot.parse_one(...)`, `parse_one(...)` imported from
+    sqlglot, `exp.maybe_parse(...)`) in one module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlglot")
+        for alias in node.names
+        if alias.name in PARSERS
+    }
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in PARSERS:
+            base = func.value
+            if isinstance(base, ast.Name) and base.id in {"sqlglot", "exp"}:
+                yield node.lineno, f"{base.id}.{func.attr}"
+        elif isinstance(func, ast.Name) and func.id in imported:
+            yield node.lineno, func.id
+
+
+def _parses_allowed(path: Path) -> bool:
+    relative = _relative(path)
+    return relative in PARSING_ALLOWED or relative.split("/")[0] in PARSING_ALLOWED
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sorted(ROOT.rglob("*.py")) if not _parses_allowed(p)], ids=_relative
+)
+def test_compiled_sql_is_never_parsed_back(path: Path) -> None:
+    found = [f"{_relative(path)}:{line}: {call}" for line, call in sql_parsing_calls(path)]
+    assert not found, "SQL parsed outside parse/compile: " + "; ".join(found)
+
+
+def test_the_parse_check_sees_every_spelling(tmp_path: Path) -> None:
+    sample = tmp_path / "m.py"
+    sample.write_text(
+        "import sqlglot\n"
+        "from sqlglot import exp, parse_one as read\n"
+        "a = sqlglot.parse_one('select 1')\n"
+        "b = read('select 1')\n"
+        "c = exp.maybe_parse('x')\n"
+        "d = sqlglot.transpile('select 1')\n"
+        "e = exp.to_table('t')\n"
+    )
+    assert [line for line, _ in sql_parsing_calls(sample)] == [3, 4, 5, 6]
