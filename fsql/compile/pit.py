@@ -33,24 +33,21 @@ selection, TTL and ordering; one module keeps the plans provably alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlglot import exp
 
+from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, PitItem
 from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.compile.views import view_rows
+from fsql.compile.windows import windowed_features
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
 
-ENTITY_TABLE = "__fsql_entities"
-ROW_ID = "__fsql_row"
-ENTITY_TS = "__fsql_ts"
 FEATURE_TS = "__fsql_feature_ts"
 FEATURE_ORDER = "__fsql_order"
-ENTITY_ALIAS = "e"
 FEATURE_ALIAS = "f"
 KEY_LO = "__fsql_lo"
 KEY_HI = "__fsql_hi"
@@ -59,20 +56,6 @@ STACK_TS = "__fsql_at"
 IS_ENTITY = "__fsql_is_entity"
 MATCH_TS = "__fsql_match"
 RUNNING_ALIAS = "__fsql_w"
-
-
-@dataclass(frozen=True)
-class PitItem:
-    """One view of a training set: which features, and the column name of each.
-
-    `push_log` says the view's push log table exists; only a connection can tell, so
-    the training-set runner sets it (the compiler never looks).
-    """
-
-    view: FeatureView
-    features: tuple[str, ...]
-    output_names: tuple[str, ...]
-    push_log: bool = False
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -288,6 +271,9 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
+        if item.view.aggregations:
+            query = _windowed(query, index, item, relations, joins, projections)
+            continue
         query, alias = _with_candidates(query, index, item, relations)
         joins.append(_asof_join(item, alias, relations))
         projections.extend(_feature_columns(item, alias, relations))
@@ -331,6 +317,9 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
+        if item.view.aggregations:
+            query = _windowed(query, index, item, relations, joins, projections)
+            continue
         query, alias = _with_candidates(query, index, item, relations)
         stacked, matches = f"__fsql_s{index}", f"__fsql_m{index}"
         query = query.with_(stacked, as_=_stacked_rows(item, alias, relations), copy=False)
@@ -348,6 +337,21 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     for join in joins:
         query = query.join(join, copy=False)
     return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)
+
+
+def _windowed(
+    query: exp.Select,
+    index: int,
+    item: PitItem,
+    relations: Relations,
+    joins: list[exp.Join],
+    projections: list[exp.Expr],
+) -> exp.Select:
+    """A view with aggregations, in either plan: fsql.compile.windows's CTEs and joins."""
+    query, item_joins, columns = windowed_features(query, index, item, relations)
+    joins.extend(item_joins)
+    projections.extend(columns)
+    return query
 
 
 def _left_join(name: str, on: exp.Expr) -> exp.Join:

@@ -40,7 +40,9 @@ def _casts(view: FeatureView, dialect: EngineDialect) -> list[exp.Expr]:
         if col:
             cast = exp.cast(exp.column(col), dialect.timestamp(), copy=False)
             casts.append(exp.alias_(cast, col, copy=False))
-    for feature in view.features:
+    # A view with aggregations keeps its event rows as the model gives them: its features
+    # are computed from them (fsql.compile.windows), not columns of the table.
+    for feature in () if view.aggregations else view.features:
         target = dialect.data_type(feature.type)
         cast = exp.cast(exp.column(feature.name), target, copy=False)
         casts.append(exp.alias_(cast, feature.name, copy=False))
@@ -90,7 +92,7 @@ def missing_column_error(view: FeatureView, columns: Sequence[str]) -> ProjectEr
     model's actual output `columns` lacks, or None when it has them all."""
     have = {c.casefold() for c in columns}
     created = (view.created_timestamp,) if view.created_timestamp else ()
-    for column in (*view.join_keys, view.timestamp, *created, *view.feature_names):
+    for column in (*view.join_keys, view.timestamp, *created, *view.row_columns):
         if column.casefold() not in have:
             return ProjectError(
                 f"feature view '{view.name}': the SQL does not output column '{column}'",
@@ -138,7 +140,7 @@ def merge_columns(view: FeatureView) -> tuple[str, ...]:
     if view.output_columns:
         return view.output_columns
     created = (view.created_timestamp,) if view.created_timestamp else ()
-    return (*view.join_keys, view.timestamp, *created, *view.feature_names)
+    return (*view.join_keys, view.timestamp, *created, *view.row_columns)
 
 
 def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
@@ -149,7 +151,7 @@ def _one_row_per_version(view: FeatureView, relations: Relations) -> exp.Select:
     version are versions of one row: the one with the greatest version hash is kept,
     the same one the point-in-time rule would pick (fsql.compile.ordering).
     """
-    hashed = version_hash(view.feature_names, relations.dialect)
+    hashed = version_hash(view.row_columns, relations.dialect)
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[_col(c) for c in merge_key(view)],
@@ -238,7 +240,7 @@ def view_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Qu
     if not push_log:
         return table
     created = (view.created_timestamp,) if view.created_timestamp else ()
-    names = (*view.join_keys, view.timestamp, *created, *view.feature_names)
+    names = (*view.join_keys, view.timestamp, *created, *view.row_columns)
 
     def rows(source: exp.Table) -> exp.Select:
         return exp.select(*[_col(n) for n in names], copy=False).from_(source, copy=False)
@@ -315,8 +317,8 @@ def latest_per_key(
     outputs = {
         EVENT_TS: ts.copy(),
         CREATED_TS: created_out,
-        **{f.name: _col(f.name) for f in view.features},
-        VERSION: version_hash(view.feature_names, dialect),
+        **{name: _col(name) for name in view.row_columns},
+        VERSION: version_hash(view.row_columns, dialect),
     }
     source = _from_rows(view, relations, push_log)
     if dialect.asof_struct_order:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.durations import format_duration
 from fsql.definitions.types import FeatureType
 from fsql.graph.dag import Dag
@@ -93,6 +94,20 @@ class FeatureView:
     sources: tuple[tuple[str, str], ...] = ()
     content_hash: str = ""
     output_columns: tuple[str, ...] | None = None
+    # Windowed aggregations (fsql.definitions.aggregations): the features are computed
+    # from the table's event rows, which hold `row_columns`.
+    aggregations: tuple[Aggregation, ...] = ()
+    aggregation_interval: timedelta | None = None
+    # "created_timestamp": a row is visible at t only once it had arrived (SPEC §2).
+    visible_at: str = "event_timestamp"
+
+    @property
+    def row_columns(self) -> tuple[str, ...]:
+        """The value columns of the view's table: its features, or, for a view with
+        aggregations, the columns they read."""
+        if not self.aggregations:
+            return self.feature_names
+        return tuple(dict.fromkeys(a.column for a in self.aggregations if a.column))
 
     def feature(self, name: str) -> Feature | None:
         for f in self.features:
@@ -122,6 +137,18 @@ class FeatureView:
                 {"name": f.name, "type": f.type.value, "description": f.description}
                 for f in self.features
             ],
+            # Only when set, so that the hashes of views without them do not move.
+            **(
+                {"aggregations": [a.metadata() for a in self.aggregations]}
+                if self.aggregations
+                else {}
+            ),
+            **(
+                {"aggregation_interval": format_duration(self.aggregation_interval)}
+                if self.aggregation_interval
+                else {}
+            ),
+            **({"visible_at": self.visible_at} if self.visible_at != "event_timestamp" else {}),
         }
 
 

@@ -34,6 +34,11 @@ def _shifted_hash(values: Sequence[exp.Expression]) -> exp.Expression:
     )
 
 
+def _unix_micros(value: exp.Expr) -> exp.Expr:
+    """`UNIX_MICROS(ts)` (DuckDB writes `EPOCH_US(ts)`)."""
+    return exp.UnixMicros(this=value)
+
+
 def _unqualified(config: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
@@ -75,6 +80,9 @@ class EngineDialect:
     # Whether tables outlive the process (an in-memory DuckDB does not: a push log
     # written there would vanish, served online and never trained on).
     persistent: Callable[[Mapping[str, Any]], bool] = _always
+    # A timestamp as whole microseconds since the Unix epoch (windowed aggregations
+    # order and frame rows by it: every engine takes numeric RANGE offsets).
+    epoch_micros: Callable[[exp.Expr], exp.Expr] = _unix_micros
     # The driver binds values by number (`:1`, `:2`: Snowflake's connector), not by name.
     numbered_parameters: bool = False
 

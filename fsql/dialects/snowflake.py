@@ -68,6 +68,11 @@ def quote_reserved(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _epoch_micros(value: exp.Expr) -> exp.Expr:
+    """`DATE_PART(EPOCH_MICROSECOND, ts)`: Snowflake has no UNIX_MICROS."""
+    return exp.Extract(this=exp.var("EPOCH_MICROSECOND"), expression=value)
+
+
 SNOWFLAKE = EngineDialect(
     name="snowflake",
     sqlglot_dialect="snowflake",
@@ -90,6 +95,7 @@ SNOWFLAKE = EngineDialect(
     asof_match_condition=True,
     rewrites=(quote_reserved,),
     numbered_parameters=True,
+    epoch_micros=_epoch_micros,
 )
 
 

@@ -14,6 +14,7 @@ from fsql.definitions.durations import parse_duration
 from fsql.definitions.models import Feature, FeatureView, content_hash
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError
+from fsql.project.aggregations import read_aggregations
 from fsql.project.context import ParseContext
 from fsql.project.jinja import ModelRenderer, read_macros, ref_placeholder, source_placeholder
 from fsql.project.model_sql import normalized_tokens, parse_model, reserved_table
@@ -33,6 +34,8 @@ VIEW_KEYS = {
     "tags",
     "features",
     "description",
+    "aggregations",
+    "aggregation_interval",
 }
 
 
@@ -90,7 +93,13 @@ def parse_view(
             hint="e.g. tags: [core]",
         )
         tags = []
-    features = _features(ctx, doc, display, {*join_keys, timestamp, created})
+    columns = (*join_keys, timestamp, created)  # no feature may be named like these
+    aggregations, interval = read_aggregations(ctx, doc, display, columns, ttl, bool(online))
+    if "aggregations" in doc:
+        features = [Feature(a.name, a.type) for a in aggregations]
+    else:
+        features = _features(ctx, doc, display, set(columns))
+    view_values = [f.name for f in features]
     rel = ctx.files.rel(sql_path)
     try:
         text = read_text(sql_path, rel)
@@ -118,12 +127,8 @@ def parse_view(
         )
         return None
     outputs = output_columns(query)
-    wanted = [
-        *join_keys,
-        timestamp,
-        *([created] if created else []),
-        *(f.name for f in features),
-    ]
+    values = [a.column for a in aggregations if a.column] if aggregations else view_values
+    wanted = [*join_keys, timestamp, *([created] if created else []), *dict.fromkeys(values)]
     for tree in (query,) if inc_query is query else (query, inc_query):
         listed = outputs if tree is query else output_columns(tree)
         check_outputs(ctx, name, rel, display, wanted, listed)
@@ -152,6 +157,8 @@ def parse_view(
         refs=tuple(dict.fromkeys([*record.refs, *record_inc.refs])),
         sources=tuple(dict.fromkeys([*record.sources, *record_inc.sources])),
         output_columns=tuple(outputs) if outputs else None,
+        aggregations=tuple(aggregations),
+        aggregation_interval=interval if aggregations else None,
     )
     normalized = normalized_tokens(ctx.tokens.pop(rendered, []))
     if inc_query is not query:

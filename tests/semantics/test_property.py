@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.engine_runners import Engine
+from tests.support.engine_runners import PROPERTY_SETTINGS, Engine
 from tests.support.oracle import assert_rows_equal, pit_oracle
 from tests.support.project_factory import ViewSpec, oracle_view
 
@@ -101,12 +101,6 @@ def entity_rows(draw: st.DrawFn) -> list[Row]:
     if pairs and draw(st.booleans()):
         pairs.append(pairs[0])  # an exact duplicate entity row
     return [{"user_id": k, "event_timestamp": t, "label": i} for i, (k, t) in enumerate(pairs)]
-
-
-PROPERTY_SETTINGS = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def test_matches_oracle(engine: Engine) -> None:

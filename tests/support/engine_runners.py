@@ -29,12 +29,20 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fsql.adapters.duckdb import DuckDBAdapter
 from fsql.dialects import EngineDialect, get_dialect
 from tests.support import project_factory
 from tests.support.project_factory import ViewSpec
 from tests.support.round_trips import BigQuerySqlOnDuckDB, SnowflakeSqlOnDuckDB
+
+# Hypothesis settings of the property tests run on every engine: examples are slow where a
+# server answers them, and the drawn data sets are small but many.
+PROPERTY_SETTINGS = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @dataclass(frozen=True)

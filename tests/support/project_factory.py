@@ -64,6 +64,9 @@ class ViewSpec:
     key_types: dict[str, str] = field(default_factory=dict)
     timestamp_col: str = EVENT_TIMESTAMP
     extra_yaml: dict[str, Any] = field(default_factory=dict)
+    # `aggregations:` entries: the view's features are then these, and `features` are
+    # only the model's value columns (in the raw table and the generated SQL).
+    aggregations: list[dict[str, Any]] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -203,7 +206,10 @@ def view_yaml(spec: ViewSpec) -> dict[str, Any]:
     if spec.ttl:
         meta["ttl"] = spec.ttl
     meta["online"] = spec.online
-    meta["features"] = [{"name": n, "type": t} for n, t in spec.features]
+    if spec.aggregations is not None:
+        meta["aggregations"] = spec.aggregations
+    else:
+        meta["features"] = [{"name": n, "type": t} for n, t in spec.features]
     meta.update(spec.extra_yaml)
     return {"feature_views": [meta]}
 

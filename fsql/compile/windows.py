@@ -1,0 +1,341 @@
+"""Windowed aggregations in training sets, exact at every entity time, in one pass.
+
+For an entity row with keys k at time t (rounded down to the view's
+`aggregation_interval`, if any) and a window w, a feature aggregates the view's rows
+with keys k and `t - w < event_ts <= t` (SPEC §2). Versions of one row (equal keys,
+event and created time) count once: the one with the greatest version hash.
+
+The plan is linear in rows, whatever the keys' skew. Times become whole microseconds
+since the epoch (`__fsql_at`); entity rows are stacked with the view's rows, and each
+feature is a window function over the stack per key, ordered by that number, with the
+frame `RANGE BETWEEN w - 1 PRECEDING AND CURRENT ROW`: exactly `t - w < at <= t`, events
+at `t` included as the entity row's peers. Entity rows carry NULL values and no event
+marker, so they change no aggregate; engines evaluate such frames with segment trees or
+running state, never per pair of rows. Then:
+
+- `count` counts the event marker (rows) or the column (non-NULL values); `sum`, `avg`,
+  `min`, `max` and `stddev` (STDDEV_SAMP) ignore NULLs, as the SPEC says;
+- `last` takes the greatest row number (`__fsql_seq`, rows ordered by event time,
+  created time, version) in the frame and fetches that row, so a NULL value is
+  returned as it is, not skipped;
+- `count_distinct` has no framed form in BigQuery or Snowflake: it is a join of each
+  entity row to its key's rows in the longest such window, one COUNT(DISTINCT CASE ...)
+  per window. That join grows with the rows per key in the window (the cost of this
+  one function, said in the README).
+
+Rows are pruned first to the keys the entity table asks for, and to the span of their
+entity times widened by the longest window. Frames are whole microseconds: event times
+with finer digits (Snowflake keeps nanoseconds) count from the microsecond they fall in.
+
+Size: one plan of six CTEs (entity times, key bounds, rows, stack, frames, distinct
+counts) that must agree on their column names; split, they would only pass them around.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, PitItem
+from fsql.compile.ordering import version_hash
+from fsql.compile.relations import Relations
+from fsql.definitions.aggregations import Aggregation
+
+AT = "__fsql_at"  # microseconds since the epoch
+EVENT = "__fsql_ev"  # 1 on the view's rows, NULL on entity rows
+SEQ = "__fsql_seq"  # a view row's place in its key's order of versions
+LOW = "__fsql_lo"
+HIGH = "__fsql_hi"
+ROWS_ALIAS = "f"
+FRAMED = "__fsql_framed"
+
+_FRAMED_FUNCTIONS: dict[str, type[exp.Func]] = {
+    "sum": exp.Sum,
+    "avg": exp.Avg,
+    "min": exp.Min,
+    "max": exp.Max,
+    "stddev": exp.StddevSamp,
+}
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name))
+
+
+def _not_null(column: exp.Expr) -> exp.Not:
+    return exp.Not(this=exp.Is(this=column, expression=exp.null()))
+
+
+def _value_name(index: int) -> str:
+    return f"__fsql_f{index}"
+
+
+def windowed_features(
+    query: exp.Select, index: int, item: PitItem, relations: Relations
+) -> tuple[exp.Select, list[exp.Join], list[exp.Expr]]:
+    """Add view `index`'s CTEs to `query`; returns it with the joins onto the entity
+    table (aliased `e`) and the projections, one per requested feature, in order."""
+    view = item.view
+    by_name = {agg.name: agg for agg in view.aggregations}
+    wanted = [by_name[name] for name in item.features]
+    names = {part: f"__fsql_{part}{index}" for part in ("e", "b", "r", "q", "a", "d", "l")}
+    query = query.with_(names["e"], as_=_entity_times(item, relations), copy=False)
+    query = query.with_(names["b"], as_=_key_bounds(item, names["e"]), copy=False)
+    longest = max(agg.window_micros for agg in wanted)
+    rows = _view_rows(item, relations, names["b"], longest)
+    query = query.with_(names["r"], as_=rows, copy=False)
+    framed = [(j, agg) for j, agg in enumerate(wanted) if agg.function != "count_distinct"]
+    distinct = [(j, agg) for j, agg in enumerate(wanted) if agg.function == "count_distinct"]
+    joins: list[exp.Join] = []
+    on_row = {}
+    if framed:
+        query = query.with_(names["q"], as_=_stacked(item, names["e"], names["r"]), copy=False)
+        query = query.with_(names["a"], as_=_framed(item, names["q"], framed), copy=False)
+        joins.append(_left_join(names["a"], names["a"]))
+        on_row.update({j: names["a"] for j, _ in framed})
+    if distinct:
+        query = query.with_(
+            names["d"], as_=_distinct(item, names["e"], names["r"], distinct), copy=False
+        )
+        joins.append(_left_join(names["d"], names["d"]))
+        on_row.update({j: names["d"] for j, _ in distinct})
+    projections: list[exp.Expr] = []
+    for j, agg in enumerate(wanted):
+        value: exp.Expr = _col(_value_name(j), on_row[j])
+        if agg.function == "last":
+            alias = f"{names['l']}_{j}"
+            joins.append(_last_row(item, names["r"], alias, value))
+            value = _col(str(agg.column), alias)
+        cast = exp.cast(value, relations.dialect.data_type(agg.type), copy=False)
+        projections.append(exp.alias_(cast, item.output_names[j], copy=False))
+    return query, joins, projections
+
+
+def _left_join(name: str, alias: str) -> exp.Join:
+    on = exp.EQ(this=_col(ROW_ID, alias), expression=_col(ROW_ID, ENTITY_ALIAS))
+    return exp.Join(this=_table(name).as_(alias, copy=False), side="LEFT", on=on)
+
+
+def _entity_times(item: PitItem, relations: Relations) -> exp.Select:
+    """Entity rows that can match (keys and time present): row id, keys, and the time
+    in microseconds, rounded down to the view's aggregation interval."""
+    view = item.view
+    keys = [_col(k) for k in view.join_keys]
+    at: exp.Expr = relations.dialect.epoch_micros(_col(ENTITY_TS))
+    if view.aggregation_interval is not None:
+        step = exp.Literal.number(int(view.aggregation_interval.total_seconds()) * 1_000_000)
+        # at - ((at % step) + step) % step: rounds down before 1970 too.
+        remainder = exp.Mod(
+            this=exp.paren(exp.Add(this=exp.Mod(this=at.copy(), expression=step), expression=step)),
+            expression=step.copy(),
+        )
+        at = exp.Sub(this=at, expression=exp.paren(remainder))
+    present = [_not_null(k.copy()) for k in keys] + [_not_null(_col(ENTITY_TS))]
+    return (
+        exp.select(_col(ROW_ID), *keys, exp.alias_(at, AT), copy=False)
+        .from_(_table(ENTITY_TABLE), copy=False)
+        .where(exp.and_(*present, copy=False), copy=False)
+    )
+
+
+def _key_bounds(item: PitItem, entities: str) -> exp.Select:
+    """Per key asked for, the earliest and latest entity time (microseconds)."""
+    keys = [_col(k) for k in item.view.join_keys]
+    return (
+        exp.select(
+            *keys,
+            exp.alias_(exp.Min(this=_col(AT)), LOW),
+            exp.alias_(exp.Max(this=_col(AT)), HIGH),
+            copy=False,
+        )
+        .from_(_table(entities), copy=False)
+        .group_by(*[k.copy() for k in keys], copy=False)
+    )
+
+
+def _view_rows(item: PitItem, relations: Relations, bounds: str, longest: int) -> exp.Select:
+    """The view's rows some entity row can count: keys asked for, times inside the
+    key's span of entity times widened by the longest window, one per version; each
+    with its time in microseconds and its place in the key's order (`__fsql_seq`)."""
+    view = item.view
+    dialect = relations.dialect
+    keys = [_col(k, ROWS_ALIAS) for k in view.join_keys]
+    ts = _col(view.timestamp, ROWS_ALIAS)
+    created = _col(view.created_timestamp, ROWS_ALIAS) if view.created_timestamp else None
+    hashed = version_hash(view.row_columns, dialect, ROWS_ALIAS)
+    at = dialect.epoch_micros(ts.copy())
+    on = exp.and_(
+        *[exp.EQ(this=_col(k, ROWS_ALIAS), expression=_col(k, bounds)) for k in view.join_keys],
+        copy=False,
+    )
+    within = exp.and_(
+        _not_null(ts.copy()),
+        exp.LTE(this=at.copy(), expression=_col(HIGH, bounds)),
+        exp.GT(
+            this=at.copy(),
+            expression=exp.Sub(this=_col(LOW, bounds), expression=exp.Literal.number(longest)),
+        ),
+        copy=False,
+    )
+    order = [exp.Ordered(this=ts.copy(), desc=False, nulls_first=True)]
+    if created is not None:
+        order.append(exp.Ordered(this=created.copy(), desc=False, nulls_first=True))
+    order.append(exp.Ordered(this=hashed.copy(), desc=False, nulls_first=True))
+    seq = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=order),
+    )
+    version = [exp.Ordered(this=hashed.copy(), desc=True, nulls_first=False)]
+    one_per_version = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[k.copy() for k in keys] + [ts.copy()] + ([created] if created else []),
+        order=exp.Order(expressions=version),
+    )
+    values = [_col(c, ROWS_ALIAS) for c in view.row_columns]
+    return (
+        exp.select(
+            *keys,
+            exp.alias_(at, AT),
+            *values,
+            exp.alias_(seq, SEQ),
+            copy=False,
+        )
+        .from_(relations.view_table(view.name).as_(ROWS_ALIAS, copy=False), copy=False)
+        .join(_table(bounds).as_(bounds, copy=False), on=on, join_type="INNER", copy=False)
+        .where(within, copy=False)
+        .qualify(exp.EQ(this=one_per_version, expression=exp.Literal.number(1)), copy=False)
+    )
+
+
+def _stacked(item: PitItem, entities: str, rows: str) -> exp.Union:
+    """The view's rows `(keys, at, 1, values, seq, NULL)` UNION ALL entity rows
+    `(keys, at, NULL, NULL..., NULL, row id)`; the view's rows first, so that their
+    columns give the union its types."""
+    view = item.view
+    keys = [_col(k) for k in view.join_keys]
+    values = view.row_columns
+    events = exp.select(
+        *keys,
+        _col(AT),
+        exp.alias_(exp.Literal.number(1), EVENT),
+        *[_col(c) for c in values],
+        _col(SEQ),
+        exp.alias_(exp.cast(exp.null(), exp.DataType.build("BIGINT")), ROW_ID),
+        copy=False,
+    ).from_(_table(rows), copy=False)
+    asking = exp.select(
+        *[k.copy() for k in keys],
+        _col(AT),
+        exp.alias_(exp.null(), EVENT),
+        *[exp.alias_(exp.null(), c) for c in values],
+        exp.alias_(exp.null(), SEQ),
+        _col(ROW_ID),
+        copy=False,
+    ).from_(_table(entities), copy=False)
+    return exp.union(events, asking, distinct=False, copy=False)
+
+
+def _frame(agg: Aggregation) -> exp.WindowSpec:
+    """`RANGE BETWEEN w - 1 PRECEDING AND CURRENT ROW`, in microseconds."""
+    return exp.WindowSpec(
+        kind="RANGE",
+        start=exp.Literal.number(agg.window_micros - 1),
+        start_side="PRECEDING",
+        end="CURRENT ROW",
+    )
+
+
+def _framed_value(agg: Aggregation) -> exp.Expr:
+    if agg.function == "count":
+        return exp.Count(this=_col(agg.column or EVENT))
+    if agg.function == "last":
+        return exp.Max(this=_col(SEQ))
+    return _FRAMED_FUNCTIONS[agg.function](this=_col(str(agg.column)))
+
+
+def _framed(item: PitItem, stacked: str, framed: list[tuple[int, Aggregation]]) -> exp.Select:
+    """Per entity row id, each framed aggregate (`__fsql_f<j>`) over its window."""
+    keys = [_col(k) for k in item.view.join_keys]
+    windows = [
+        exp.alias_(
+            exp.Window(
+                this=_framed_value(agg),
+                partition_by=[k.copy() for k in keys],
+                order=exp.Order(expressions=[exp.Ordered(this=_col(AT), desc=False)]),
+                spec=_frame(agg),
+            ),
+            _value_name(j),
+        )
+        for j, agg in framed
+    ]
+    inner = exp.select(_col(ROW_ID), *windows, copy=False).from_(_table(stacked), copy=False)
+    return (
+        exp.select(_col(ROW_ID), *[_col(_value_name(j)) for j, _ in framed], copy=False)
+        .from_(inner.subquery(FRAMED, copy=False), copy=False)
+        .where(_not_null(_col(ROW_ID)), copy=False)
+    )
+
+
+def _distinct(
+    item: PitItem, entities: str, rows: str, distinct: list[tuple[int, Aggregation]]
+) -> exp.Select:
+    """Per entity row id, `COUNT(DISTINCT CASE WHEN in window THEN column END)` for each
+    count_distinct, over a join to its key's rows within the longest of their windows."""
+    view = item.view
+    longest = max(agg.window_micros for _, agg in distinct)
+    r_at, e_at = _col(AT, rows), _col(AT, entities)
+
+    def since(micros: int) -> exp.Expr:
+        return exp.GT(
+            this=r_at.copy(),
+            expression=exp.Sub(this=e_at.copy(), expression=exp.Literal.number(micros)),
+        )
+
+    on = exp.and_(
+        *[exp.EQ(this=_col(k, rows), expression=_col(k, entities)) for k in view.join_keys],
+        exp.LTE(this=r_at.copy(), expression=e_at.copy()),
+        since(longest),
+        copy=False,
+    )
+    counts = [
+        exp.alias_(
+            exp.Count(
+                this=exp.Distinct(
+                    expressions=[
+                        exp.Case(
+                            ifs=[
+                                exp.If(
+                                    this=since(agg.window_micros), true=_col(str(agg.column), rows)
+                                )
+                            ]
+                        )
+                    ]
+                )
+            ),
+            _value_name(j),
+        )
+        for j, agg in distinct
+    ]
+    return (
+        exp.select(_col(ROW_ID, entities), *counts, copy=False)
+        .from_(_table(entities).as_(entities, copy=False), copy=False)
+        .join(_table(rows).as_(rows, copy=False), on=on, join_type="LEFT", copy=False)
+        .group_by(_col(ROW_ID, entities), copy=False)
+    )
+
+
+def _last_row(item: PitItem, rows: str, alias: str, seq: exp.Expr) -> exp.Join:
+    """The row a `last` aggregate picked: the key's row with that place in its order."""
+    on = exp.and_(
+        *[
+            exp.EQ(this=_col(k, alias), expression=_col(k, ENTITY_ALIAS))
+            for k in item.view.join_keys
+        ],
+        exp.EQ(this=_col(SEQ, alias), expression=seq.copy()),
+        copy=False,
+    )
+    return exp.Join(this=_table(rows).as_(alias, copy=False), side="LEFT", on=on)
