@@ -66,7 +66,7 @@ def read_aggregations(
             hint="set online: false; training sets compute the aggregations exactly",
         )
     taken = {c.casefold() for c in columns if c}
-    return parse_aggregations(ctx, doc, display, taken, interval, ttl), interval
+    return parse_aggregations(ctx, doc, display, taken, ttl), interval
 
 
 def parse_aggregations(
@@ -74,14 +74,13 @@ def parse_aggregations(
     doc: LineDict,
     display: str,
     taken: set[str],
-    interval: timedelta | None,
     ttl: timedelta | None,
 ) -> list[Aggregation]:
     """The view's aggregations, one per function and window (errors collected).
 
     `taken` holds the view's key and timestamp columns (casefolded); feature names must
-    differ from them and from each other regardless of case. Windows must be whole
-    multiples of `interval` when there is one, and no longer than the view's `ttl`."""
+    differ from them and from each other regardless of case. Windows may be no longer
+    than the view's `ttl`: older rows are not the view's to count."""
     view = doc["name"]
     raw = doc.get("aggregations")
     if not isinstance(raw, list) or not raw:
@@ -95,7 +94,7 @@ def parse_aggregations(
     out: list[Aggregation] = []
     seen = set(taken)
     for index, entry in enumerate(raw, start=1):
-        for agg in _entry(ctx, view, display, index, entry, doc, interval, ttl):
+        for agg in _entry(ctx, view, display, index, entry, doc, ttl):
             folded = agg.name.casefold()
             line = line_of(entry) if isinstance(entry, dict) else line_of(doc)
             if folded in seen:
@@ -127,7 +126,6 @@ def _entry(
     index: int,
     entry: Any,
     doc: LineDict,
-    interval: timedelta | None,
     ttl: timedelta | None,
 ) -> list[Aggregation]:
     where = f"feature view '{view}': aggregation {index}"
@@ -164,7 +162,7 @@ def _entry(
     elif column is not None and reserved_column(column):
         errs.add(f"{where}: column '{column}' is reserved for fsql's own columns", display, line)
     ftype = _type(ctx, where, display, line, function, entry.get("type"))
-    windows = _windows(ctx, where, display, line, entry.get("windows"), interval, ttl)
+    windows = _windows(ctx, where, display, line, entry.get("windows"), ttl)
     name = entry.get("name")
     if name is not None:
         if not isinstance(name, str) or not IDENT.match(name):
@@ -222,7 +220,6 @@ def _windows(
     display: str,
     line: int | None,
     value: Any,
-    interval: timedelta | None,
     ttl: timedelta | None,
 ) -> list[tuple[str, timedelta]]:
     """(text as written, duration) per window; the text names the feature."""
@@ -239,15 +236,6 @@ def _windows(
             ctx.errs.add(f"{where}: window {err}", display, line)
             continue
         text = str(item).strip().lower().replace(" ", "")
-        if interval is not None and window % interval:
-            ctx.errs.add(
-                f"{where}: window {text} is not a whole number of aggregation_interval "
-                f"{format_duration(interval)}",
-                display,
-                line,
-                hint="windows move in whole intervals: make each a multiple of it",
-            )
-            continue
         if ttl is not None and window > ttl:
             ctx.errs.add(
                 f"{where}: window {text} is longer than the view's ttl {format_duration(ttl)}",
