@@ -85,14 +85,18 @@ def windowed_features(
     query = query.with_(names["e"], as_=_entity_times(item, relations), copy=False)
     query = query.with_(names["b"], as_=_key_bounds(item, names["e"]), copy=False)
     longest = max(agg.window_micros for agg in wanted)
-    rows = _view_rows(item, relations, names["b"], longest)
+    # Only what the requested features read: their columns, and row numbers for `last`.
+    columns = tuple(dict.fromkeys(agg.column for agg in wanted if agg.column))
+    numbered = any(agg.function == "last" for agg in wanted)
+    rows = _view_rows(item, relations, names["b"], longest, columns, numbered)
     query = query.with_(names["r"], as_=rows, copy=False)
     framed = [(j, agg) for j, agg in enumerate(wanted) if agg.function != "count_distinct"]
     distinct = [(j, agg) for j, agg in enumerate(wanted) if agg.function == "count_distinct"]
     joins: list[exp.Join] = []
     on_row = {}
     if framed:
-        query = query.with_(names["q"], as_=_stacked(item, names["e"], names["r"]), copy=False)
+        stacked = _stacked(item, names["e"], names["r"], columns, numbered)
+        query = query.with_(names["q"], as_=stacked, copy=False)
         query = query.with_(names["a"], as_=_framed(item, names["q"], framed), copy=False)
         joins.append(_left_join(names["a"], names["a"]))
         on_row.update({j: names["a"] for j, _ in framed})
@@ -156,10 +160,18 @@ def _key_bounds(item: PitItem, entities: str) -> exp.Select:
     )
 
 
-def _view_rows(item: PitItem, relations: Relations, bounds: str, longest: int) -> exp.Select:
+def _view_rows(
+    item: PitItem,
+    relations: Relations,
+    bounds: str,
+    longest: int,
+    columns: tuple[str, ...],
+    numbered: bool,
+) -> exp.Select:
     """The view's rows some entity row can count: keys asked for, times inside the
     key's span of entity times widened by the longest window, one per version; each
-    with its time in microseconds and its place in the key's order (`__fsql_seq`)."""
+    with its time in microseconds, `columns`, and (`numbered`) its place in the key's
+    order (`__fsql_seq`)."""
     view = item.view
     dialect = relations.dialect
     keys = [_col(k, ROWS_ALIAS) for k in view.join_keys]
@@ -195,13 +207,13 @@ def _view_rows(item: PitItem, relations: Relations, bounds: str, longest: int) -
         partition_by=[k.copy() for k in keys] + [ts.copy()] + ([created] if created else []),
         order=exp.Order(expressions=version),
     )
-    values = [_col(c, ROWS_ALIAS) for c in view.row_columns]
+    values = [_col(c, ROWS_ALIAS) for c in columns]
     return (
         exp.select(
             *keys,
             exp.alias_(at, AT),
             *values,
-            exp.alias_(seq, SEQ),
+            *([exp.alias_(seq, SEQ)] if numbered else []),
             copy=False,
         )
         .from_(relations.view_table(view.name).as_(ROWS_ALIAS, copy=False), copy=False)
@@ -211,19 +223,21 @@ def _view_rows(item: PitItem, relations: Relations, bounds: str, longest: int) -
     )
 
 
-def _stacked(item: PitItem, entities: str, rows: str) -> exp.Union:
-    """The view's rows `(keys, at, 1, values, seq, NULL)` UNION ALL entity rows
-    `(keys, at, NULL, NULL..., NULL, row id)`; the view's rows first, so that their
+def _stacked(
+    item: PitItem, entities: str, rows: str, values: tuple[str, ...], numbered: bool
+) -> exp.Union:
+    """The view's rows `(keys, at, 1, values, [seq,] NULL)` UNION ALL entity rows
+    `(keys, at, NULL, NULL..., [NULL,] row id)`; the view's rows first, so that their
     columns give the union its types."""
     view = item.view
     keys = [_col(k) for k in view.join_keys]
-    values = view.row_columns
+    seq = [_col(SEQ)] if numbered else []
     events = exp.select(
         *keys,
         _col(AT),
         exp.alias_(exp.Literal.number(1), EVENT),
         *[_col(c) for c in values],
-        _col(SEQ),
+        *seq,
         exp.alias_(exp.cast(exp.null(), exp.DataType.build("BIGINT")), ROW_ID),
         copy=False,
     ).from_(_table(rows), copy=False)
@@ -232,7 +246,7 @@ def _stacked(item: PitItem, entities: str, rows: str) -> exp.Union:
         _col(AT),
         exp.alias_(exp.null(), EVENT),
         *[exp.alias_(exp.null(), c) for c in values],
-        exp.alias_(exp.null(), SEQ),
+        *[exp.alias_(exp.null(), SEQ) for _ in seq],
         _col(ROW_ID),
         copy=False,
     ).from_(_table(entities), copy=False)
