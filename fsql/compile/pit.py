@@ -41,6 +41,7 @@ from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.compile.views import view_rows
+from fsql.compile.visible import visible_features
 from fsql.compile.windows import windowed_features
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
@@ -271,8 +272,8 @@ def _asof_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
-        if item.view.aggregations:
-            query = _windowed(query, index, item, relations, joins, projections)
+        if item.view.aggregations or item.view.visible_at == "created_timestamp":
+            query = _own_plan(query, index, item, relations, joins, projections)
             continue
         query, alias = _with_candidates(query, index, item, relations)
         joins.append(_asof_join(item, alias, relations))
@@ -317,8 +318,8 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     query = exp.select()
     joins: list[exp.Join] = []
     for index, item in enumerate(items):
-        if item.view.aggregations:
-            query = _windowed(query, index, item, relations, joins, projections)
+        if item.view.aggregations or item.view.visible_at == "created_timestamp":
+            query = _own_plan(query, index, item, relations, joins, projections)
             continue
         query, alias = _with_candidates(query, index, item, relations)
         stacked, matches = f"__fsql_s{index}", f"__fsql_m{index}"
@@ -339,7 +340,7 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
     return query.order_by(_col(ROW_ID, ENTITY_ALIAS), copy=False)
 
 
-def _windowed(
+def _own_plan(
     query: exp.Select,
     index: int,
     item: PitItem,
@@ -347,8 +348,13 @@ def _windowed(
     joins: list[exp.Join],
     projections: list[exp.Expr],
 ) -> exp.Select:
-    """A view with aggregations, in either plan: fsql.compile.windows's CTEs and joins."""
-    query, item_joins, columns = windowed_features(query, index, item, relations)
+    """A view with aggregations (fsql.compile.windows) or with `visible_at:
+    created_timestamp` (fsql.compile.visible), in either plan: their CTEs and joins."""
+    if item.view.aggregations:
+        query, item_joins, columns = windowed_features(query, index, item, relations)
+    else:
+        source = _candidate_source(item, relations)
+        query, item_joins, columns = visible_features(query, index, item, relations, source)
     joins.extend(item_joins)
     projections.extend(columns)
     return query

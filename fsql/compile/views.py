@@ -293,6 +293,14 @@ def latest_per_key(
         exp.LTE(this=ts.copy(), expression=exp.Placeholder(this="end")),
         copy=False,
     )
+    if view.visible_at == "created_timestamp" and view.created_timestamp:
+        # Only rows that had arrived by END (SPEC §2 `visible_at`).
+        arrived = exp.or_(
+            exp.Is(this=_col(view.created_timestamp), expression=exp.null()),
+            exp.LTE(this=_col(view.created_timestamp), expression=exp.Placeholder(this="end")),
+            copy=False,
+        )
+        where = exp.and_(where, exp.paren(arrived, copy=False), copy=False)
     if with_start:
         start: exp.Expr
         if start_on_created and view.created_timestamp:

@@ -43,6 +43,7 @@ from fsql.definitions.aggregations import Aggregation
 AT = "__fsql_at"  # microseconds since the epoch
 EVENT = "__fsql_ev"  # 1 on the view's rows, NULL on entity rows
 SEQ = "__fsql_seq"  # a view row's place in its key's order of versions
+CREATED = "__fsql_cr"  # created time in microseconds (views visible at created time)
 LOW = "__fsql_lo"
 HIGH = "__fsql_hi"
 ROWS_ALIAS = "f"
@@ -88,10 +89,21 @@ def windowed_features(
     # Only what the requested features read: their columns, and row numbers for `last`.
     columns = tuple(dict.fromkeys(agg.column for agg in wanted if agg.column))
     numbered = any(agg.function == "last" for agg in wanted)
-    rows = _view_rows(item, relations, names["b"], longest, columns, numbered)
+    rows = _view_rows(
+        item,
+        relations,
+        names["b"],
+        longest,
+        columns,
+        numbered,
+        view.visible_at != "event_timestamp",
+    )
     query = query.with_(names["r"], as_=rows, copy=False)
-    framed = [(j, agg) for j, agg in enumerate(wanted) if agg.function != "count_distinct"]
-    distinct = [(j, agg) for j, agg in enumerate(wanted) if agg.function == "count_distinct"]
+    visible = view.visible_at == "created_timestamp"
+    joined = [
+        (j, agg) for j, agg in enumerate(wanted) if visible or agg.function == "count_distinct"
+    ]
+    framed = [(j, agg) for j, agg in enumerate(wanted) if j not in dict(joined)]
     joins: list[exp.Join] = []
     on_row = {}
     if framed:
@@ -100,12 +112,11 @@ def windowed_features(
         query = query.with_(names["a"], as_=_framed(item, names["q"], framed), copy=False)
         joins.append(_left_join(names["a"], names["a"]))
         on_row.update({j: names["a"] for j, _ in framed})
-    if distinct:
-        query = query.with_(
-            names["d"], as_=_distinct(item, names["e"], names["r"], distinct), copy=False
-        )
+    if joined:
+        by_join = _joined(item, names["e"], names["r"], joined, visible)
+        query = query.with_(names["d"], as_=by_join, copy=False)
         joins.append(_left_join(names["d"], names["d"]))
-        on_row.update({j: names["d"] for j, _ in distinct})
+        on_row.update({j: names["d"] for j, _ in joined})
     projections: list[exp.Expr] = []
     for j, agg in enumerate(wanted):
         value: exp.Expr = _col(_value_name(j), on_row[j])
@@ -167,6 +178,7 @@ def _view_rows(
     longest: int,
     columns: tuple[str, ...],
     numbered: bool,
+    with_created: bool = False,
 ) -> exp.Select:
     """The view's rows some entity row can count: keys asked for, times inside the
     key's span of entity times widened by the longest window, one per version; each
@@ -214,6 +226,11 @@ def _view_rows(
             exp.alias_(at, AT),
             *values,
             *([exp.alias_(seq, SEQ)] if numbered else []),
+            *(
+                [exp.alias_(dialect.epoch_micros(created.copy()), CREATED)]
+                if with_created and created is not None
+                else []
+            ),
             copy=False,
         )
         .from_(relations.view_table(view.name).as_(ROWS_ALIAS, copy=False), copy=False)
@@ -294,13 +311,15 @@ def _framed(item: PitItem, stacked: str, framed: list[tuple[int, Aggregation]]) 
     )
 
 
-def _distinct(
-    item: PitItem, entities: str, rows: str, distinct: list[tuple[int, Aggregation]]
+def _joined(
+    item: PitItem, entities: str, rows: str, aggs: list[tuple[int, Aggregation]], visible: bool
 ) -> exp.Select:
-    """Per entity row id, `COUNT(DISTINCT CASE WHEN in window THEN column END)` for each
-    count_distinct, over a join to its key's rows within the longest of their windows."""
+    """Per entity row id, each aggregate as `FUNC(CASE WHEN in window THEN value END)`
+    over a join to its key's rows within the longest window: `count_distinct`, and every
+    function of a view with `visible_at: created_timestamp`, whose rows also need
+    `created_ts <= t` (a second condition no frame can express)."""
     view = item.view
-    longest = max(agg.window_micros for _, agg in distinct)
+    longest = max(agg.window_micros for _, agg in aggs)
     r_at, e_at = _col(AT, rows), _col(AT, entities)
 
     def since(micros: int) -> exp.Expr:
@@ -309,35 +328,46 @@ def _distinct(
             expression=exp.Sub(this=e_at.copy(), expression=exp.Literal.number(micros)),
         )
 
-    on = exp.and_(
+    conditions = [
         *[exp.EQ(this=_col(k, rows), expression=_col(k, entities)) for k in view.join_keys],
         exp.LTE(this=r_at.copy(), expression=e_at.copy()),
         since(longest),
-        copy=False,
-    )
-    counts = [
-        exp.alias_(
-            exp.Count(
-                this=exp.Distinct(
-                    expressions=[
-                        exp.Case(
-                            ifs=[
-                                exp.If(
-                                    this=since(agg.window_micros), true=_col(str(agg.column), rows)
-                                )
-                            ]
-                        )
-                    ]
-                )
-            ),
-            _value_name(j),
-        )
-        for j, agg in distinct
     ]
+    if visible:
+        arrived = exp.or_(
+            exp.Is(this=_col(CREATED, rows), expression=exp.null()),
+            exp.LTE(this=_col(CREATED, rows), expression=e_at.copy()),
+            copy=False,
+        )
+        conditions.append(exp.paren(arrived, copy=False))
+
+    def aggregate(agg: Aggregation) -> exp.Expr:
+        value: exp.Expr
+        if agg.function == "last":
+            value = _col(SEQ, rows)  # the latest row number, fetched by `_last_row`
+        elif agg.column is None:
+            value = exp.Literal.number(1)  # a count of rows
+        else:
+            value = _col(agg.column, rows)
+        inside = exp.Case(ifs=[exp.If(this=since(agg.window_micros), true=value)])
+        if agg.function == "count_distinct":
+            return exp.Count(this=exp.Distinct(expressions=[inside]))
+        if agg.function == "count":
+            return exp.Count(this=inside)
+        if agg.function == "last":
+            return exp.Max(this=inside)
+        return _FRAMED_FUNCTIONS[agg.function](this=inside)
+
+    values = [exp.alias_(aggregate(agg), _value_name(j)) for j, agg in aggs]
     return (
-        exp.select(_col(ROW_ID, entities), *counts, copy=False)
+        exp.select(_col(ROW_ID, entities), *values, copy=False)
         .from_(_table(entities).as_(entities, copy=False), copy=False)
-        .join(_table(rows).as_(rows, copy=False), on=on, join_type="LEFT", copy=False)
+        .join(
+            _table(rows).as_(rows, copy=False),
+            on=exp.and_(*conditions, copy=False),
+            join_type="LEFT",
+            copy=False,
+        )
         .group_by(_col(ROW_ID, entities), copy=False)
     )
 

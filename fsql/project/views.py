@@ -20,6 +20,7 @@ from fsql.project.jinja import ModelRenderer, read_macros, ref_placeholder, sour
 from fsql.project.model_sql import normalized_tokens, parse_model, reserved_table
 from fsql.project.names import IDENT, hint_names, reserved_column
 from fsql.project.outputs import check_outputs, output_columns
+from fsql.project.timestamps import view_timestamps, visible_at_of
 
 VIEW_KEYS = {
     "name",
@@ -36,6 +37,7 @@ VIEW_KEYS = {
     "description",
     "aggregations",
     "aggregation_interval",
+    "visible_at",
 }
 
 
@@ -69,7 +71,8 @@ def parse_view(
                 hint=hint_names(str(key), sorted(VIEW_KEYS)),
             )
     ents, join_keys = _entities(ctx, doc, display)
-    timestamp, created = _timestamps(ctx, doc, display, join_keys)
+    timestamp, created = view_timestamps(ctx, doc, display, join_keys)
+    visible_at = visible_at_of(ctx, doc, display, created)
     ttl = _duration(ctx, doc, "ttl", display)
     schedule = _duration(ctx, doc, "schedule", display)
     lookback = _duration(ctx, doc, "lookback", display)
@@ -159,6 +162,7 @@ def parse_view(
         output_columns=tuple(outputs) if outputs else None,
         aggregations=tuple(aggregations),
         aggregation_interval=interval if aggregations else None,
+        visible_at=visible_at,
     )
     normalized = normalized_tokens(ctx.tokens.pop(rendered, []))
     if inc_query is not query:
@@ -198,54 +202,6 @@ def _entities(ctx: ParseContext, doc: LineDict, display: str) -> tuple[Any, list
                 if key.casefold() not in {k.casefold() for k in join_keys}:
                     join_keys.append(key)
     return ents, join_keys
-
-
-def _timestamps(
-    ctx: ParseContext, doc: LineDict, display: str, join_keys: list[str]
-) -> tuple[str, str | None]:
-    """The view's event-time and created-time columns (a stand-in after an error)."""
-    name, line = doc["name"], line_of(doc)
-    timestamp = doc.get("timestamp")
-    if not isinstance(timestamp, str) or not IDENT.match(timestamp):
-        ctx.errs.add(
-            f"feature view '{name}' needs timestamp: <event-time column> (letters, digits and _)",
-            display,
-            line,
-        )
-        timestamp = "event_timestamp"
-    created = doc.get("created_timestamp")
-    if created is not None and (not isinstance(created, str) or not IDENT.match(created)):
-        ctx.errs.add(
-            f"feature view '{name}': created_timestamp must be a column name "
-            "(letters, digits and _)",
-            display,
-            line,
-        )
-        created = None
-    keys_folded = {k.casefold() for k in join_keys}
-    for what, column in (("timestamp", timestamp), ("created_timestamp", created)):
-        if column is not None and reserved_column(column):
-            ctx.errs.add(
-                f"feature view '{name}': {what} '{column}' is reserved for fsql's own columns",
-                display,
-                line,
-                hint="rename the column in the model and here",
-            )
-        elif column is not None and column.casefold() in keys_folded:
-            ctx.errs.add(
-                f"feature view '{name}': {what} '{column}' is also a join key",
-                display,
-                line,
-                hint="name the event-time columns apart from the entities' keys",
-            )
-    if created is not None and created.casefold() == timestamp.casefold():
-        ctx.errs.add(
-            f"feature view '{name}': created_timestamp is the timestamp column itself",
-            display,
-            line,
-            hint="remove created_timestamp, or name the column the row was created at",
-        )
-    return timestamp, created
 
 
 def _duration(ctx: ParseContext, doc: LineDict, key: str, display: str) -> Any:

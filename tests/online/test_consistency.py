@@ -270,3 +270,36 @@ def test_composite_keys_and_two_views(tmp_path: Path, online_store_config: dict 
     }
     views = [oracle_view(ui, entities), oracle_view(age, entities)]
     check(got, read_at, views, features, entity_rows, expected)
+
+
+def test_visible_at_created_materializes_only_rows_arrived_by_end(
+    tmp_path: Path, online_store_config: dict | None
+) -> None:
+    """`visible_at: created_timestamp`: the online value at END is the training-set value
+    at END, so a row created after END (late, or a restatement) is in neither."""
+    import pandas as pd
+
+    now = now_utc()
+    rows = [
+        stat(1, now - 2 * D, 1, created=now - 2 * D),
+        stat(1, now - D, 2, created=now + H),  # back-dated, arrives after END
+        stat(2, now - H, 20, created=now - H + M),
+        stat(2, now - H, 21, created=now + 2 * H),  # a restatement, after END
+        stat(3, now - D, 30, created=now + H),  # nothing had arrived for user 3
+    ]
+    spec = stats_view(rows)
+    spec.extra_yaml = {"visible_at": "created_timestamp"}
+    root = make_project(tmp_path, [spec], USER, online_store=online_store_config)
+    store = open_store(root)
+    store.materialize(now - 30 * D, now)
+    entity_rows = [{"user_id": u} for u in (1, 2, 3)]
+    got = store.get_online_features(features=["user_stats:count"], entity_rows=entity_rows)
+    assert got.to_dict()["count"] == [1, 20, None]
+    labels = pd.DataFrame({"user_id": [1, 2, 3], "event_timestamp": [now] * 3})
+    training = store.get_historical_features(labels, features=["user_stats:count"]).to_df()
+    assert [None if pd.isna(v) else int(v) for v in training["count"]] == [1, 20, None]
+    # Without the option, the late rows win offline: the option is what leaves them out.
+    spec.extra_yaml = {}
+    plain = make_project(tmp_path / "plain", [spec], USER, online_store=online_store_config)
+    late = open_store(plain).get_historical_features(labels, features=["user_stats:count"])
+    assert late.to_df()["count"].tolist() == [2, 21, 30]

@@ -3,15 +3,17 @@
 Hypothesis draws tiny data sets built to hit the hard cases: few keys and few distinct
 timestamps (so ties and exact TTL boundaries are common), created timestamps that tie or are
 NULL, NULL feature values, NULL and unknown entity keys, duplicate entity rows, a random TTL
-or none. Each view also has a never-NULL row number, so picking the wrong one of two rows with
-equal values cannot pass unseen. Rows sharing (key, event_ts, created_ts) would make the
-answer ambiguous (SPEC §2 names no further tie-break), so the strategy never draws two of them.
+or none, and `visible_at: created_timestamp` on the view with created times or not (rows
+count only once created). Each view also has a never-NULL row number, so picking the wrong
+one of two rows with equal values cannot pass unseen. Rows sharing (key, event_ts,
+created_ts) would make the answer ambiguous, so the strategy never draws two of them.
 The test runs on every engine of the conformance suite (tests/semantics/conftest.py).
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,7 @@ def test_matches_oracle(engine: Engine) -> None:
         ttl2=ttls,
         ents=entity_rows(),
         naive=st.booleans(),
+        visible=st.booleans(),
     )
     def check(
         rows1: list[Row],
@@ -123,8 +126,9 @@ def test_matches_oracle(engine: Engine) -> None:
         ttl2: str | None,
         ents: list[Row],
         naive: bool,
+        visible: bool,
     ) -> None:
-        checked = matches_oracle(engine, rows1, rows2, ttl1, ttl2, ents, naive)
+        checked = matches_oracle(engine, rows1, rows2, ttl1, ttl2, ents, naive, visible)
         assert checked == len(ents)  # every entity row compared with the oracle
 
     check()
@@ -138,6 +142,7 @@ def matches_oracle(
     ttl2: str | None,
     ents: list[Row],
     naive: bool,
+    visible: bool = False,
 ) -> int:
     """One drawn example: the engine's training set equals the oracle's, row for row.
     Returns the number of rows the engine returned (all of them compared)."""
@@ -149,6 +154,7 @@ def matches_oracle(
         ttl=ttl1,
         created_col="created_timestamp",
         key_types={"user_id": "int64"},
+        extra_yaml={"visible_at": "created_timestamp"} if visible else {},
     )
     v2 = ViewSpec(
         name="v2",
@@ -159,7 +165,8 @@ def matches_oracle(
         key_types={"user_id": "int64"},
     )
     requested = [(ref.split(":")[0], ref.split(":")[1]) for ref in FEATURES]
-    expected = pit_oracle(ents, [oracle_view(v1, ENTITIES), oracle_view(v2, ENTITIES)], requested)
+    seen_by_v1 = replace(oracle_view(v1, ENTITIES), visible_at_created=visible)
+    expected = pit_oracle(ents, [seen_by_v1, oracle_view(v2, ENTITIES)], requested)
     df = pd.DataFrame(ents)
     df["user_id"] = df["user_id"].astype("Int64")
     if naive:

@@ -4,7 +4,8 @@ engine of the conformance suite, for random events and labels.
 Hypothesis draws from two keys and seven minutes, so hot keys, equal timestamps and events
 exactly at `t - w` (excluded) and at `t` (included) are the common case, not the rare one;
 values are small integers or NULL; created timestamps tie-break `last`; entity rows fall on
-whole and half minutes, with NULL and unknown keys; an aggregation interval is drawn or not.
+whole and half minutes, with NULL and unknown keys; an aggregation interval is drawn or not,
+and `visible_at: created_timestamp` (rows count only once created) or not.
 """
 
 from __future__ import annotations
@@ -102,9 +103,16 @@ def label_rows(draw: st.DrawFn) -> list[Row]:
 
 def test_windows_match_the_oracle(engine: Engine) -> None:
     @settings(PROPERTY_SETTINGS, max_examples=engine.examples)
-    @given(rows=event_rows(), ents=label_rows(), shape=st.sampled_from(SHAPES))
-    def check(rows: list[Row], ents: list[Row], shape: tuple[str | None, list[str]]) -> None:
+    @given(
+        rows=event_rows(), ents=label_rows(), shape=st.sampled_from(SHAPES), visible=st.booleans()
+    )
+    def check(
+        rows: list[Row], ents: list[Row], shape: tuple[str | None, list[str]], visible: bool
+    ) -> None:
         interval, windows = shape
+        extra: dict[str, Any] = {"aggregation_interval": interval} if interval else {}
+        if visible:
+            extra["visible_at"] = "created_timestamp"
         items = entries(windows)
         spec = ViewSpec(
             name="w",
@@ -114,7 +122,7 @@ def test_windows_match_the_oracle(engine: Engine) -> None:
             created_col="created_timestamp",
             key_types={"user_id": "int64"},
             aggregations=items,
-            extra_yaml={"aggregation_interval": interval} if interval else {},
+            extra_yaml=extra,
         )
         aggs = oracle_aggs(items)
         expected = window_oracle(
@@ -124,6 +132,7 @@ def test_windows_match_the_oracle(engine: Engine) -> None:
             aggs,
             interval=parse_ttl(interval),
             created_col="created_timestamp",
+            visible_at_created=visible,
         )
         df = pd.DataFrame(ents)
         df["user_id"] = df["user_id"].astype("Int64")

@@ -48,6 +48,9 @@ class OracleView:
     # created time are versions of one row, the greatest hash wins. None: such ties with
     # different values have no answer here (AmbiguousChoice).
     version: Callable[[Row], int] | None = None
+    # `visible_at: created_timestamp`: a row is a candidate at t only once created <= t
+    # (a row without a created time: from its event time, as without the option).
+    visible_at_created: bool = False
 
 
 # --------------------------------------------------------------------------- values
@@ -194,6 +197,10 @@ def _candidates(view: OracleView, key: tuple[Any, ...] | None, at: datetime | No
             continue
         if lower is not None and event < lower:
             continue
+        if view.visible_at_created and view.created_col is not None:
+            created = to_utc(row.get(view.created_col))
+            if created is not None and created > at:
+                continue  # not arrived yet at t
         out.append(row)
     return out
 

@@ -11,7 +11,9 @@ the Unix epoch, when there is one) and window `w`, it looks at every row of the 
   standard deviation, NULL below two values;
 - `last` is the value of the row with the greatest (event_ts, created_ts), a NULL created time
   lowest, even when that value is NULL;
-- an entity row with a NULL key (or time) gets NULL for every feature, counts included.
+- an entity row with a NULL key (or time) gets NULL for every feature, counts included;
+- with `visible_at_created`, a row counts only once created (`created_ts <= t`, the rounded
+  `t`); a row without a created time counts from its event time.
 
 Rows never share (keys, event_ts, created_ts) here: the property test draws none, so versions
 need no tie-break.
@@ -73,6 +75,12 @@ def _aggregate(agg: WindowAgg, rows: Sequence[Row], created_col: str | None, ts_
     raise ValueError(f"unknown function {agg.function}")
 
 
+def _arrived_after(row: Row, created_col: str | None, at: datetime) -> bool:
+    """The row was created after `at` (a row without a created time never was)."""
+    created = to_utc(row.get(created_col)) if created_col else None
+    return created is not None and created > at
+
+
 def window_oracle(
     ents: Sequence[Row],
     rows: Sequence[Row],
@@ -83,6 +91,7 @@ def window_oracle(
     created_col: str | None = None,
     ts_col: str = "event_timestamp",
     entity_ts: str = "event_timestamp",
+    visible_at_created: bool = False,
 ) -> list[Row]:
     """Each entity row with one column per aggregation appended, in order."""
     out = []
@@ -99,7 +108,12 @@ def window_oracle(
         mine = [r for r in rows if tuple(r[k] for k in join_keys) == key]
         for agg in aggs:
             low = at - agg.window
-            inside = [r for r in mine if low < to_utc(r[ts_col]) <= at]  # type: ignore[operator]
+            inside = [
+                r
+                for r in mine
+                if low < to_utc(r[ts_col]) <= at  # type: ignore[operator]
+                and not (visible_at_created and _arrived_after(r, created_col, at))
+            ]
             result[agg.name] = _aggregate(agg, inside, created_col, ts_col)
         out.append(result)
     return out
