@@ -7,13 +7,14 @@ JSON object as its last line of stdout, which `run_step` returns with `peak_rss_
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,19 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def bench_args(
+    doc: str, sizes: Sequence[str], steps: Mapping[str, Callable[..., None]]
+) -> argparse.Namespace | None:
+    """Run `--step NAME ARGS...` (a measured step, in its own process) and return None; or
+    parse the harness's options: --size, --repeat, --check, --json."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--step":
+        steps[sys.argv[2]](*sys.argv[3:])
+        return None
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(sizes), default="M")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--check", action="store_true", help="check results row for row")
+    parser.add_argument("--json", type=Path, default=None)
+    return parser.parse_args()

@@ -13,7 +13,6 @@ Targets (issue 4): fsql <= 1.3x the floor at M and L; peak RSS at L <= 2.5 GB.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, run_step, table
+from bench.common import bench_args, emit, run_step, table
 from bench.workload import FEATURES, SIZES, generate
 
 HERE = Path(__file__).resolve()
@@ -149,15 +148,9 @@ STEPS = {"build": step_build, "api": step_api, "floor": step_floor, "cli": step_
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--step":
-        STEPS[sys.argv[2]](*sys.argv[3:])
+    args = bench_args(__doc__ or "", list(SIZES), STEPS)
+    if args is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="M")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--check", action="store_true", help="row-for-row oracle check")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
     root = str(generate(args.size))
     out = f"{root}/target/bench_training.parquet"
 

@@ -16,7 +16,6 @@ when 1% of the keys hold half of the events.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, run_step, table
+from bench.common import bench_args, emit, run_step, table
 
 HERE = Path(__file__).resolve()
 # events, keys, entity rows
@@ -206,15 +205,9 @@ STEPS = {"build": step_build, "fsql": step_fsql, "reference": step_reference,
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--step":
-        STEPS[sys.argv[2]](*sys.argv[3:])
+    args = bench_args(__doc__ or "", list(SIZES), STEPS)
+    if args is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="M")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--check", action="store_true")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
     rows, summary = [], {}
     events, keys, ents = SIZES[args.size]
     for hot in (False, True):

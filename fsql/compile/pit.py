@@ -40,6 +40,9 @@ from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, Pi
 from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.stacking import FEATURE_TS, IS_ENTITY, MATCH_TS, STACK_TS, matched_times
+from fsql.compile.stacking import column as _col
+from fsql.compile.stacking import table_named as _table
 from fsql.compile.views import view_rows
 from fsql.compile.visible import visible_features
 from fsql.compile.windows import windowed_features
@@ -47,24 +50,10 @@ from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
 
-FEATURE_TS = "__fsql_feature_ts"
 FEATURE_ORDER = "__fsql_order"
 FEATURE_ALIAS = "f"
 KEY_LO = "__fsql_lo"
 KEY_HI = "__fsql_hi"
-# Columns of the window plan's stacked rows.
-STACK_TS = "__fsql_at"
-IS_ENTITY = "__fsql_is_entity"
-MATCH_TS = "__fsql_match"
-RUNNING_ALIAS = "__fsql_w"
-
-
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def _table(name: str) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(name))
 
 
 def _seconds(view: FeatureView) -> int | None:
@@ -324,7 +313,7 @@ def _window_query(items: Sequence[PitItem], relations: Relations) -> exp.Select:
         query, alias = _with_candidates(query, index, item, relations)
         stacked, matches = f"__fsql_s{index}", f"__fsql_m{index}"
         query = query.with_(stacked, as_=_stacked_rows(item, alias, relations), copy=False)
-        query = query.with_(matches, as_=_matched_times(item, stacked), copy=False)
+        query = query.with_(matches, as_=matched_times(item.view.join_keys, stacked), copy=False)
         by_row = exp.EQ(this=_col(ROW_ID, matches), expression=_col(ROW_ID, ENTITY_ALIAS))
         same_time = exp.EQ(this=_col(FEATURE_TS, alias), expression=_col(MATCH_TS, matches))
         joins.append(_left_join(matches, by_row))
@@ -362,39 +351,6 @@ def _own_plan(
 
 def _left_join(name: str, on: exp.Expr) -> exp.Join:
     return exp.Join(this=_table(name).as_(name, copy=False), side="LEFT", on=on)
-
-
-def _matched_times(item: PitItem, stacked: str) -> exp.Select:
-    """Per entity row, the newest candidate time at or before it (NULL when none).
-
-    Over the stacked rows sorted by (time, is_entity), a running MAX of the feature
-    time, taken on the entity rows. Feature rows sort before entity rows of the same
-    time, so an entity row exactly at a feature row's time sees it (the bound is
-    inclusive). Times sort NULLS FIRST, said explicitly since engines differ (and
-    sqlglot refuses some spellings for BigQuery); neither column is NULL here.
-    """
-    keys = [_col(k) for k in item.view.join_keys]
-    window = exp.Window(
-        this=exp.Max(this=_col(FEATURE_TS)),
-        partition_by=keys,
-        order=exp.Order(
-            expressions=[
-                exp.Ordered(this=_col(STACK_TS), desc=False, nulls_first=True),
-                exp.Ordered(this=_col(IS_ENTITY), desc=False, nulls_first=True),
-            ]
-        ),
-        spec=exp.WindowSpec(
-            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-        ),
-    )
-    running = exp.select(
-        _col(ROW_ID), _col(IS_ENTITY), exp.alias_(window, MATCH_TS), copy=False
-    ).from_(_table(stacked), copy=False)
-    return (
-        exp.select(_col(ROW_ID), _col(MATCH_TS), copy=False)
-        .from_(running.subquery(RUNNING_ALIAS, copy=False), copy=False)
-        .where(exp.EQ(this=_col(IS_ENTITY), expression=exp.Literal.number(1)), copy=False)
-    )
 
 
 def _stacked_rows(item: PitItem, rows: str, relations: Relations) -> exp.Union:

@@ -29,7 +29,6 @@ def log_columns(view: FeatureView) -> tuple[str, ...]:
     return (*view.join_keys, view.timestamp, *created, *view.feature_names)
 
 
-
 def _types(
     view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
 ) -> dict[str, exp.DataType]:

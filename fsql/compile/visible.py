@@ -20,34 +20,29 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, PitItem
+from fsql.compile.items import ENTITY_ALIAS, ENTITY_TS, ROW_ID, PitItem
 from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.stacking import (
+    FEATURE_TS,
+    HIGH,
+    IS_ENTITY,
+    LOW,
+    MATCH_TS,
+    STACK_TS,
+    entity_rows,
+    key_bounds,
+    matched_times,
+)
+from fsql.compile.stacking import column as _col
+from fsql.compile.stacking import not_null as _not_null
+from fsql.compile.stacking import table_named as _table
 from fsql.definitions.types import FeatureType
 
 ROWS_ALIAS = "f"
-FEATURE_TS = "__fsql_feature_ts"
 CREATED = "__fsql_created"
 VERSION = "__fsql_version"
 VISIBLE = "__fsql_vis"
-STACK_TS = "__fsql_at"
-IS_ENTITY = "__fsql_is_entity"
-MATCH_TS = "__fsql_match"
-LOW = "__fsql_lo"
-HIGH = "__fsql_hi"
-RUNNING = "__fsql_running"
-
-
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def _table(name: str) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(name))
-
-
-def _not_null(column: exp.Expr) -> exp.Not:
-    return exp.Not(this=exp.Is(this=column, expression=exp.null()))
 
 
 def _ttl(item: PitItem) -> exp.Interval | None:
@@ -63,14 +58,19 @@ def visible_features(
     """Add view `index`'s CTEs to `query`, reading candidate rows from `source` (the
     view's rows aliased `f`); returns the query, the join onto the entity table (`e`) and
     the requested features, in order."""
+    view = item.view
     names = {part: f"__fsql_{part}{index}" for part in ("ve", "vb", "vc", "vs", "vm", "vp")}
-    query = query.with_(names["ve"], as_=_entity_rows(item), copy=False)
-    query = query.with_(names["vb"], as_=_key_bounds(item, names["ve"]), copy=False)
+    query = query.with_(
+        names["ve"], as_=entity_rows(view.join_keys, _col(ENTITY_TS), ENTITY_TS), copy=False
+    )
+    query = query.with_(
+        names["vb"], as_=key_bounds(view.join_keys, names["ve"], ENTITY_TS), copy=False
+    )
     candidates = _candidates(item, relations, source, names["vb"])
     query = query.with_(names["vc"], as_=candidates, copy=False)
     stacked = _stacked(item, relations, names["ve"], names["vc"])
     query = query.with_(names["vs"], as_=stacked, copy=False)
-    query = query.with_(names["vm"], as_=_matched(item, names["vs"]), copy=False)
+    query = query.with_(names["vm"], as_=matched_times(view.join_keys, names["vs"]), copy=False)
     picked = _picked(item, names["ve"], names["vc"], names["vm"])
     query = query.with_(names["vp"], as_=picked, copy=False)
     chosen = names["vp"]
@@ -88,30 +88,6 @@ def visible_features(
             value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
         projections.append(exp.alias_(value, out_name, copy=False))
     return query, [join], projections
-
-
-def _entity_rows(item: PitItem) -> exp.Select:
-    keys = [_col(k) for k in item.view.join_keys]
-    present = [_not_null(k.copy()) for k in keys] + [_not_null(_col(ENTITY_TS))]
-    return (
-        exp.select(_col(ROW_ID), *keys, _col(ENTITY_TS), copy=False)
-        .from_(_table(ENTITY_TABLE), copy=False)
-        .where(exp.and_(*present, copy=False), copy=False)
-    )
-
-
-def _key_bounds(item: PitItem, entities: str) -> exp.Select:
-    keys = [_col(k) for k in item.view.join_keys]
-    return (
-        exp.select(
-            *keys,
-            exp.alias_(exp.Min(this=_col(ENTITY_TS)), LOW),
-            exp.alias_(exp.Max(this=_col(ENTITY_TS)), HIGH),
-            copy=False,
-        )
-        .from_(_table(entities), copy=False)
-        .group_by(*[k.copy() for k in keys], copy=False)
-    )
 
 
 def _candidates(item: PitItem, relations: Relations, source: exp.Expr, bounds: str) -> exp.Select:
@@ -176,35 +152,6 @@ def _stacked(item: PitItem, relations: Relations, entities: str, rows: str) -> e
         copy=False,
     ).from_(_table(rows), copy=False)
     return exp.union(asking, visible, distinct=False, copy=False)
-
-
-def _matched(item: PitItem, stacked: str) -> exp.Select:
-    """Per entity row, the newest event time among the rows visible at its time.
-
-    Rows sort before entity rows of the same time: a row that became visible exactly at
-    t is visible at t."""
-    keys = [_col(k) for k in item.view.join_keys]
-    running = exp.Window(
-        this=exp.Max(this=_col(FEATURE_TS)),
-        partition_by=keys,
-        order=exp.Order(
-            expressions=[
-                exp.Ordered(this=_col(STACK_TS), desc=False, nulls_first=True),
-                exp.Ordered(this=_col(IS_ENTITY), desc=False, nulls_first=True),
-            ]
-        ),
-        spec=exp.WindowSpec(
-            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-        ),
-    )
-    inner = exp.select(
-        _col(ROW_ID), _col(IS_ENTITY), exp.alias_(running, MATCH_TS), copy=False
-    ).from_(_table(stacked), copy=False)
-    return (
-        exp.select(_col(ROW_ID), _col(MATCH_TS), copy=False)
-        .from_(inner.subquery(RUNNING, copy=False), copy=False)
-        .where(exp.EQ(this=_col(IS_ENTITY), expression=exp.Literal.number(1)), copy=False)
-    )
 
 
 def _picked(item: PitItem, entities: str, rows: str, matches: str) -> exp.Select:

@@ -35,17 +35,19 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, PitItem
+from fsql.compile.items import ENTITY_ALIAS, ENTITY_TS, ROW_ID, PitItem
 from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds
+from fsql.compile.stacking import column as _col
+from fsql.compile.stacking import not_null as _not_null
+from fsql.compile.stacking import table_named as _table
 from fsql.definitions.aggregations import Aggregation
 
 AT = "__fsql_at"  # microseconds since the epoch
 EVENT = "__fsql_ev"  # 1 on the view's rows, NULL on entity rows
 SEQ = "__fsql_seq"  # a view row's place in its key's order of versions
 CREATED = "__fsql_cr"  # created time in microseconds (views visible at created time)
-LOW = "__fsql_lo"
-HIGH = "__fsql_hi"
 ROWS_ALIAS = "f"
 FRAMED = "__fsql_framed"
 
@@ -56,18 +58,6 @@ _FRAMED_FUNCTIONS: dict[str, type[exp.Func]] = {
     "max": exp.Max,
     "stddev": exp.StddevSamp,
 }
-
-
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def _table(name: str) -> exp.Table:
-    return exp.Table(this=exp.to_identifier(name))
-
-
-def _not_null(column: exp.Expr) -> exp.Not:
-    return exp.Not(this=exp.Is(this=column, expression=exp.null()))
 
 
 def _value_name(index: int) -> str:
@@ -84,7 +74,7 @@ def windowed_features(
     wanted = [by_name[name] for name in item.features]
     names = {part: f"__fsql_{part}{index}" for part in ("e", "b", "r", "q", "a", "d", "l")}
     query = query.with_(names["e"], as_=_entity_times(item, relations), copy=False)
-    query = query.with_(names["b"], as_=_key_bounds(item, names["e"]), copy=False)
+    query = query.with_(names["b"], as_=key_bounds(view.join_keys, names["e"], AT), copy=False)
     longest = max(agg.window_micros for agg in wanted)
     # Only what the requested features read: their columns, and row numbers for `last`.
     columns = tuple(dict.fromkeys(agg.column for agg in wanted if agg.column))
@@ -138,7 +128,6 @@ def _entity_times(item: PitItem, relations: Relations) -> exp.Select:
     """Entity rows that can match (keys and time present): row id, keys, and the time
     in microseconds, rounded down to the view's aggregation interval."""
     view = item.view
-    keys = [_col(k) for k in view.join_keys]
     at: exp.Expr = relations.dialect.epoch_micros(_col(ENTITY_TS))
     if view.aggregation_interval is not None:
         step = exp.Literal.number(int(view.aggregation_interval.total_seconds()) * 1_000_000)
@@ -148,27 +137,7 @@ def _entity_times(item: PitItem, relations: Relations) -> exp.Select:
             expression=step.copy(),
         )
         at = exp.Sub(this=at, expression=exp.paren(remainder))
-    present = [_not_null(k.copy()) for k in keys] + [_not_null(_col(ENTITY_TS))]
-    return (
-        exp.select(_col(ROW_ID), *keys, exp.alias_(at, AT), copy=False)
-        .from_(_table(ENTITY_TABLE), copy=False)
-        .where(exp.and_(*present, copy=False), copy=False)
-    )
-
-
-def _key_bounds(item: PitItem, entities: str) -> exp.Select:
-    """Per key asked for, the earliest and latest entity time (microseconds)."""
-    keys = [_col(k) for k in item.view.join_keys]
-    return (
-        exp.select(
-            *keys,
-            exp.alias_(exp.Min(this=_col(AT)), LOW),
-            exp.alias_(exp.Max(this=_col(AT)), HIGH),
-            copy=False,
-        )
-        .from_(_table(entities), copy=False)
-        .group_by(*[k.copy() for k in keys], copy=False)
-    )
+    return entity_rows(view.join_keys, at, AT)
 
 
 def _view_rows(

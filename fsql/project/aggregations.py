@@ -135,14 +135,7 @@ def _entry(
         errs.add(f"{where} must be a mapping", display, line, hint=EXAMPLE)
         return []
     before = len(errs.errors)
-    for key in entry:
-        if key not in ENTRY_KEYS:
-            errs.add(
-                f"{where}: unknown key '{key}'",
-                display,
-                line,
-                hint=hint_names(str(key), ENTRY_KEYS),
-            )
+    errs.unknown_keys(entry, ENTRY_KEYS, where, display, line)
     function = entry.get("function")
     if function not in FUNCTIONS:
         errs.add(

@@ -8,7 +8,9 @@ the Jinja renderer, and what the metadata files have declared so far.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from fsql.config.project_file import ProjectConfig
 from fsql.config.yaml_lines import LineDict
@@ -16,6 +18,7 @@ from fsql.definitions.models import Entity, Source
 from fsql.errors import ProjectError
 from fsql.project.files import ProjectFiles
 from fsql.project.jinja import ModelRenderer
+from fsql.project.names import hint_names
 
 
 class ErrorCollector:
@@ -33,6 +36,24 @@ class ErrorCollector:
         column: int | None = None,
     ) -> None:
         self.errors.append(ProjectError(message, file=file, line=line, hint=hint, column=column))
+
+    def unknown_keys(
+        self,
+        mapping: Mapping[Any, Any],
+        allowed: Collection[str],
+        label: str,
+        file: str,
+        line: int | None,
+    ) -> None:
+        """One error per key of `mapping` not in `allowed`, with the closest known names."""
+        for key in mapping:
+            if key not in allowed:
+                self.add(
+                    f"{label}: unknown key '{key}'",
+                    file,
+                    line,
+                    hint=hint_names(str(key), sorted(allowed)),
+                )
 
 
 @dataclass

@@ -62,14 +62,7 @@ def parse_view(
     errs = ctx.errs
     name, line = doc["name"], line_of(doc)
     before = len(errs.errors)
-    for key in doc:
-        if key not in VIEW_KEYS:
-            errs.add(
-                f"feature view '{name}': unknown key '{key}'",
-                display,
-                line,
-                hint=hint_names(str(key), sorted(VIEW_KEYS)),
-            )
+    errs.unknown_keys(doc, VIEW_KEYS, f"feature view '{name}'", display, line)
     ents, join_keys = _entities(ctx, doc, display)
     timestamp, created = view_timestamps(ctx, doc, display, join_keys)
     visible_at = visible_at_of(ctx, doc, display, created)
