@@ -143,3 +143,74 @@ def test_windows_match_the_oracle(engine: Engine) -> None:
         assert_rows_equal(got.to_dict(orient="records"), expected)
 
     check()
+
+
+def test_windows_beside_a_plain_view_in_one_training_set(engine: Engine, tmp_path: Path) -> None:
+    """One query joins a plain view (the engine's point-in-time plan) and a windowed one,
+    each by its own rule, one output row per entity row, in order."""
+    from tests.support.oracle import pit_oracle
+    from tests.support.project_factory import oracle_view
+
+    events = [
+        {"user_id": 1, "event_timestamp": BASE + m * MINUTE, "created_timestamp": None, "a": m}
+        for m in (0, 1, 1, 3)
+    ]
+    events[2]["created_timestamp"] = BASE + 2 * MINUTE  # a second row at minute 1
+    profile = [
+        {"user_id": 1, "event_timestamp": BASE, "tier": "new"},
+        {"user_id": 1, "event_timestamp": BASE + 2 * MINUTE, "tier": "gold"},
+        {"user_id": 2, "event_timestamp": BASE, "tier": "new"},
+    ]
+    items = [
+        {"function": "count", "windows": ["2m"]},
+        {"column": "a", "function": "sum", "windows": ["2m"], "type": "int64"},
+    ]
+    windowed = ViewSpec(
+        name="w",
+        entities=["user"],
+        features=[("a", "int64")],
+        rows=events,
+        created_col="created_timestamp",
+        key_types={"user_id": "int64"},
+        aggregations=items,
+    )
+    plain = ViewSpec(
+        name="p",
+        entities=["user"],
+        features=[("tier", "string")],
+        rows=profile,
+        key_types={"user_id": "int64"},
+    )
+    ents = [
+        {"user_id": 1, "event_timestamp": BASE + 3 * MINUTE, "label": 0},
+        {"user_id": 2, "event_timestamp": BASE + MINUTE, "label": 1},
+        {"user_id": 1, "event_timestamp": BASE + MINUTE, "label": 2},
+    ]
+    features = ["p:tier", "w:count_2m", "w:a_sum_2m"]
+    windows = window_oracle(
+        ents,
+        events,
+        ["user_id"],
+        oracle_aggs(items),
+        created_col="created_timestamp",
+    )
+    tiers = pit_oracle(ents, [oracle_view(plain, ENTITIES)], [("p", "tier")])
+    expected = [
+        {**t, **{k: w[k] for k in ("count_2m", "a_sum_2m")}}
+        for t, w in zip(tiers, windows, strict=True)
+    ]
+    # user 1 at minute 3 counts (1, 3]: the row of minute 3; at minute 1, (-1, 1]: minute 0
+    # and both rows of minute 1 (their created times differ: two rows, not two versions).
+    assert [row["count_2m"] for row in expected] == [1, 0, 3]
+    df = pd.DataFrame(ents)
+    root = engine.make_project(tmp_path, [plain, windowed], ENTITIES)
+    got = engine.historical(root, df, features)
+    assert list(got.columns) == [
+        "user_id",
+        "event_timestamp",
+        "label",
+        "tier",
+        "count_2m",
+        "a_sum_2m",
+    ]
+    assert_rows_equal(got.to_dict(orient="records"), expected)
