@@ -1,34 +1,39 @@
-"""Windowed aggregations in training sets, exact at every entity time, in one pass.
+"""Windowed aggregations in training sets, exact at every entity time.
 
 For an entity row with keys k at time t (rounded down to the view's
 `aggregation_interval`, if any) and a window w, a feature aggregates the view's rows
 with keys k and `t - w < event_ts <= t` (SPEC §2). Versions of one row (equal keys,
-event and created time) count once: the one with the greatest version hash.
+event and created time) count once: the one with the greatest version hash. Times are
+whole microseconds since the epoch (`__fsql_at`).
 
-The plan is linear in rows, whatever the keys' skew. Times become whole microseconds
-since the epoch (`__fsql_at`); entity rows are stacked with the view's rows, and each
-feature is a window function over the stack per key, ordered by that number, with the
-frame `RANGE BETWEEN w - 1 PRECEDING AND CURRENT ROW`: exactly `t - w < at <= t`, events
-at `t` included as the entity row's peers. Entity rows carry NULL values and no event
-marker, so they change no aggregate; engines evaluate such frames with segment trees or
-running state, never per pair of rows. Then:
+Two methods, chosen per key inside the one query, by the key's rows in its span:
 
-- `count` counts the event marker (rows) or the column (non-NULL values); `sum`, `avg`,
-  `min`, `max` and `stddev` (STDDEV_SAMP) ignore NULLs, as the SPEC says;
-- `last` takes the greatest row number (`__fsql_seq`, rows ordered by event time,
-  created time, version) in the frame and fetches that row, so a NULL value is
-  returned as it is, not skipped;
-- `count_distinct` has no framed form in BigQuery or Snowflake: it is a join of each
-  entity row to its key's rows in the longest such window, one COUNT(DISTINCT CASE ...)
-  per window. That join grows with the rows per key in the window (the cost of this
-  one function, said in the README).
+- **frames**, for keys with more than HOT_KEY_ROWS rows: entity rows are stacked with
+  the key's rows, and each feature is a window function per key ordered by time with
+  the frame `RANGE BETWEEN w - 1 PRECEDING AND CURRENT ROW`: exactly `t - w < at <= t`,
+  rows at `t` included as the entity row's peers. Entity rows carry NULL values and no
+  row marker, so they change no aggregate. Engines evaluate such frames with segment
+  trees or running state, never per pair of rows: the cost grows with the rows, however
+  many of them one key holds;
+- **a join**, for the other keys: each entity row joined to its key's rows in the
+  longest window, one `FUNC(CASE WHEN in window THEN value END)` per feature. With few
+  rows per key this is cheaper than sorting the stack, and it never grows large.
+
+`count` counts a row marker (rows) or the column (non-NULL values); `sum`, `avg`, `min`,
+`max` and `stddev` (STDDEV_SAMP) ignore NULLs, as the SPEC says; `last` takes the greatest
+row number (`__fsql_seq`, rows ordered by event time, created time, version) in the window
+and fetches that row, so a NULL value is returned as it is, not skipped. `count_distinct`
+has no framed form in BigQuery or Snowflake, and a view with `visible_at:
+created_timestamp` needs a second condition (`created_ts <= t`) no frame expresses: those
+always take the join, whose cost then grows with the rows per key in the window.
 
 Rows are pruned first to the keys the entity table asks for, and to the span of their
 entity times widened by the longest window. Frames are whole microseconds: event times
 with finer digits (Snowflake keeps nanoseconds) count from the microsecond they fall in.
 
-Size: one plan of six CTEs (entity times, key bounds, rows, stack, frames, distinct
-counts) that must agree on their column names; split, they would only pass them around.
+Size: one plan of a dozen CTEs (entity times, key bounds, rows, rows per key, the split,
+stack, frames, join) that must agree on their column names; split into modules, they
+would only pass them around.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ SEQ = "__fsql_seq"  # a view row's place in its key's order of versions
 CREATED = "__fsql_cr"  # created time in microseconds (views visible at created time)
 ROWS_ALIAS = "f"
 FRAMED = "__fsql_framed"
+ROW_COUNT = "__fsql_n"
+# Keys with more rows than this in their span are aggregated by window frames; the others
+# by a join of each entity row to its key's rows, cheaper while a key has few rows.
+HOT_KEY_ROWS = 64
 
 _FRAMED_FUNCTIONS: dict[str, type[exp.Func]] = {
     "sum": exp.Sum,
@@ -72,7 +81,8 @@ def windowed_features(
     view = item.view
     by_name = {agg.name: agg for agg in view.aggregations}
     wanted = [by_name[name] for name in item.features]
-    names = {part: f"__fsql_{part}{index}" for part in ("e", "b", "r", "q", "a", "d", "l")}
+    parts = ("e", "b", "r", "q", "a", "d", "l", "n", "h", "g", "k")
+    names = {part: f"__fsql_{part}{index}" for part in parts}
     query = query.with_(names["e"], as_=_entity_times(item, relations), copy=False)
     query = query.with_(names["b"], as_=key_bounds(view.join_keys, names["e"], AT), copy=False)
     longest = max(agg.window_micros for agg in wanted)
@@ -97,9 +107,20 @@ def windowed_features(
     joins: list[exp.Join] = []
     on_row = {}
     if framed:
-        stacked = _stacked(item, names["e"], names["r"], columns, numbered)
+        # Keys with many rows are aggregated by frames, the others by a join (see above).
+        query = query.with_(names["n"], as_=_rows_per_key(item, names["r"]), copy=False)
+        for part, hot in (("h", True), ("g", False)):
+            split = _entities_of(item, names["e"], names["n"], hot)
+            query = query.with_(names[part], as_=split, copy=False)
+        query = query.with_(
+            names["k"], as_=_rows_of_hot_keys(item, names["r"], names["n"]), copy=False
+        )
+        stacked = _stacked(item, names["h"], names["k"], columns, numbered)
         query = query.with_(names["q"], as_=stacked, copy=False)
-        query = query.with_(names["a"], as_=_framed(item, names["q"], framed), copy=False)
+        by_frames = _framed(item, names["q"], framed)
+        by_join = _joined(item, names["g"], names["r"], framed, visible=False)
+        both = exp.union(by_frames, by_join, distinct=False, copy=False)
+        query = query.with_(names["a"], as_=both, copy=False)
         joins.append(_left_join(names["a"], names["a"]))
         on_row.update({j: names["a"] for j, _ in framed})
     if joined:
@@ -117,6 +138,70 @@ def windowed_features(
         cast = exp.cast(value, relations.dialect.data_type(agg.type), copy=False)
         projections.append(exp.alias_(cast, item.output_names[j], copy=False))
     return query, joins, projections
+
+
+def _rows_per_key(item: PitItem, rows: str) -> exp.Select:
+    """How many rows each key has in its span (`__fsql_n`)."""
+    keys = [_col(k) for k in item.view.join_keys]
+    return (
+        exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT), copy=False)
+        .from_(_table(rows), copy=False)
+        .group_by(*[k.copy() for k in keys], copy=False)
+    )
+
+
+def _is_hot(counts: str) -> exp.Expr:
+    return exp.GT(this=_col(ROW_COUNT, counts), expression=exp.Literal.number(HOT_KEY_ROWS))
+
+
+def _entities_of(item: PitItem, entities: str, counts: str, hot: bool) -> exp.Select:
+    """The entity rows whose key has more than HOT_KEY_ROWS rows (`hot`), or the others
+    (no row at all included)."""
+    view = item.view
+    on = exp.and_(
+        *[exp.EQ(this=_col(k, entities), expression=_col(k, counts)) for k in view.join_keys],
+        copy=False,
+    )
+    where = (
+        _is_hot(counts)
+        if hot
+        else exp.or_(
+            exp.Is(this=_col(ROW_COUNT, counts), expression=exp.null()),
+            exp.Not(this=exp.paren(_is_hot(counts), copy=False)),
+            copy=False,
+        )
+    )
+    return (
+        exp.select(
+            _col(ROW_ID, entities),
+            *[_col(k, entities) for k in view.join_keys],
+            _col(AT, entities),
+            copy=False,
+        )
+        .from_(_table(entities).as_(entities, copy=False), copy=False)
+        .join(
+            _table(counts).as_(counts, copy=False),
+            on=on,
+            join_type="INNER" if hot else "LEFT",
+            copy=False,
+        )
+        .where(where, copy=False)
+    )
+
+
+def _rows_of_hot_keys(item: PitItem, rows: str, counts: str) -> exp.Select:
+    """The view's rows of the keys aggregated by frames."""
+    view = item.view
+    on = exp.and_(
+        *[exp.EQ(this=_col(k, rows), expression=_col(k, counts)) for k in view.join_keys],
+        copy=False,
+    )
+    return (
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(rows)), copy=False)
+        .from_(_table(rows).as_(rows, copy=False), copy=False)
+        .join(_table(counts).as_(counts, copy=False), on=on, join_type="INNER", copy=False)
+        .where(_is_hot(counts), copy=False)
+    )
 
 
 def _left_join(name: str, alias: str) -> exp.Join:

@@ -14,11 +14,13 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fsql.compile import windows as window_plan
 from tests.support.engine_runners import PROPERTY_SETTINGS, Engine
 from tests.support.oracle import assert_rows_equal
 from tests.support.project_factory import ViewSpec, parse_ttl
@@ -104,10 +106,18 @@ def label_rows(draw: st.DrawFn) -> list[Row]:
 def test_windows_match_the_oracle(engine: Engine) -> None:
     @settings(PROPERTY_SETTINGS, max_examples=engine.examples)
     @given(
-        rows=event_rows(), ents=label_rows(), shape=st.sampled_from(SHAPES), visible=st.booleans()
+        rows=event_rows(),
+        ents=label_rows(),
+        shape=st.sampled_from(SHAPES),
+        visible=st.booleans(),
+        hot_rows=st.sampled_from([0, 3, 1000]),
     )
     def check(
-        rows: list[Row], ents: list[Row], shape: tuple[str | None, list[str]], visible: bool
+        rows: list[Row],
+        ents: list[Row],
+        shape: tuple[str | None, list[str]],
+        visible: bool,
+        hot_rows: int,
     ) -> None:
         interval, windows = shape
         extra: dict[str, Any] = {"aggregation_interval": interval} if interval else {}
@@ -136,7 +146,12 @@ def test_windows_match_the_oracle(engine: Engine) -> None:
         )
         df = pd.DataFrame(ents)
         df["user_id"] = df["user_id"].astype("Int64")
-        with tempfile.TemporaryDirectory() as tmp:
+        # Keys above `hot_rows` rows go to the framed plan, the others to the join: 0 sends
+        # every key to frames, 1000 every key to the join, 3 splits them.
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            mock.patch.object(window_plan, "HOT_KEY_ROWS", hot_rows),
+        ):
             root = engine.make_project(Path(tmp), [spec], ENTITIES)
             got = engine.historical(root, df, ["w"])
         assert list(got.columns) == [*df.columns, *(agg.name for agg in aggs)]
