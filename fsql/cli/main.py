@@ -328,8 +328,9 @@ def ls_cmd(options: StoreOptions, fmt: str) -> None:
         click.echo(f"{view.name}  [{flags}]  keys: {', '.join(view.join_keys)}")
         upstream = [*view.refs, *(f"{s}.{t}" for s, t in view.sources)]
         click.echo(f"  <- {', '.join(upstream) or '(none)'}")
+        how = {a.name: f" = {a.describe()}" for a in view.aggregations}
         for feature in view.features:
-            click.echo(f"  {feature.name}: {feature.type.value}")
+            click.echo(f"  {feature.name}: {feature.type.value}{how.get(feature.name, '')}")
     for service in project.services.values():
         click.echo(f"service {service.name}: {', '.join(str(r) for r in service.features)}")
 

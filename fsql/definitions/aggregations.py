@@ -46,6 +46,10 @@ class Aggregation:
     def window_micros(self) -> int:
         return int(self.window.total_seconds()) * 1_000_000
 
+    def describe(self) -> str:
+        """`sum(amount) over 1d`, `count(*) over 5m`: what the feature computes."""
+        return f"{self.function}({self.column or '*'}) over {format_duration(self.window)}"
+
     def metadata(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -341,3 +341,53 @@ def test_joining_is_announced_only_once_the_entities_passed_their_checks(tmp_pat
     assert failed.exit_code == 2 and "joining features" not in failed.stderr
     done = train(good)
     assert done.exit_code == 0 and "joining features onto 1 entity rows" in done.stderr
+
+
+def test_windowed_view_through_the_cli(tmp_path: Path) -> None:
+    """`ls` says what each windowed feature computes; `run` builds the view; a training set
+    from a csv of labels holds the exact window values (the event at t - w left out)."""
+    from datetime import UTC, datetime
+
+    from tests.support.project_factory import ViewSpec, make_project
+
+    at = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    events = [
+        {"user_id": 1, "event_timestamp": at.replace(hour=h), "amount": float(h)}
+        for h in (10, 11, 12)
+    ]
+    spec = ViewSpec(
+        name="spend",
+        entities=["user"],
+        features=[("amount", "float64")],
+        rows=events,
+        aggregations=[
+            {"column": "amount", "function": "sum", "windows": ["1h", "2h"]},
+            {"function": "count", "windows": ["2h"]},
+        ],
+    )
+    root = make_project(tmp_path / "p", [spec], {"user": ["user_id"]})
+    code, out, err = fsql(root, "ls")
+    assert code == 0, err
+    assert "amount_sum_1h: float64 = sum(amount) over 1h" in out
+    assert "count_2h: int64 = count(*) over 2h" in out
+    code, out, err = fsql(root, "run")
+    assert code == 0, err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("user_id,event_timestamp\n1,2024-05-01T12:00:00Z\n2,2024-05-01T12:00:00Z\n")
+    result = tmp_path / "out.parquet"
+    code, out, err = fsql(
+        root,
+        "build-training-set",
+        "--entities",
+        str(labels),
+        "--features",
+        "spend",
+        "--output",
+        str(result),
+    )
+    assert code == 0, err
+    rows = pq.read_table(result).to_pylist()
+    assert [(r["amount_sum_1h"], r["amount_sum_2h"], r["count_2h"]) for r in rows] == [
+        (12.0, 23.0, 2),  # (11:00, 12:00] and (10:00, 12:00]: the 10:00 and 11:00 edges out
+        (None, None, 0),  # a key with no events: counts 0, the rest NULL
+    ]
