@@ -46,6 +46,7 @@ from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
 from fsql.online.push import write_pushed
 from fsql.online.serving import OnlineResponse, read_online
+from fsql.online.times import datetime_to_us
 from fsql.project.load import load_project
 
 Progress = Callable[[str], None]
@@ -380,6 +381,13 @@ class FeatureStore:
                 file=definition.yml_path,
                 hint="set online: true on the view",
             )
+        if definition.aggregations:
+            raise ProjectError(
+                f"view '{view}' has aggregations: pushing its rows is not available yet",
+                file=definition.yml_path,
+                hint="load the rows into its source and run fsql run; online reads are exact "
+                "for the rows materialized",
+            )
         if not self.dialect.persistent(self.target.offline):
             raise ProjectError(
                 f"push to view '{view}': the offline engine is an in-memory DuckDB, so the "
@@ -586,8 +594,13 @@ class FeatureStore:
         entity_rows: Sequence[Mapping[str, Any]] = (),
         feature_service: str | None = None,
         full_feature_names: bool = False,
+        *,
+        now: datetime | str | None = None,
     ) -> OnlineResponse:
-        """Latest values per entity row; values older than a view's TTL come back None."""
+        """Latest values per entity row; values older than a view's TTL come back None.
+
+        `now` is the read time (default: the clock): TTLs and the windows of windowed
+        aggregations are applied at it (tests, replaying what a request saw)."""
         selection = self.feature_selection(features, feature_service, full_feature_names)
         for item in selection.items:
             if not item.view.online:
@@ -596,6 +609,12 @@ class FeatureStore:
                     file=item.view.yml_path,
                     hint="set online: true and run fsql run, or read it with build-training-set",
                 )
+        now_us = None if now is None else datetime_to_us(moment(now, "now"))
         return read_online(
-            self.online, self._tables, selection, entity_rows, evaluator=self._on_demand
+            self.online,
+            self._tables,
+            selection,
+            entity_rows,
+            now_us=now_us,
+            evaluator=self._on_demand,
         )

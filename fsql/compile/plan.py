@@ -19,6 +19,7 @@ from fsql.compile.on_demand import (
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
 from fsql.compile.views import create_table, latest_per_key, merge_into
+from fsql.compile.window_rows import window_rows
 from fsql.definitions.models import FeatureRef, FeatureView, OnDemandFeature, Project
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
@@ -67,6 +68,17 @@ class ViewPlan:
                 )
             else:
                 tree = getattr(self, part)
+            statement = self._statements[key] = self.dialect.statement(tree, pretty=True)
+        return statement
+
+    def window_rows_statement(self, push_log: bool) -> Statement:
+        """A view with aggregations: its rows from `$start` on, by key, for the online
+        store (fsql.compile.window_rows), reading the push log too when it has one."""
+        key = "window_rows+push_log" if push_log else "window_rows"
+        statement = self._statements.get(key)
+        if statement is None:
+            assert self.relations is not None
+            tree = window_rows(self.view, self.relations, push_log)
             statement = self._statements[key] = self.dialect.statement(tree, pretty=True)
         return statement
 

@@ -51,10 +51,13 @@ from fsql.online.base import (
 )
 from fsql.online.open import online_table
 from fsql.online.times import datetime_to_us, us_to_datetime
+from fsql.online.windowed import store_batches
 
 Progress = Callable[[str], None]
 RANGE_COVERS_TTL = "range covers the TTL window"
 NEVER = "never materialized"
+# Each key's rows of the longest window are rewritten whole (fsql.online.windowed).
+WINDOWS_IN_FULL = "windowed aggregations keep each key's rows, rewritten whole"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ def _full_reason(
         return "definition changed"
     if state.watermark is not None and as_utc(run.end) < state.watermark:
         return None  # a backfill: values newer than END stay (writes never go back)
+    if view.aggregations:
+        return WINDOWS_IN_FULL
     if run.start is not None:
         if view.ttl is not None and run.start <= run.end - view.ttl:
             return RANGE_COVERS_TTL
@@ -282,6 +287,8 @@ def _stream(
     write every batch; returns the rows written and the newest event time among them
     (microseconds)."""
     view = plan.view
+    if view.aggregations:
+        return _stream_windows(adapter, plan, run, write, progress)
     statement = plan.latest_statement(part, run.push_log)
     params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
@@ -301,10 +308,46 @@ def _stream(
     except RunError:
         raise
     except Exception as err:  # engine or store failure: the state stays where it was
-        first = scrub(str(err)).strip().splitlines()
-        raise RunError(
-            f"materializing view '{view.name}' failed: {first[0] if first else repr(err)}",
-            file=view.sql_path,
-            hint="nothing was lost; re-run the same command",
-        ) from err
+        raise _failed(view, err) from err
+    return rows, newest
+
+
+def _failed(view: FeatureView, err: Exception) -> RunError:
+    first = scrub(str(err)).strip().splitlines()
+    return RunError(
+        f"materializing view '{view.name}' failed: {first[0] if first else repr(err)}",
+        file=view.sql_path,
+        hint="nothing was lost; re-run the same command",
+    )
+
+
+def _stream_windows(
+    adapter: OfflineAdapter,
+    plan: ViewPlan,
+    run: Run,
+    write: Callable[[pa.RecordBatch], int],
+    progress: Progress | None,
+) -> tuple[int, int | None]:
+    """A view with aggregations: each key's rows from END (or the run's start, when END
+    is later) minus the longest window on, one stored value per key, as of END
+    (fsql.online.windowed): every read from then on finds the rows its windows need."""
+    view = plan.view
+    end = as_utc(run.end)
+    longest = max(agg.window for agg in view.aggregations)
+    start = min(end, as_utc(run.started)) - longest
+    statement = plan.window_rows_statement(run.push_log)
+    rows = 0
+    newest: int | None = None
+    try:
+        batches = adapter.fetch_batches(statement, {"start": start})
+        for batch, top in store_batches(batches, view, datetime_to_us(end) or 0):
+            rows += write(batch)
+            if top is not None and (newest is None or top > newest):
+                newest = top
+            if progress:
+                progress(f"  {view.name}: {rows:,} keys so far")
+    except RunError:
+        raise
+    except Exception as err:
+        raise _failed(view, err) from err
     return rows, newest

@@ -9,7 +9,9 @@ from typing import Any
 
 from fsql import plugins
 from fsql.definitions.models import FeatureView
+from fsql.definitions.types import FeatureType
 from fsql.online.base import OnlineStore, OnlineTable
+from fsql.online.windowed import ROWS_COLUMN
 
 
 def open_online(config: Mapping[str, Any], project_root: Path, project: str) -> OnlineStore:
@@ -22,7 +24,15 @@ def open_online(config: Mapping[str, Any], project_root: Path, project: str) -> 
 
 
 def online_table(view: FeatureView) -> OnlineTable:
-    """The store-facing description of an online view."""
+    """The store-facing description of an online view. A view with aggregations keeps
+    each key's rows in one value (fsql.online.windowed), and no TTL: its windows are its
+    limits, applied when it is read."""
+    if view.aggregations:
+        return OnlineTable(
+            view=view.name,
+            join_keys=view.join_keys,
+            features=((ROWS_COLUMN, FeatureType.BYTES),),
+        )
     return OnlineTable(
         view=view.name,
         join_keys=view.join_keys,

@@ -12,6 +12,7 @@ from fsql.definitions.keys import INT64_MAX, INT64_MIN, check_key
 from fsql.errors import ProjectError
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.on_demand_eval import OnDemandEvaluator
+from fsql.online.windowed import evaluate
 
 
 class OnlineResponse:
@@ -86,9 +87,19 @@ def read_online(
             ) from None
         requests.append((table, keys))
     values_by_name: dict[str, list[Any]] = {}
-    for item, (table, _), found in zip(
+    for item, (table, keys), found in zip(
         selection.items, requests, store.read_views(requests, now), strict=True
     ):
+        if item.view.aggregations:  # each key's rows, aggregated at `now`
+            computed = [
+                [None] * len(item.features)
+                if any(part is None for part in key)
+                else evaluate(item.view, item.features, None if rec is None else rec[0], now)
+                for key, rec in zip(keys, found, strict=True)
+            ]
+            for pos, out in enumerate(item.output_names):
+                values_by_name[out] = [values[pos] for values in computed]
+            continue
         positions = _positions(table, item.features)
         for pos, out in zip(positions, item.output_names, strict=True):
             values_by_name[out] = [None if rec is None else rec[pos] for rec in found]

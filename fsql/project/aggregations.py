@@ -29,7 +29,6 @@ def read_aggregations(
     display: str,
     columns: tuple[str | None, ...],
     ttl: timedelta | None,
-    online: bool,
 ) -> tuple[list[Aggregation], timedelta | None]:
     """The view's aggregations and interval; nothing for a view without `aggregations:`.
 
@@ -56,14 +55,6 @@ def read_aggregations(
             display,
             line,
             hint="its features are the aggregations: remove features: (name one with name:)",
-        )
-    if online:
-        ctx.errs.add(
-            f"feature view '{name}': online reads of windowed aggregations are not available "
-            "yet",
-            display,
-            line,
-            hint="set online: false; training sets compute the aggregations exactly",
         )
     taken = {c.casefold() for c in columns if c}
     return parse_aggregations(ctx, doc, display, taken, ttl), interval

@@ -90,7 +90,7 @@ def parse_view(
         )
         tags = []
     columns = (*join_keys, timestamp, created)  # no feature may be named like these
-    aggregations, interval = read_aggregations(ctx, doc, display, columns, ttl, bool(online))
+    aggregations, interval = read_aggregations(ctx, doc, display, columns, ttl)
     if "aggregations" in doc:
         features = [Feature(a.name, a.type) for a in aggregations]
     else:
