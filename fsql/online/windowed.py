@@ -23,6 +23,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -75,7 +76,10 @@ def encode(rows: Sequence[Sequence[Any]]) -> bytes:
 def decode(blob: bytes | None) -> list[list[Any]]:
     if not blob:
         return []
-    return [[*row[:3], *map(_value, row[3:])] for row in json.loads(blob)]
+    rows: list[list[Any]] = json.loads(blob)
+    if b"{" not in blob:  # plain numbers, text and NULLs: nothing tagged to convert
+        return rows
+    return [[*row[:3], *map(_value, row[3:])] for row in rows]
 
 
 def _version(blob: bytes) -> int:
@@ -100,9 +104,7 @@ def store_batches(
             return
         blobs = [encode(rows) for rows in out_rows]
         newest = max(row[0] for rows in out_rows for row in rows)
-        arrays: list[pa.Array] = [
-            pa.array([key[i] for key in out_keys]) for i in range(len(keys))
-        ]
+        arrays: list[pa.Array] = [pa.array([key[i] for key in out_keys]) for i in range(len(keys))]
         arrays += [
             pa.array([as_of_us] * len(blobs), pa.int64()),
             pa.nulls(len(blobs), pa.int64()),
@@ -144,10 +146,6 @@ def _order(row: Sequence[Any]) -> tuple[Any, ...]:
     return (row[0], row[1] is not None, row[1] or 0, row[2])
 
 
-def _numbers(values: list[Any]) -> list[Any]:
-    return [v for v in values if v is not None]
-
-
 _CASTS: dict[FeatureType, Callable[[Any], Any]] = {
     FeatureType.INT32: int,
     FeatureType.INT64: int,
@@ -156,50 +154,93 @@ _CASTS: dict[FeatureType, Callable[[Any], Any]] = {
 }
 
 
-def _aggregate(agg: Aggregation, rows: list[list[Any]], column: int | None) -> Any:
-    if agg.function == "last":
+def _aggregate(function: str, rows: list[list[Any]], values: list[Any], column: int | None) -> Any:
+    """One function over a window's `rows`; `values` are its column's non-NULL values."""
+    if function == "count":
+        return len(values) if column is not None else len(rows)
+    if function == "last":
         return max(rows, key=_order)[column] if rows and column is not None else None
-    if agg.function == "count" and column is None:
-        return len(rows)
-    values = _numbers([row[column] for row in rows]) if column is not None else []
-    if agg.function == "count":
-        return len(values)
-    if agg.function == "count_distinct":
+    if function == "count_distinct":
         return len(set(values))
     if not values:
         return None
-    if agg.function == "sum":
+    if function == "sum":
         return math.fsum(values) if any(isinstance(v, float) for v in values) else sum(values)
-    if agg.function == "avg":
+    if function == "avg":
         return math.fsum(values) / len(values)
-    if agg.function == "min":
+    if function == "min":
         return min(values)
-    if agg.function == "max":
+    if function == "max":
         return max(values)
-    if agg.function == "stddev":
+    if function == "stddev":
         return statistics.stdev(values) if len(values) > 1 else None
-    raise ValueError(f"unknown function {agg.function}")
+    raise ValueError(f"unknown function {function}")
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """What reading some features of a view needs, worked out once per view and list."""
+
+    step: int | None  # the aggregation interval in microseconds
+    visible: bool  # visible_at: created_timestamp
+    windows: tuple[int, ...]  # the distinct windows, in microseconds
+    # (index into `windows`, function, value position or None, cast or None) per feature
+    features: tuple[tuple[int, Aggregation, int | None, Callable[[Any], Any] | None], ...]
+
+
+_READERS: dict[tuple[str, str, tuple[str, ...]], _Reader] = {}
+
+
+def _reader(view: FeatureView, wanted: tuple[str, ...]) -> _Reader:
+    key = (view.name, view.content_hash, wanted)
+    found = _READERS.get(key)
+    if found is not None:
+        return found
+    positions = {name: 3 + i for i, name in enumerate(view.row_columns)}
+    by_name = {agg.name: agg for agg in view.aggregations}
+    windows: list[int] = []
+    features = []
+    for name in wanted:
+        agg = by_name[name]
+        if agg.window_micros not in windows:
+            windows.append(agg.window_micros)
+        position = positions[agg.column] if agg.column else None
+        features.append((windows.index(agg.window_micros), agg, position, _CASTS.get(agg.type)))
+    step = view.aggregation_interval
+    reader = _Reader(
+        step=int(step.total_seconds()) * 1_000_000 if step is not None else None,
+        visible=view.visible_at == "created_timestamp",
+        windows=tuple(windows),
+        features=tuple(features),
+    )
+    if len(_READERS) > 4096:  # projects do not have that many; a long-lived server might
+        _READERS.clear()
+    _READERS[key] = reader
+    return reader
 
 
 def evaluate(
     view: FeatureView, wanted: Sequence[str], blob: bytes | None, now_us: int
 ) -> list[Any]:
     """The features `wanted` of one key at time `now_us`, from its stored rows."""
+    reader = _reader(view, tuple(wanted))
     at = now_us
-    if view.aggregation_interval is not None:
-        step = int(view.aggregation_interval.total_seconds()) * 1_000_000
-        at -= at % step  # Python's % floors: rounds down before 1970 too
+    if reader.step is not None:
+        at -= at % reader.step  # Python's % floors: rounds down before 1970 too
     rows = decode(blob)
-    if view.visible_at == "created_timestamp":
+    if reader.visible:
         rows = [row for row in rows if row[1] is None or row[1] <= at]
-    positions = {name: 3 + i for i, name in enumerate(view.row_columns)}
-    by_name = {agg.name: agg for agg in view.aggregations}
+    inside = [[row for row in rows if at - micros < row[0] <= at] for micros in reader.windows]
+    columns: dict[tuple[int, int | None], list[Any]] = {}  # non-NULL values, found once
     out = []
-    for name in wanted:
-        agg = by_name[name]
-        low = at - agg.window_micros
-        inside = [row for row in rows if low < row[0] <= at]
-        value = _aggregate(agg, inside, positions.get(agg.column) if agg.column else None)
-        cast = _CASTS.get(agg.type)
+    for window, agg, position, cast in reader.features:
+        values = columns.get((window, position))
+        if values is None:
+            values = columns[(window, position)] = (
+                [v for row in inside[window] if (v := row[position]) is not None]
+                if position is not None
+                else []
+            )
+        value = _aggregate(agg.function, inside[window], values, position)
         out.append(cast(value) if cast is not None and value is not None else value)
     return out
