@@ -35,7 +35,7 @@ from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
 from fsql.execute.outputs import output_format, write_training_set
-from fsql.execute.push import append_push_log, check_push_log, prepare_push
+from fsql.execute.push import append_push_log, check_push_log, prepare_push, row_view
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
@@ -44,7 +44,7 @@ from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
 from fsql.online.materialize import Run as MaterializeRun
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
-from fsql.online.push import write_pushed
+from fsql.online.push import write_pushed, write_pushed_windows
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.online.times import datetime_to_us
 from fsql.project.load import load_project
@@ -381,13 +381,6 @@ class FeatureStore:
                 file=definition.yml_path,
                 hint="set online: true on the view",
             )
-        if definition.aggregations:
-            raise ProjectError(
-                f"view '{view}' has aggregations: pushing its rows is not available yet",
-                file=definition.yml_path,
-                hint="load the rows into its source and run fsql run; online reads are exact "
-                "for the rows materialized",
-            )
         if not self.dialect.persistent(self.target.offline):
             raise ProjectError(
                 f"push to view '{view}': the offline engine is an in-memory DuckDB, so the "
@@ -406,16 +399,22 @@ class FeatureStore:
         """Check, then the offline log, then the online store: a row served online is
         always in the log that training sets read (fsql.execute.push)."""
         adapter, store = self.offline, self.online
-        rows, key_types = prepare_push(view, data, adapter.table_schema(view.name), where)
-        log_exists = check_push_log(adapter, view)
+        schema = adapter.table_schema(view.name)
+        logged_as = row_view(view, schema, where)  # a windowed view logs its rows
+        rows, key_types = prepare_push(logged_as, data, schema, where)
+        log_exists = check_push_log(adapter, logged_as)
         if rows.num_rows == 0:
             return 0
         table = online_table(view)
         store.check_keys(table, rows, where)  # a key the store cannot hold: nothing written
         logged = append_push_log(
-            adapter, self.compiled.relations, view, rows, key_types, log_exists
+            adapter, self.compiled.relations, logged_as, rows, key_types, log_exists
         )
-        write_pushed(store, table, view, logged, log_columns(view))
+        if view.aggregations:
+            keys = rows.select(list(view.join_keys))
+            write_pushed_windows(adapter, store, self.compiled.plans[view.name], table, keys)
+        else:
+            write_pushed(store, table, view, logged, log_columns(view))
         return rows.num_rows
 
     def _online_views(self, views: Sequence[str] | None) -> list[str]:

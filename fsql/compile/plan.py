@@ -19,11 +19,11 @@ from fsql.compile.on_demand import (
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
 from fsql.compile.views import create_table, latest_per_key, merge_into
-from fsql.compile.window_rows import window_rows
+from fsql.compile.window_rows import PUSHED_KEYS, window_rows
 from fsql.definitions.models import FeatureRef, FeatureView, OnDemandFeature, Project
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect
-from fsql.dialects.statement import Statement
+from fsql.dialects.statement import Statement, read_upload
 from fsql.errors import ProjectError
 from fsql.project.load import check_ref
 
@@ -81,6 +81,12 @@ class ViewPlan:
             tree = window_rows(self.view, self.relations, push_log)
             statement = self._statements[key] = self.dialect.statement(tree, pretty=True)
         return statement
+
+    def pushed_window_rows(self, uploaded: exp.Table) -> Statement:
+        """The rows of the pushed keys (registered as `uploaded`), table and push log."""
+        assert self.relations is not None
+        tree = window_rows(self.view, self.relations, push_log=True, only_pushed=True)
+        return self.dialect.statement(read_upload(tree, PUSHED_KEYS, uploaded))
 
     def sql(self, part: str) -> str:
         """SQL text of `create`, `merge`, `latest_full`, `latest_range` or `latest_since`."""

@@ -18,11 +18,17 @@ from fsql.compile.views import CREATED_TS, EVENT_TS, VERSION, view_rows
 from fsql.definitions.models import FeatureView
 
 ROWS_ALIAS = "__fsql_rows"
+KEYS_ALIAS = "__fsql_keys"
+PUSHED_KEYS = "__fsql_pushed_keys"  # the name pushed keys are registered under
 
 
-def window_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Select:
+def window_rows(
+    view: FeatureView, relations: Relations, push_log: bool, only_pushed: bool = False
+) -> exp.Select:
     """`SELECT keys, ts AS __event_ts, created AS __created_ts, version AS __version,
-    columns FROM rows WHERE keys and ts present AND ts > $start`, one per version, by key."""
+    columns FROM rows WHERE keys and ts present AND ts > $start`, one per version, by key;
+    with `only_pushed`, only the keys of the table registered as `__fsql_pushed_keys`
+    (a push rewrites the rows of the keys it wrote)."""
     dialect = relations.dialect
     keys = [exp.column(k, table=ROWS_ALIAS) for k in view.join_keys]
     ts = exp.column(view.timestamp, table=ROWS_ALIAS)
@@ -45,6 +51,22 @@ def window_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.
         if isinstance(rows, exp.Query)
         else rows.as_(ROWS_ALIAS, copy=False)
     )
+    if only_pushed:
+        pushed = (
+            exp.select(*[exp.column(k) for k in view.join_keys], copy=False)
+            .distinct()
+            .from_(exp.Table(this=exp.to_identifier(PUSHED_KEYS)), copy=False)
+        )
+        on = exp.and_(
+            *[exp.EQ(this=k.copy(), expression=exp.column(k.name, table=KEYS_ALIAS)) for k in keys],
+            copy=False,
+        )
+        source = (
+            exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(ROWS_ALIAS)))
+            .from_(source, copy=False)
+            .join(pushed.subquery(KEYS_ALIAS, copy=False), on=on, join_type="INNER", copy=False)
+        )
+        source = source.subquery(ROWS_ALIAS, copy=False)
     query = (
         exp.select(
             *keys,

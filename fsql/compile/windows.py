@@ -47,6 +47,7 @@ from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import not_null as _not_null
 from fsql.compile.stacking import table_named as _table
+from fsql.compile.views import view_rows
 from fsql.definitions.aggregations import Aggregation
 
 AT = "__fsql_at"  # microseconds since the epoch
@@ -287,11 +288,19 @@ def _view_rows(
             ),
             copy=False,
         )
-        .from_(relations.view_table(view.name).as_(ROWS_ALIAS, copy=False), copy=False)
+        .from_(_source(item, relations), copy=False)
         .join(_table(bounds).as_(bounds, copy=False), on=on, join_type="INNER", copy=False)
         .where(within, copy=False)
         .qualify(exp.EQ(this=one_per_version, expression=exp.Literal.number(1)), copy=False)
     )
+
+
+def _source(item: PitItem, relations: Relations) -> exp.Expr:
+    """The view's table as `f`, or with a push log the union of both (`view_rows`)."""
+    rows = view_rows(item.view, relations, item.push_log)
+    if isinstance(rows, exp.Query):
+        return rows.subquery(ROWS_ALIAS, copy=False)
+    return rows.as_(ROWS_ALIAS, copy=False)
 
 
 def _stacked(

@@ -51,6 +51,26 @@ _ARROW: dict[FeatureType, pa.DataType] = {
 }
 
 
+def feature_type_of(dtype: pa.DataType) -> FeatureType | None:
+    """The feature type whose values an Arrow column of `dtype` holds (None: no such
+    type): integers keep their width, decimals are float64, text of any layout string."""
+    if pa.types.is_dictionary(dtype):
+        return feature_type_of(dtype.value_type)
+    family = type_family(dtype)
+    if family == "integer":
+        return FeatureType.INT32 if dtype.bit_width <= 32 else FeatureType.INT64
+    if family == "float":
+        return FeatureType.FLOAT32 if pa.types.is_float32(dtype) else FeatureType.FLOAT64
+    fixed = {
+        "string": FeatureType.STRING,
+        "bool": FeatureType.BOOL,
+        "timestamp": FeatureType.TIMESTAMP,
+        "date": FeatureType.DATE,
+        "bytes": FeatureType.BYTES,
+    }
+    return fixed.get(family)
+
+
 def type_family(dtype: pa.DataType) -> str:
     """A coarse family used to check that join keys of two tables can be compared.
 

@@ -9,6 +9,7 @@ tie the point-in-time join reduces to one row, so training results do not change
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -27,8 +28,8 @@ from fsql.compile.relations import Relations
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.definitions.keys import check_column
-from fsql.definitions.models import FeatureView
-from fsql.definitions.types import FeatureType, type_family
+from fsql.definitions.models import Feature, FeatureView
+from fsql.definitions.types import FeatureType, feature_type_of, type_family
 from fsql.dialects.statement import read_upload
 from fsql.errors import ProjectError, RunError
 from fsql.execute.entities import UTC_US, utc_timestamps
@@ -81,6 +82,34 @@ def _feature_column(
             f"column '{name}' cannot be read as {ftype.value} for view '{view.name}': {err}",
             file=where,
         ) from None
+
+
+def row_view(view: FeatureView, view_schema: pa.Schema | None, where: str) -> FeatureView:
+    """The view as its pushed rows are checked and logged. A view with aggregations
+    logs its rows (the columns its aggregations read), typed as its table holds them:
+    its YAML declares no type for them."""
+    if not view.aggregations:
+        return view
+    if view_schema is None:
+        raise ProjectError(
+            f"view '{view.name}' has no table yet to type the pushed rows by",
+            file=where,
+            hint="run `fsql run` once, then push",
+        )
+    fields = {field.name.casefold(): field for field in view_schema}
+    features = []
+    for column in view.row_columns:
+        field = fields.get(column.casefold())
+        ftype = feature_type_of(field.type) if field is not None else None
+        if ftype is None:
+            raise ProjectError(
+                f"view '{view.name}': column '{column}' of its table cannot be pushed"
+                + (f" (type {field.type})" if field is not None else " (no such column)"),
+                file=view.yml_path,
+                hint="push to views whose columns are numbers, text, booleans, times or bytes",
+            )
+        features.append(Feature(column, ftype))
+    return replace(view, features=tuple(features), aggregations=())
 
 
 def prepare_push(

@@ -20,6 +20,12 @@ definition is no longer the live one fails with FencedError (exit 1) and writes 
 over the newer values. Run state moves only after the writes it describes, and only
 forward; the watermark never passes the moment the run started, so rows that arrive
 during a run are read again by the next one.
+
+A view with aggregations is written in full by every run but a backfill: each key's rows
+of the longest window, one value per key, as of END (fsql.online.windowed).
+
+Size: full and partial writes, and the windowed views' rows, share the fencing, state and
+error handling that make a run safe to interrupt; one module keeps them alike.
 """
 
 from __future__ import annotations

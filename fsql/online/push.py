@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from fsql.adapters.base import conform_names
+from fsql.adapters.base import OfflineAdapter, conform_names
+from fsql.compile.plan import ViewPlan
+from fsql.compile.window_rows import PUSHED_KEYS
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
 from fsql.errors import RunError
@@ -27,6 +29,7 @@ from fsql.online.base import (
     OnlineTable,
 )
 from fsql.online.times import datetime_to_us, to_micros
+from fsql.online.windowed import store_batches
 
 
 def online_rows(view: FeatureView, rows: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -48,6 +51,47 @@ def online_rows(view: FeatureView, rows: pa.Table, columns: Sequence[str]) -> pa
     return pa.Table.from_arrays(arrays, names=names)
 
 
+
+
+def write_pushed_windows(
+    adapter: OfflineAdapter,
+    store: OnlineStore,
+    plan: ViewPlan,
+    table: OnlineTable,
+    keys: pa.Table,
+) -> None:
+    """A view with aggregations: the pushed keys' rows (table and push log, the pushed
+    ones included) rewritten whole, as of now (fsql.online.windowed); the rows are read
+    after the push log was written, so the newest such value holds every push."""
+    view = plan.view
+    now = datetime.now(UTC)
+    fence = Fence(view.content_hash, datetime_to_us(now) or 0)
+    longest = max(agg.window for agg in view.aggregations)
+    try:
+        uploaded = adapter.register(PUSHED_KEYS, keys)
+        try:
+            statement = plan.pushed_window_rows(uploaded)
+            batches = list(adapter.fetch_batches(statement, {"start": now - longest}))
+        finally:
+            adapter.unregister(PUSHED_KEYS)
+        store.prepare(table, fence)
+        for batch, _ in store_batches(batches, view, datetime_to_us(now) or 0):
+            store.upsert(table, pa.Table.from_batches([batch]), fence)
+    except FencedError as err:
+        raise FencedError(
+            f"pushing to view '{view.name}': {err.message}",
+            hint="the rows are in the offline push log; materialize the view with its "
+            "current definition (fsql run), then push again",
+        ) from err
+    except RunError:
+        raise
+    except Exception as err:
+        lines = scrub(str(err)).strip().splitlines()
+        raise RunError(
+            f"pushing to view '{view.name}': the online write failed: "
+            f"{lines[0] if lines else repr(err)}",
+            hint="the rows are in the offline push log; re-run the push (duplicates are harmless)",
+        ) from err
 
 
 def write_pushed(

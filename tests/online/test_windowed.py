@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from fsql import FeatureStore
-from fsql.errors import ProjectError
 from tests.support.oracle import values_equal
 from tests.support.project_factory import ViewSpec, make_project, parse_ttl
 from tests.support.window_oracle import WindowAgg, window_oracle
@@ -85,6 +84,18 @@ def read_times() -> list[datetime]:
             edge = row["event_timestamp"] + shift
             times.update({edge - US, edge, edge + US})
     return sorted(times)
+
+
+ORACLE_AGGS = [
+    WindowAgg(
+        f"{item['column'] + '_' if item.get('column') else ''}{item['function']}_{window}",
+        item["function"],
+        item.get("column"),
+        parse_ttl(window),  # type: ignore[arg-type]
+    )
+    for item in ITEMS
+    for window in item["windows"]
+]
 
 
 def check_reads(store: FeatureStore, spec: ViewSpec, interval: str | None, visible: bool) -> int:
@@ -168,10 +179,65 @@ def test_runs_replace_and_backfills_keep_the_stored_rows(
         assert late.to_dict()["count_5m"] == training["count_5m"].tolist() == [1, 2]
 
 
-def test_pushing_to_a_windowed_view_is_refused_in_one_line(
+def shifted(rows: list[dict], by: timedelta) -> list[dict]:
+    """`rows` moved in time by `by` (created times too)."""
+    return [
+        {
+            **row,
+            "event_timestamp": row["event_timestamp"] + by,
+            "created_timestamp": None
+            if row["created_timestamp"] is None
+            else row["created_timestamp"] + by,
+        }
+        for row in rows
+    ]
+
+
+def test_pushed_rows_reach_online_reads_and_training_sets(
     tmp_path: Path, online_store_config: dict | None
 ) -> None:
-    root = make_project(tmp_path, [windowed({})], USER, online_store=online_store_config)
-    with FeatureStore(root) as store, pytest.raises(ProjectError) as info:
-        store.push("w", pd.DataFrame([event(1, 9, 1)]))
-    assert "has aggregations: pushing its rows is not available yet" in info.value.message
+    """A push logs the rows offline, then rewrites the pushed keys' stored rows: reads
+    from then on (online reads happen now or later) equal the training set at the same
+    time, window edges included. The data sits around the wall clock, as pushes do."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    by = now - 5 * M - BASE  # the table's events end a minute before `now`
+    events = shifted(EVENTS, by)
+    spec = windowed({})
+    spec.rows = events
+    root = make_project(tmp_path, [spec], USER, online_store=online_store_config)
+    pushed = shifted(
+        [event(1, 5, 10, created=5), event(3, 5, 4, created=5), event(1, 5.5, None)], by
+    )
+    with FeatureStore(root) as store:
+        store.materialize(None, now - M)
+        frame = pd.DataFrame(pushed).astype({"a": "Int64"})  # a NULL among integers
+        assert store.push("w", frame) == 3
+        pushed_at = datetime.now(UTC)
+        keys = [1, 2, 3]
+        features = [f"w:{name}" for name in NAMES]
+        edges = [pushed_at, now + M - US, now + M, now + 2 * M, now + 5 * M, now + 9 * M]
+        for at in edges:
+            online = store.get_online_features(
+                features=features, entity_rows=[{"user_id": k} for k in keys], now=at
+            ).to_dict()
+            labels = pd.DataFrame({"user_id": keys, "event_timestamp": [at] * len(keys)})
+            training = store.get_historical_features(labels, features=features).to_df()
+            expected = window_oracle(
+                [{"user_id": k, "event_timestamp": at} for k in keys],
+                [*events, *pushed],
+                ["user_id"],
+                ORACLE_AGGS,
+                created_col="created_timestamp",
+            )
+            for i, key in enumerate(keys):
+                for name in NAMES:
+                    where = f"user {key} at {at.isoformat()} {name}"
+                    want = expected[i][name]
+                    assert values_equal(online[name][i], want), f"{where}: {online[name][i]!r}"
+                    assert values_equal(training[name][i], want), f"{where}: {training[name][i]!r}"
+        # user 1 at now + 2m (minute 7), 5m window (2, 7]: minute 4 of the table, 5 and 5.5
+        # pushed (the row at minute 2 is on the edge, left out); the last is the NULL one
+        late = store.get_online_features(
+            features=["w:count_5m", "w:a_last_2m"], entity_rows=[{"user_id": 1}], now=now + 2 * M
+        ).to_dict()
+        assert late["count_5m"] == [3] and late["a_last_2m"] == [None]
