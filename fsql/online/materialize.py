@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -298,22 +298,37 @@ def _stream(
     statement = plan.latest_statement(part, run.push_log)
     params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
+
+    def batches() -> Iterator[tuple[pa.RecordBatch, int | None]]:
+        for batch in adapter.fetch_batches(statement, params):
+            if batch.num_rows:
+                batch = _store_batch(conform_names(batch, names))
+                yield batch, pc.max(batch.column(EVENT_TS)).as_py()
+
+    return _write_all(view, batches(), write, progress)
+
+
+def _write_all(
+    view: FeatureView,
+    batches: Iterable[tuple[pa.RecordBatch, int | None]],
+    write: Callable[[pa.RecordBatch], int],
+    progress: Progress | None,
+) -> tuple[int, int | None]:
+    """Write store batches (each with its newest event time); returns the rows written
+    and the newest event time. A failure of the engine or the store is one line, and
+    the state stays where it was."""
     rows = 0
     newest: int | None = None
     try:
-        for batch in adapter.fetch_batches(statement, params):
-            if not batch.num_rows:
-                continue
-            batch = _store_batch(conform_names(batch, names))
+        for batch, top in batches:
             rows += write(batch)
-            top = pc.max(batch.column(EVENT_TS)).as_py()
             if top is not None and (newest is None or top > newest):
                 newest = top
             if progress:
                 progress(f"  {view.name}: {rows:,} keys so far")
     except RunError:
         raise
-    except Exception as err:  # engine or store failure: the state stays where it was
+    except Exception as err:
         raise _failed(view, err) from err
     return rows, newest
 
@@ -342,18 +357,5 @@ def _stream_windows(
     longest = max(agg.window for agg in view.aggregations)
     start = min(end, as_utc(run.started)) - longest
     statement = plan.window_rows_statement(run.push_log)
-    rows = 0
-    newest: int | None = None
-    try:
-        batches = adapter.fetch_batches(statement, {"start": start})
-        for batch, top in store_batches(batches, view, datetime_to_us(end) or 0):
-            rows += write(batch)
-            if top is not None and (newest is None or top > newest):
-                newest = top
-            if progress:
-                progress(f"  {view.name}: {rows:,} keys so far")
-    except RunError:
-        raise
-    except Exception as err:
-        raise _failed(view, err) from err
-    return rows, newest
+    fetched = adapter.fetch_batches(statement, {"start": start})
+    return _write_all(view, store_batches(fetched, view, datetime_to_us(end) or 0), write, progress)

@@ -8,7 +8,8 @@ carries a newer row for the key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -53,6 +54,26 @@ def online_rows(view: FeatureView, rows: pa.Table, columns: Sequence[str]) -> pa
 
 
 
+@contextmanager
+def _online_write(view: FeatureView) -> Iterator[None]:
+    """A push's online write: its failures as one line saying the rows are safe offline."""
+    try:
+        yield
+    except FencedError as err:
+        raise FencedError(
+            f"pushing to view '{view.name}': {err.message}",
+            hint="the rows are in the offline push log; materialize the view with its "
+            "current definition (fsql run), then push again",
+        ) from err
+    except Exception as err:
+        lines = scrub(str(err)).strip().splitlines()
+        raise RunError(
+            f"pushing to view '{view.name}': the online write failed: "
+            f"{lines[0] if lines else repr(err)}",
+            hint="the rows are in the offline push log; re-run the push (duplicates are harmless)",
+        ) from err
+
+
 def write_pushed_windows(
     adapter: OfflineAdapter,
     store: OnlineStore,
@@ -67,7 +88,7 @@ def write_pushed_windows(
     now = datetime.now(UTC)
     fence = Fence(view.content_hash, datetime_to_us(now) or 0)
     longest = max(agg.window for agg in view.aggregations)
-    try:
+    with _online_write(view):
         uploaded = adapter.register(PUSHED_KEYS, keys)
         try:
             statement = plan.pushed_window_rows(uploaded)
@@ -77,21 +98,6 @@ def write_pushed_windows(
         store.prepare(table, fence)
         for batch, _ in store_batches(batches, view, datetime_to_us(now) or 0):
             store.upsert(table, pa.Table.from_batches([batch]), fence)
-    except FencedError as err:
-        raise FencedError(
-            f"pushing to view '{view.name}': {err.message}",
-            hint="the rows are in the offline push log; materialize the view with its "
-            "current definition (fsql run), then push again",
-        ) from err
-    except RunError:
-        raise
-    except Exception as err:
-        lines = scrub(str(err)).strip().splitlines()
-        raise RunError(
-            f"pushing to view '{view.name}': the online write failed: "
-            f"{lines[0] if lines else repr(err)}",
-            hint="the rows are in the offline push log; re-run the push (duplicates are harmless)",
-        ) from err
 
 
 def write_pushed(
@@ -103,19 +109,6 @@ def write_pushed(
 ) -> None:
     """Upsert pushed rows into the live namespace (and pending ones) of their view."""
     fence = Fence(view.content_hash, datetime_to_us(datetime.now(UTC)) or 0)
-    try:
+    with _online_write(view):
         store.prepare(table, fence)
         store.upsert(table, online_rows(view, rows, columns), fence)
-    except FencedError as err:
-        raise FencedError(
-            f"pushing to view '{view.name}': {err.message}",
-            hint="the rows are in the offline push log; materialize the view with its "
-            "current definition (fsql run), then push again",
-        ) from err
-    except Exception as err:
-        lines = scrub(str(err)).strip().splitlines()
-        raise RunError(
-            f"pushing to view '{view.name}': the online write failed: "
-            f"{lines[0] if lines else repr(err)}",
-            hint="the rows are in the offline push log; re-run the push (duplicates are harmless)",
-        ) from err

@@ -98,44 +98,32 @@ ORACLE_AGGS = [
 ]
 
 
-def check_reads(store: FeatureStore, spec: ViewSpec, interval: str | None, visible: bool) -> int:
-    """Every read time: online == training set == oracle. Returns the reads compared."""
+def agree_at(store: FeatureStore, at: datetime, rows: list[dict], **oracle: Any) -> int:
+    """Online read == training set == oracle at `at` for users 1-3 (3 has no rows unless
+    pushed) and every feature; `oracle` options go to window_oracle. Returns the values
+    compared."""
     features = [f"w:{name}" for name in NAMES]
     keys = [1, 2, 3]
-    compared = 0
-    for at in read_times():
-        online = store.get_online_features(
-            features=features, entity_rows=[{"user_id": k} for k in keys], now=at
-        ).to_dict()
-        labels = pd.DataFrame({"user_id": keys, "event_timestamp": [at] * len(keys)})
-        training = store.get_historical_features(labels, features=features).to_df()
-        expected = window_oracle(
-            [{"user_id": k, "event_timestamp": at} for k in keys],
-            EVENTS,
-            ["user_id"],
-            [
-                WindowAgg(name, item["function"], item.get("column"), parse_ttl(window))  # type: ignore[arg-type]
-                for item in ITEMS
-                for window in item["windows"]
-                for name in [
-                    f"{item.get('column') + '_' if item.get('column') else ''}"
-                    f"{item['function']}_{window}"
-                ]
-            ],
-            interval=parse_ttl(interval),
-            created_col="created_timestamp",
-            visible_at_created=visible,
-        )
-        for i, key in enumerate(keys):
-            for name in NAMES:
-                got, offline, want = online[name][i], training[name][i], expected[i][name]
-                where = f"user {key} at {at.isoformat()} {name}"
-                assert values_equal(got, want), f"{where}: online {got!r}, oracle {want!r}"
-                assert values_equal(offline, want), (
-                    f"{where}: training {offline!r}, oracle {want!r}"
-                )
-                compared += 1
-    return compared
+    online = store.get_online_features(
+        features=features, entity_rows=[{"user_id": k} for k in keys], now=at
+    ).to_dict()
+    labels = pd.DataFrame({"user_id": keys, "event_timestamp": [at] * len(keys)})
+    training = store.get_historical_features(labels, features=features).to_df()
+    expected = window_oracle(
+        [{"user_id": k, "event_timestamp": at} for k in keys],
+        rows,
+        ["user_id"],
+        ORACLE_AGGS,
+        created_col="created_timestamp",
+        **oracle,
+    )
+    for i, key in enumerate(keys):
+        for name in NAMES:
+            got, offline, want = online[name][i], training[name][i], expected[i][name]
+            where = f"user {key} at {at.isoformat()} {name}"
+            assert values_equal(got, want), f"{where}: online {got!r}, oracle {want!r}"
+            assert values_equal(offline, want), f"{where}: training {offline!r}, oracle {want!r}"
+    return len(keys) * len(NAMES)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +140,9 @@ def test_online_reads_equal_training_sets_at_every_edge(
     with FeatureStore(root) as store:
         # END before some events: the stored rows still hold them (the offline data does).
         store.materialize(None, BASE + 3 * M)
-        assert check_reads(store, spec, interval, visible) == len(read_times()) * 3 * len(NAMES)
+        oracle = {"interval": parse_ttl(interval), "visible_at_created": visible}
+        compared = sum(agree_at(store, at, EVENTS, **oracle) for at in read_times())
+        assert compared == len(read_times()) * 3 * len(NAMES)
 
 
 def test_runs_replace_and_backfills_keep_the_stored_rows(
@@ -213,28 +203,9 @@ def test_pushed_rows_reach_online_reads_and_training_sets(
         frame = pd.DataFrame(pushed).astype({"a": "Int64"})  # a NULL among integers
         assert store.push("w", frame) == 3
         pushed_at = datetime.now(UTC)
-        keys = [1, 2, 3]
-        features = [f"w:{name}" for name in NAMES]
         edges = [pushed_at, now + M - US, now + M, now + 2 * M, now + 5 * M, now + 9 * M]
         for at in edges:
-            online = store.get_online_features(
-                features=features, entity_rows=[{"user_id": k} for k in keys], now=at
-            ).to_dict()
-            labels = pd.DataFrame({"user_id": keys, "event_timestamp": [at] * len(keys)})
-            training = store.get_historical_features(labels, features=features).to_df()
-            expected = window_oracle(
-                [{"user_id": k, "event_timestamp": at} for k in keys],
-                [*events, *pushed],
-                ["user_id"],
-                ORACLE_AGGS,
-                created_col="created_timestamp",
-            )
-            for i, key in enumerate(keys):
-                for name in NAMES:
-                    where = f"user {key} at {at.isoformat()} {name}"
-                    want = expected[i][name]
-                    assert values_equal(online[name][i], want), f"{where}: {online[name][i]!r}"
-                    assert values_equal(training[name][i], want), f"{where}: {training[name][i]!r}"
+            assert agree_at(store, at, [*events, *pushed]) == 3 * len(NAMES)
         # user 1 at now + 2m (minute 7), 5m window (2, 7]: minute 4 of the table, 5 and 5.5
         # pushed (the row at minute 2 is on the edge, left out); the last is the NULL one
         late = store.get_online_features(
