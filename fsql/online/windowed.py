@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import math
 import statistics
@@ -34,7 +35,7 @@ from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.online.base import CREATED_TS, EVENT_TS, VERSION
-from fsql.online.times import datetime_to_us, us_to_datetime
+from fsql.online.times import datetime_to_us, to_micros, us_to_datetime
 
 ROWS_COLUMN = "__fsql_rows"
 
@@ -67,10 +68,22 @@ def _value(stored: Any) -> Any:
     return base64.b64decode(stored["b"])
 
 
+def _json_ready(dtype: pa.DataType) -> bool:
+    """Columns whose Python values JSON holds as they are."""
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_null(dtype)
+    )
+
+
 def encode(rows: Sequence[Sequence[Any]]) -> bytes:
-    """`[event_us, created_us | None, version, value...]` rows as compact JSON."""
-    plain = [[*row[:3], *map(_plain, row[3:])] for row in rows]
-    return json.dumps(plain, separators=(",", ":")).encode()
+    """`[event_us, created_us | None, version, value...]` rows (values already plain) as
+    compact JSON."""
+    return json.dumps(rows, separators=(",", ":")).encode()
 
 
 def decode(blob: bytes | None) -> list[list[Any]]:
@@ -95,9 +108,9 @@ def store_batches(
     keys = list(view.join_keys)
     columns = [EVENT_TS, CREATED_TS, VERSION, *view.row_columns]
     pending_key: tuple[Any, ...] | None = None
-    pending: list[list[Any]] = []
+    pending: list[Sequence[Any]] = []
     out_keys: list[tuple[Any, ...]] = []
-    out_rows: list[list[list[Any]]] = []
+    out_rows: list[list[Sequence[Any]]] = []
 
     def flush() -> Iterator[tuple[pa.RecordBatch, int | None]]:
         if not out_keys:
@@ -117,20 +130,29 @@ def store_batches(
         yield pa.RecordBatch.from_arrays(arrays, names=names), newest
 
     for batch in batches:
-        data = batch.to_pydict()
-        lower = {name.casefold(): name for name in data}
-        key_cols = [data[lower[k.casefold()]] for k in keys]
-        value_cols = [data[lower[c.casefold()]] for c in columns]
-        for i in range(batch.num_rows):
-            key = tuple(col[i] for col in key_cols)
-            event, created, version, *values = (col[i] for col in value_cols)
-            row = [datetime_to_us(event), datetime_to_us(created), version, *values]
+        found = {name.casefold(): batch.column(i) for i, name in enumerate(batch.schema.names)}
+        # Engines may return names in another case (Snowflake folds unquoted names).
+        named = {name: found[name.casefold()] for name in (*keys, *columns)}
+        # Times as microseconds and rows as tuples, converted by Arrow column by column;
+        # only values JSON cannot hold as they are go through `_plain`.
+        times = [to_micros(pa.chunked_array([named[c]])).to_pylist() for c in columns[:2]]
+        values = [
+            col if _json_ready(named[name].type) else [_plain(v) for v in col]
+            for name in columns[2:]
+            for col in [named[name].to_pylist()]
+        ]
+        rows = list(zip(*times, *values, strict=True))
+        batch_keys = list(zip(*(named[k].to_pylist() for k in keys), strict=True))
+        start = 0
+        for key, group in itertools.groupby(range(batch.num_rows), key=batch_keys.__getitem__):
+            size = sum(1 for _ in group)
             if key != pending_key and pending:
                 out_keys.append(pending_key)  # type: ignore[arg-type]
                 out_rows.append(pending)
                 pending = []
             pending_key = key
-            pending.append(row)
+            pending.extend(rows[start : start + size])
+            start += size
         yield from flush()
     if pending:
         out_keys.append(pending_key)  # type: ignore[arg-type]
