@@ -40,7 +40,14 @@ from fsql.compile.items import ENTITY_ALIAS, ENTITY_TABLE, ENTITY_TS, ROW_ID, Pi
 from fsql.compile.lint import check_dialect
 from fsql.compile.ordering import infinity, order_struct, row_version, version_hash
 from fsql.compile.relations import Relations
-from fsql.compile.stacking import FEATURE_TS, IS_ENTITY, MATCH_TS, STACK_TS, matched_times
+from fsql.compile.stacking import (
+    FEATURE_TS,
+    IS_ENTITY,
+    MATCH_TS,
+    STACK_TS,
+    keys_equal,
+    matched_times,
+)
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import table_named as _table
 from fsql.compile.views import view_rows
@@ -94,10 +101,7 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
     ts = _col(view.timestamp, FEATURE_ALIAS)
     keys = [_col(k, FEATURE_ALIAS) for k in view.join_keys]
     on = exp.and_(
-        *[
-            exp.EQ(this=_col(k, FEATURE_ALIAS), expression=_col(k, bounds_alias))
-            for k in view.join_keys
-        ],
+        *_keys_equal(item, FEATURE_ALIAS, bounds_alias),
         copy=False,
     )
     conditions: list[exp.Expression] = [
@@ -186,8 +190,8 @@ def _interval(seconds: int) -> exp.Interval:
     return exp.Interval(this=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
 
-def _keys_equal(item: PitItem, left: str, right: str) -> list[exp.Expression]:
-    return [exp.EQ(this=_col(k, left), expression=_col(k, right)) for k in item.view.join_keys]
+def _keys_equal(item: PitItem, left: str, right: str) -> list[exp.Expr]:
+    return keys_equal(item.view.join_keys, left, right)
 
 
 def _feature_columns(item: PitItem, alias: str, relations: Relations) -> list[exp.Expr]:

@@ -31,6 +31,11 @@ def not_null(value: exp.Expr) -> exp.Not:
     return exp.Not(this=exp.Is(this=value, expression=exp.null()))
 
 
+def keys_equal(join_keys: Sequence[str], left: str, right: str) -> list[exp.Expr]:
+    """`left.k = right.k` for every join key: a NULL key on either side never matches."""
+    return [exp.EQ(this=column(k, left), expression=column(k, right)) for k in join_keys]
+
+
 def entity_rows(join_keys: Sequence[str], time: exp.Expr, time_name: str) -> exp.Select:
     """`SELECT row id, keys, time AS time_name FROM entities` for the rows that can match
     anything: keys and entity time present (the others get NULL features by the LEFT

@@ -32,6 +32,7 @@ from fsql.compile.stacking import (
     STACK_TS,
     entity_rows,
     key_bounds,
+    keys_equal,
     matched_times,
 )
 from fsql.compile.stacking import column as _col
@@ -99,7 +100,7 @@ def _candidates(item: PitItem, relations: Relations, source: exp.Expr, bounds: s
     later = exp.GT(this=created.copy(), expression=ts.copy())
     visible = exp.Case(ifs=[exp.If(this=later, true=created.copy())], default=ts.copy())
     on = exp.and_(
-        *[exp.EQ(this=_col(k, ROWS_ALIAS), expression=_col(k, bounds)) for k in view.join_keys],
+        *keys_equal(view.join_keys, ROWS_ALIAS, bounds),
         copy=False,
     )
     conditions: list[exp.Expr] = [
@@ -158,14 +159,14 @@ def _picked(item: PitItem, entities: str, rows: str, matches: str) -> exp.Select
     """Per entity row, the version at the matched event time that had arrived by its
     time: the greatest created time (NULL lowest), then the greatest version hash."""
     view = item.view
-    keys_equal = [exp.EQ(this=_col(k, rows), expression=_col(k, entities)) for k in view.join_keys]
+    same_keys = keys_equal(view.join_keys, rows, entities)
     arrived = exp.or_(
         exp.Is(this=_col(CREATED, rows), expression=exp.null()),
         exp.LTE(this=_col(CREATED, rows), expression=_col(ENTITY_TS, entities)),
         copy=False,
     )
     on_rows = exp.and_(
-        *keys_equal,
+        *same_keys,
         exp.EQ(this=_col(FEATURE_TS, rows), expression=_col(MATCH_TS, matches)),
         exp.paren(arrived, copy=False),
         copy=False,

@@ -43,7 +43,7 @@ from sqlglot import exp
 from fsql.compile.items import ENTITY_ALIAS, ENTITY_TS, ROW_ID, PitItem
 from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
-from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds
+from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds, keys_equal
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import not_null as _not_null
 from fsql.compile.stacking import table_named as _table
@@ -90,21 +90,14 @@ def windowed_features(
     # Only what the requested features read: their columns, and row numbers for `last`.
     columns = tuple(dict.fromkeys(agg.column for agg in wanted if agg.column))
     numbered = any(agg.function == "last" for agg in wanted)
-    rows = _view_rows(
-        item,
-        relations,
-        names["b"],
-        longest,
-        columns,
-        numbered,
-        view.visible_at != "event_timestamp",
-    )
-    query = query.with_(names["r"], as_=rows, copy=False)
     visible = view.visible_at == "created_timestamp"
+    rows = _view_rows(item, relations, names["b"], longest, columns, numbered, visible)
+    query = query.with_(names["r"], as_=rows, copy=False)
+    # count_distinct, and every feature of a view visible at created time, take the join.
     joined = [
         (j, agg) for j, agg in enumerate(wanted) if visible or agg.function == "count_distinct"
     ]
-    framed = [(j, agg) for j, agg in enumerate(wanted) if j not in dict(joined)]
+    framed = [(j, agg) for j, agg in enumerate(wanted) if (j, agg) not in joined]
     joins: list[exp.Join] = []
     on_row = {}
     if framed:
@@ -160,7 +153,7 @@ def _entities_of(item: PitItem, entities: str, counts: str, hot: bool) -> exp.Se
     (no row at all included)."""
     view = item.view
     on = exp.and_(
-        *[exp.EQ(this=_col(k, entities), expression=_col(k, counts)) for k in view.join_keys],
+        *keys_equal(view.join_keys, entities, counts),
         copy=False,
     )
     where = (
@@ -194,7 +187,7 @@ def _rows_of_hot_keys(item: PitItem, rows: str, counts: str) -> exp.Select:
     """The view's rows of the keys aggregated by frames."""
     view = item.view
     on = exp.and_(
-        *[exp.EQ(this=_col(k, rows), expression=_col(k, counts)) for k in view.join_keys],
+        *keys_equal(view.join_keys, rows, counts),
         copy=False,
     )
     return (
@@ -247,7 +240,7 @@ def _view_rows(
     hashed = version_hash(view.row_columns, dialect, ROWS_ALIAS)
     at = dialect.epoch_micros(ts.copy())
     on = exp.and_(
-        *[exp.EQ(this=_col(k, ROWS_ALIAS), expression=_col(k, bounds)) for k in view.join_keys],
+        *keys_equal(view.join_keys, ROWS_ALIAS, bounds),
         copy=False,
     )
     within = exp.and_(
@@ -392,7 +385,7 @@ def _joined(
         )
 
     conditions = [
-        *[exp.EQ(this=_col(k, rows), expression=_col(k, entities)) for k in view.join_keys],
+        *keys_equal(view.join_keys, rows, entities),
         exp.LTE(this=r_at.copy(), expression=e_at.copy()),
         since(longest),
     ]
@@ -438,10 +431,7 @@ def _joined(
 def _last_row(item: PitItem, rows: str, alias: str, seq: exp.Expr) -> exp.Join:
     """The row a `last` aggregate picked: the key's row with that place in its order."""
     on = exp.and_(
-        *[
-            exp.EQ(this=_col(k, alias), expression=_col(k, ENTITY_ALIAS))
-            for k in item.view.join_keys
-        ],
+        *keys_equal(item.view.join_keys, alias, ENTITY_ALIAS),
         exp.EQ(this=_col(SEQ, alias), expression=seq.copy()),
         copy=False,
     )
