@@ -89,13 +89,16 @@ def run_training_set(
         lambda view: _row_count(adapter, compiled, view) == 0,
     )
     tree = compiled.training_query(items, selection)
-    sql = compiled.sql(tree, pretty=True)
     if progress:
         progress(f"joining features onto {slim.num_rows:,} entity rows")
     name = ENTITY_TABLE
     uploaded = adapter.register(name, slim)
     try:
-        statement = compiled.dialect.statement(read_upload(tree, name, uploaded))
+        # Written once where the entity table is read under its own name (DuckDB,
+        # Snowflake); job.sql shows that name, not where an upload went.
+        reading = read_upload(tree, name, uploaded)
+        statement = compiled.dialect.statement(reading, pretty=True)
+        sql = statement.text if reading is tree else compiled.sql(tree, pretty=True)
         result = conform_names(adapter.fetch_arrow(statement), [ROW_ID, *selection.columns])
     except Exception as err:  # driver errors differ per engine
         text = scrub(str(err)).strip().splitlines()
