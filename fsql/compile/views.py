@@ -249,6 +249,14 @@ def view_rows(view: FeatureView, relations: Relations, push_log: bool) -> exp.Qu
     return exp.union(rows(table), rows(log), distinct=False, copy=False)
 
 
+def view_rows_as(view: FeatureView, relations: Relations, push_log: bool, alias: str) -> exp.Expr:
+    """`view_rows` ready for a FROM clause, named `alias`."""
+    rows = view_rows(view, relations, push_log)
+    if isinstance(rows, exp.Query):
+        return rows.subquery(alias, copy=False)
+    return rows.as_(alias, copy=False)
+
+
 def push_log_name(view: str) -> str:
     """The name of a view's offline push log table: the one place it is spelled."""
     return f"{view}{PUSH_LOG_SUFFIX}"

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
-from fsql.compile.views import CREATED_TS, EVENT_TS, VERSION, view_rows
+from fsql.compile.views import CREATED_TS, EVENT_TS, VERSION, view_rows_as
 from fsql.definitions.models import FeatureView
 
 ROWS_ALIAS = "__fsql_rows"
@@ -45,12 +45,7 @@ def window_rows(
         partition_by=[*(k.copy() for k in keys), ts.copy(), created.copy()],
         order=exp.Order(expressions=[exp.Ordered(this=hashed.copy(), desc=True)]),
     )
-    rows = view_rows(view, relations, push_log)
-    source = (
-        rows.subquery(ROWS_ALIAS, copy=False)
-        if isinstance(rows, exp.Query)
-        else rows.as_(ROWS_ALIAS, copy=False)
-    )
+    source = view_rows_as(view, relations, push_log, ROWS_ALIAS)
     if only_pushed:
         pushed = (
             exp.select(*[exp.column(k) for k in view.join_keys], copy=False)

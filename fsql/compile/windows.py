@@ -47,7 +47,7 @@ from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds, keys_equal
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import not_null as _not_null
 from fsql.compile.stacking import table_named as _table
-from fsql.compile.views import view_rows
+from fsql.compile.views import view_rows_as
 from fsql.definitions.aggregations import Aggregation
 
 AT = "__fsql_at"  # microseconds since the epoch
@@ -290,10 +290,7 @@ def _view_rows(
 
 def _source(item: PitItem, relations: Relations) -> exp.Expr:
     """The view's table as `f`, or with a push log the union of both (`view_rows`)."""
-    rows = view_rows(item.view, relations, item.push_log)
-    if isinstance(rows, exp.Query):
-        return rows.subquery(ROWS_ALIAS, copy=False)
-    return rows.as_(ROWS_ALIAS, copy=False)
+    return view_rows_as(item.view, relations, item.push_log, ROWS_ALIAS)
 
 
 def _stacked(
