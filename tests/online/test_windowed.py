@@ -9,16 +9,20 @@ read is compared with the training set at the same time, and with the brute-forc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from fsql import FeatureStore
+from fsql.online.windowed import decode, store_batches
+from fsql.project.load import load_project
 from tests.support.oracle import values_equal
 from tests.support.project_factory import ViewSpec, make_project, parse_ttl
+from tests.support.project_files import SRC, make, view
 from tests.support.window_oracle import WindowAgg, window_oracle
 
 BASE = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -212,3 +216,37 @@ def test_pushed_rows_reach_online_reads_and_training_sets(
             features=["w:count_5m", "w:a_last_2m"], entity_rows=[{"user_id": 1}], now=now + 2 * M
         ).to_dict()
         assert late["count_5m"] == [3] and late["a_last_2m"] == [None]
+
+
+def test_stored_rows_keep_values_json_has_no_type_for(tmp_path: Path) -> None:
+    """Times, dates and bytes are kept tagged and come back as they were; a key's rows
+    that span input batches are stored once, whole."""
+    when = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    values = {"seen": [when, None], "day": [date(2024, 3, 1), None], "raw": [b"\x00\xff", b""]}
+    sql = f"select user_id, event_timestamp, seen, day, raw from {SRC}\n"
+    entries = [
+        {"column": c, "function": "last", "windows": ["1d"], "type": t}
+        for c, t in (("seen", "timestamp"), ("day", "date"), ("raw", "bytes"))
+    ]
+    files = view("w", sql, aggregations=entries)
+    files["models/w.yml"] = files["models/w.yml"].replace(
+        "  features:\n  - name: f\n    type: int64\n", ""
+    )
+    w = load_project(make(tmp_path, files)).views["w"]
+
+    def batch(rows: slice) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pydict(
+            {
+                "user_id": [7, 7][rows],
+                "__event_ts": [when, when + M][rows],
+                "__created_ts": pa.array([None, None], pa.timestamp("us", tz="UTC"))[rows],
+                "__version": [1, 2][rows],
+                **{name: col[rows] for name, col in values.items()},
+            }
+        )
+
+    stored = list(store_batches([batch(slice(0, 1)), batch(slice(1, 2))], w, 0))
+    blobs = [b for out, _ in stored for b in out.column("__fsql_rows").to_pylist()]
+    assert len(blobs) == 1  # user 7 once, with both rows
+    rows = decode(blobs[0])
+    assert [row[3:] for row in rows] == [[when, date(2024, 3, 1), b"\x00\xff"], [None, None, b""]]
