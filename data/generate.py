@@ -1,7 +1,8 @@
-"""Generate the example shop's raw data: orders, reviews, items and a training entity table.
+"""Generate the example shop's raw data: orders, reviews, items, add-to-cart events and a
+training entity table.
 
 The CSVs are shipped in the repository so that a fresh clone runs with no set-up; this
-script is how they were made. It is deterministic (one `random.Random(7)`, no clock, no
+script is how they were made. It is deterministic (seeded `random.Random`s, no clock, no
 hash-order dependence), so running it again rewrites identical bytes:
 
     python data/generate.py
@@ -176,6 +177,34 @@ def make_entities(rng: random.Random, users: list[User], items: list[Item],
              "label": churned(user_id, ts)} for user_id, item_id, ts in rows]
 
 
+def make_cart_events(rng: random.Random, orders: list[dict],
+                     items: list[Item]) -> list[dict]:
+    """Add-to-cart clicks: one to three in the twenty minutes before each order (the
+    order's own item among them), and now and then a cart that is never checked out."""
+    events = []
+    for order in orders:
+        ts = order["order_ts"]
+        listed = [item.item_id for item in items if item.listed_ts <= ts]
+        for n in range(rng.randrange(1, 4)):
+            item_id = order["item_id"] if n == 0 else rng.choice(listed)
+            events.append({"user_id": order["user_id"], "item_id": item_id,
+                           "quantity": rng.choices([1, 2, 3], weights=[8, 3, 1])[0],
+                           "added_ts": ts - timedelta(seconds=rng.randrange(10, 1200))})
+        if rng.random() < 0.3:
+            abandoned = random_time_of_day(rng, ts.replace(hour=0, minute=0, second=0))
+            events.append({"user_id": order["user_id"], "item_id": rng.choice(listed),
+                           "quantity": 1, "added_ts": abandoned})
+    # Rows of one user at one second are versions of one row to a windowed count (they
+    # count once): clicks are a second apart at least.
+    taken: set[tuple[int, datetime]] = set()
+    for event in events:
+        while (event["user_id"], event["added_ts"]) in taken:
+            event["added_ts"] += timedelta(seconds=1)
+        taken.add((event["user_id"], event["added_ts"]))
+    events.sort(key=lambda e: (e["added_ts"], e["user_id"], e["item_id"]))
+    return [e for e in events if START <= e["added_ts"] < END]
+
+
 def write_csv(name: str, columns: list[str], rows: list[dict]) -> None:
     with open(DATA_DIR / name, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -200,8 +229,11 @@ def main() -> None:
     write_csv("orders.csv", ["order_id", "user_id", "item_id", "amount", "order_ts"], orders)
     write_csv("reviews.csv", ["review_id", "user_id", "item_id", "rating", "review_ts"], reviews)
     write_csv("entities.csv", ["user_id", "item_id", "event_timestamp", "label"], entities)
+    # A second generator, so that adding the cart events left the other files as they were.
+    carts = make_cart_events(random.Random(11), orders, items)
+    write_csv("cart_events.csv", ["user_id", "item_id", "quantity", "added_ts"], carts)
     print(f"wrote {len(items)} items, {len(orders)} orders, {len(reviews)} reviews, "
-          f"{len(entities)} entity rows to {DATA_DIR}")
+          f"{len(carts)} cart events, {len(entities)} entity rows to {DATA_DIR}")
 
 
 if __name__ == "__main__":

@@ -233,12 +233,19 @@ def _entity_value(text: str) -> Any:
     help="key=value (repeat for composite keys and several views' keys).",
 )
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
+@click.option(
+    "--now",
+    default=None,
+    help="Read as of this time (ISO-8601; UTC when no offset) instead of the current time: "
+    "TTLs and aggregation windows are applied at it.",
+)
 def get_online_cmd(
     options: StoreOptions,
     features: tuple[str, ...],
     feature_service: str | None,
     entity: tuple[str, ...],
     full_feature_names: bool,
+    now: str | None,
 ) -> None:
     """Print online values for one entity row as JSON."""
     row: dict[str, Any] = {}
@@ -256,7 +263,11 @@ def get_online_cmd(
     refs = _features_or_service(features, feature_service)
     with options.open() as store:
         response = store.get_online_features(
-            refs or None, [row], feature_service, full_feature_names
+            refs or None,
+            [row],
+            feature_service,
+            full_feature_names,
+            now=_time(now, "--now") if now is not None else None,
         )
         data = {k: v[0] for k, v in response.to_dict().items()}
     click.echo(json.dumps(data, default=str, indent=2))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from fsql.arrow_buffers import python_array
 from fsql.compile.on_demand import ONLINE_TABLE, OnDemandItem, on_demand_online_query
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError, RunError
@@ -24,7 +25,7 @@ def _arrow_column(values: list[Any], ftype: FeatureType) -> pa.Array:
     """`values` as the declared type when they convert as they are (the SQL casts to it
     anyway); otherwise as Arrow infers them, and the SQL cast decides."""
     try:
-        return pa.array(values, type=ftype.arrow())
+        return python_array(values, ftype.arrow())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         try:
             return pa.array(values)

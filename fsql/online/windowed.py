@@ -31,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from fsql.arrow_buffers import inferred_array, python_array
 from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
@@ -117,12 +118,12 @@ def store_batches(
             return
         blobs = [encode(rows) for rows in out_rows]
         newest = max(row[0] for rows in out_rows for row in rows)
-        arrays: list[pa.Array] = [pa.array([key[i] for key in out_keys]) for i in range(len(keys))]
+        arrays = [inferred_array([key[i] for key in out_keys]) for i in range(len(keys))]
         arrays += [
-            pa.array([as_of_us] * len(blobs), pa.int64()),
+            python_array([as_of_us] * len(blobs), pa.int64()),
             pa.nulls(len(blobs), pa.int64()),
-            pa.array(blobs, pa.binary()),
-            pa.array([_version(b) for b in blobs], pa.int64()),
+            python_array(blobs, pa.binary()),
+            python_array([_version(b) for b in blobs], pa.int64()),
         ]
         names = [*keys, EVENT_TS, CREATED_TS, ROWS_COLUMN, VERSION]
         out_keys.clear()

@@ -69,6 +69,8 @@ def visible_at_of(ctx: ParseContext, doc: LineDict, display: str, created: str |
         )
         return "event_timestamp"
     if value == "created_timestamp" and created is None:
+        if doc.get("created_timestamp") is not None:
+            return "event_timestamp"  # declared but not a column name: reported already
         ctx.errs.add(
             f"feature view '{name}': visible_at: created_timestamp needs created_timestamp: "
             "<column>",

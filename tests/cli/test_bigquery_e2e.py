@@ -57,7 +57,7 @@ def test_run_and_training_set_match_duckdb(
         out = project / "target" / "train.parquet"
         code, text = fsql(project, "run")
         assert code == 0, text
-        assert "materialized 2 online views" in text
+        assert "materialized 5 online views" in text
         code, text = fsql(
             project,
             "build-training-set",
@@ -93,7 +93,7 @@ def test_dry_run_asks_bigquery_and_names_the_view(bigquery_project: Path) -> Non
     # its refusal comes back as one line naming the first view, exit 1.
     code, text = fsql(bigquery_project, "compile", "--dry-run")
     assert code == 1, text
-    assert "compiled 3 views for bigquery" in text
+    assert "compiled 6 views for bigquery" in text
     assert "dry run of view 'item_features'" in text
 
 

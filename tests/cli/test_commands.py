@@ -35,7 +35,7 @@ def test_compile_writes_sql_and_manifest_without_touching_a_database(
     example_project: Path,
 ) -> None:
     code, out, _ = fsql(example_project, "compile")
-    assert code == 0 and "compiled 3 views" in out
+    assert code == 0 and "compiled 6 views" in out
     target = example_project / "target"
     for view in ("user_daily_orders", "user_features", "item_features"):
         for name in ("table.sql", "materialize_full.sql", "materialize_incremental.sql"):
@@ -45,7 +45,10 @@ def test_compile_writes_sql_and_manifest_without_touching_a_database(
     assert len(user["content_hash"]) == 64
     assert user["depends_on"]["views"] == ["user_daily_orders"]
     assert manifest["views"]["user_daily_orders"]["children"] == ["user_features"]
-    assert "user_30d_purchase_count" in user["columns"]
+    assert "user_lifetime_value" in user["columns"]
+    windowed = manifest["views"]["user_orders"]
+    assert windowed["depends_on"]["sources"] == ["raw.orders"]
+    assert "user_30d_purchase_count" in {f["name"] for f in windowed["features"]}
     assert {f["name"]: f["type"] for f in user["features"]}["user_lifetime_value"] == "float64"
     assert not (target / "fsql.duckdb").exists()
     assert not (target / "online.db").exists()
@@ -113,13 +116,22 @@ def test_build_training_set_writes_file_and_sidecar(
         "item_avg_rating",
         "item_review_count",
         "item_category",
+        "item_purchase_count_7d",
+        "item_purchase_rate_7d",
     ]
     assert table.column("user_id").to_pylist() == entities.column("user_id").to_pylist()
     meta = json.loads(Path(f"{out}.meta.json").read_text())
     assert meta["row_count"] == entities.num_rows
     assert meta["target"]["name"] == "dev"
     assert meta["feature_service"] == "churn_model"
-    assert set(meta["views"]) == {"user_daily_orders", "user_features", "item_features"}
+    assert set(meta["views"]) == {
+        "user_daily_orders",
+        "user_features",
+        "user_orders",
+        "user_cart",
+        "item_features",
+        "item_orders",
+    }
     assert "ASOF LEFT JOIN" in meta["sql"]
     assert meta["run_at"]
 
@@ -391,3 +403,64 @@ def test_windowed_view_through_the_cli(tmp_path: Path) -> None:
         (12.0, 23.0, 2),  # (11:00, 12:00] and (10:00, 12:00]: the 10:00 and 11:00 edges out
         (None, None, 0),  # a key with no events: counts 0, the rest NULL
     ]
+
+
+def test_pushed_clicks_count_alike_in_training_sets_and_online_reads(
+    example_project: Path, tmp_path: Path
+) -> None:
+    """The demo's checkout flow: add-to-cart clicks pushed "now" to the windowed user_cart
+    are counted by a training set of checkout_model and by `get-online --now` alike, at
+    window edges too (a click exactly 5 minutes before is out, one at the time is in)."""
+    from datetime import UTC, datetime, timedelta
+
+    assert fsql(example_project, "run")[0] == 0
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+    def at(minutes: int) -> str:
+        return str(now - timedelta(minutes=minutes))
+
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text(
+        f"user_id,event_timestamp,quantity\n7,{at(6)},5\n7,{at(3)},2\n7,{at(1)},1\n"
+    )
+    code, out, err = fsql(example_project, "push", "user_cart", str(clicks))
+    assert code == 0 and "3 rows pushed" in out, err
+    # (minutes before now, cart_items_added_5m, cart_adds_1h)
+    cases = [(0, 3, 3), (1, 3, 3), (4, 5, 1), (6, 5, 1), (11, None, 0)]
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        "user_id,event_timestamp,cart_amount\n"
+        + "".join(f"7,{at(minutes)},60.0\n" for minutes, _, _ in cases)
+    )
+    out_path = tmp_path / "checkout.parquet"
+    code, _, err = fsql(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(requests),
+        "--feature-service",
+        "checkout_model",
+        "--output",
+        str(out_path),
+    )
+    assert code == 0, err
+    rows = pq.read_table(out_path).to_pylist()
+    for row, (minutes, items, adds) in zip(rows, cases, strict=True):
+        assert (row["cart_items_added_5m"], row["cart_adds_1h"]) == (items, adds), minutes
+        code, served, err = fsql(
+            example_project,
+            "get-online",
+            "--feature-service",
+            "checkout_model",
+            "--entity",
+            "user_id=7",
+            "--entity",
+            "cart_amount=60.0",
+            "--now",
+            at(minutes),
+        )
+        assert code == 0, err
+        online = json.loads(served)
+        assert {k: online[k] for k in row if k != "event_timestamp"} == {
+            k: v for k, v in row.items() if k != "event_timestamp"
+        }, minutes

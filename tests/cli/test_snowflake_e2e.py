@@ -114,7 +114,7 @@ def test_run_and_training_set_match_duckdb(
 
     code, run_out = fsql(project, "run")
     assert code == 0, run_out
-    assert "materialized 2 online views" in run_out
+    assert "materialized 5 online views" in run_out
     code, train_out = fsql(
         project,
         "build-training-set",
@@ -186,7 +186,7 @@ def _reloaded_orders(text: str) -> str:
     """orders.csv as reloaded: user 17's first order corrected (+1000.00), its last one
     deleted and an older one appended (same row count), so both of the user's entity rows
     change: 2026-03-11 (lifetime value 1285.08 -> 2230.60, 30-day count 8 -> 7) and
-    2026-02-02 (no orders before it -> one, 55.00)."""
+    2026-02-02 (no orders before it, a count of 0 -> one order, 55.00)."""
     header, *rows = text.strip().splitlines()
     mine = [i for i, line in enumerate(rows) if line.split(",")[1] == str(RELOADED_USER)]
     first = rows[mine[0]].split(",")
@@ -250,15 +250,26 @@ def test_a_reloaded_source_reaches_the_next_training_set(
     for project in (reference, warehouse_shop):
         before, built = _training_set(project, "before")
         names = [line.split(" (")[0].split("building ")[1] for line in built]
-        assert sorted(names) == ["item_features", "user_daily_orders", "user_features"], built
+        assert names == [
+            "item_features",
+            "item_orders",
+            "user_daily_orders",
+            "user_features",
+            "user_orders",
+        ], built
         assert any(
             line.endswith("building user_daily_orders (never built; as a view)") for line in built
         )
         _reload_orders(project)
         after, built = _training_set(project, "after")
-        # user_daily_orders is a `materialized: view` (computed when read): only its
-        # table child user_features is rebuilt, since the view's data version follows orders.
-        assert built == ["[1/1] building user_features (input changed: view user_daily_orders)"]
+        # The tables over orders are rebuilt: the windowed views read it directly, and
+        # user_features through user_daily_orders, a `materialized: view` (computed when
+        # read) whose data version follows orders, so it is not built itself.
+        assert built == [
+            "[1/3] building item_orders (input changed: source raw.orders)",
+            "[2/3] building user_features (input changed: view user_daily_orders)",
+            "[3/3] building user_orders (input changed: source raw.orders)",
+        ]
         results[project] = before, after
     (want_before, want_after), (got_before, got_after) = results[reference], results[warehouse_shop]
     _assert_same_rows(got_before, want_before)
@@ -277,5 +288,5 @@ def test_a_reloaded_source_reaches_the_next_training_set(
             _assert_same_rows([new], [old])
     assert changed == {
         "2026-03-11": ([8, 1285.08], [7, 2230.6]),
-        "2026-02-02": ([None, None], [1, 55.0]),
+        "2026-02-02": ([0, None], [1, 55.0]),
     }

@@ -33,7 +33,7 @@ def test_generated_line_is_reported_as_rendered() -> None:
 def test_cli_reports_the_template_line(example_project: Path) -> None:
     path = example_project / "models/user/user_features.sql"
     lines = path.read_text().splitlines()
-    target = next(i for i, text in enumerate(lines) if text.strip().startswith("from daily"))
+    target = next(i for i, text in enumerate(lines) if text.strip() == "event_timestamp,")
     lines[target] = lines[target] + " where where"
     path.write_text("\n".join(lines) + "\n")
     result = CliRunner().invoke(cli, ["compile", "--project-dir", str(example_project)])

@@ -113,10 +113,10 @@ def test_a_star_over_a_source_is_checked_when_built(example_project: Path) -> No
 def test_other_build_failures_of_a_star_model_stay_run_errors(example_project: Path) -> None:
     model = (
         "select cast(user_id as bigint) as user_id, {{ day_end('order_ts') }} as event_timestamp,"
-        "\n    *, 'many' as daily_order_count, 1.0 as daily_spend\n"
+        "\n    *, 1 as daily_order_count, 'many' as daily_spend\n"
         "from {{ source('raw', 'orders') }}\n"
     )
     (example_project / STAGING).write_text(model)
     result = _fsql("run", example_project)
-    assert result.exit_code == 1, result.output  # 'many' is no int64: a failed run
+    assert result.exit_code == 1, result.output  # 'many' is no float64: a failed run
     assert "failed to build" in result.stderr and "does not output" not in result.stderr
