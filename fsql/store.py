@@ -238,6 +238,15 @@ class FeatureStore:
                 self._online = open_online(self.target.online, self.project.root, self.project.name)
             return self._online
 
+    def release_offline(self) -> None:
+        """Close the offline engine's connection; the next use opens it again. A long-lived
+        process (the feature server) calls it after each offline task, so that it never
+        holds a DuckDB file, which one process at a time may open, between requests."""
+        with self._lock:
+            if self._offline is not None:
+                self._offline.close()
+                self._offline = None
+
     def close(self) -> None:
         with self._lock:
             if self._offline is not None:
@@ -553,10 +562,12 @@ class FeatureStore:
         select: Sequence[str] = (),
         exclude: Sequence[str] = (),
         now: datetime | str | None = None,
+        check_inputs: bool = True,
     ) -> list[FreshnessRow]:
         """Per selected online view: last materialization, watermark, newest event time
         written, and status against its `schedule` at `now` (default: the current time);
-        see fsql.online.freshness for the rules."""
+        see fsql.online.freshness for the rules. `check_inputs=False` reads the online
+        store only (no note on incremental views' inputs): the feature server's metrics."""
         names = self._online_views(self.select(select, exclude))
         views = [
             (n, self.project.views[n].schedule, self.project.views[n].content_hash) for n in names
@@ -565,7 +576,11 @@ class FeatureStore:
         with self._lock:
             rows = check_freshness(self.online, views, at)
             notes = self._input_notes(
-                [n for n in names if self.project.views[n].materialized == "incremental"]
+                [
+                    n
+                    for n in names
+                    if check_inputs and self.project.views[n].materialized == "incremental"
+                ]
             )
         return [dataclasses.replace(r, note=notes[r.view]) if r.view in notes else r for r in rows]
 
@@ -595,11 +610,14 @@ class FeatureStore:
         full_feature_names: bool = False,
         *,
         now: datetime | str | None = None,
+        statuses: bool = False,
     ) -> OnlineResponse:
         """Latest values per entity row; values older than a view's TTL come back None.
 
         `now` is the read time (default: the clock): TTLs and the windows of windowed
-        aggregations are applied at it (tests, replaying what a request saw)."""
+        aggregations are applied at it (tests, replaying what a request saw). `statuses`
+        also gives each value's Feast status and event time (`response.statuses`), as
+        the feature server answers."""
         selection = self.feature_selection(features, feature_service, full_feature_names)
         for item in selection.items:
             if not item.view.online:
@@ -616,4 +634,5 @@ class FeatureStore:
             entity_rows,
             now_us=now_us,
             evaluator=self._on_demand,
+            timed=statuses,
         )

@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"adapters"},
     {"execute", "online"},
     {"store"},
+    {"server"},
     {"cli", "__init__"},
 ]
 LAYER_OF = {package: n for n, layer in enumerate(LAYERS) for package in layer}

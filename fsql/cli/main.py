@@ -346,6 +346,38 @@ def ls_cmd(options: StoreOptions, fmt: str) -> None:
         click.echo(f"service {service.name}: {', '.join(str(r) for r in service.features)}")
 
 
+@cli.command("serve")
+@common
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=6566, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Server processes, each with its own connections (one per core is plenty).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve_cmd(options: StoreOptions, host: str, port: int, workers: int, log_level: str) -> None:
+    """HTTP feature server speaking Feast's protocol: POST /get-online-features, /push,
+    /materialize, /materialize-incremental; GET /health, /metrics. Stops on Ctrl-C or
+    SIGTERM after in-flight requests finish."""
+    from fsql.server.run import Settings, serve
+
+    settings = Settings(
+        str(Path(options.project_dir).resolve()),
+        options.target,
+        None if options.profiles_dir is None else str(Path(options.profiles_dir).resolve()),
+        parse_vars(options.vars),
+    )
+    serve(settings, host, port, workers, log_level)
+
+
 def main() -> None:
     cli(prog_name="fsql")
 

@@ -3,6 +3,10 @@
 Stores work on Arrow record batches and plain Python values; they never see
 definitions or SQL of the offline engine. Materialization (fsql.online.materialize)
 turns engine results into the batch layout described on `OnlineStore.upsert`.
+
+Size: the contract every store implements (namespaces, fences, upserts, plain and timed
+reads, run state) with the small value types it speaks in; splitting the abstract class
+would scatter one contract over several files.
 """
 
 from __future__ import annotations
@@ -156,6 +160,16 @@ class Namespace:
     generation: int
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A stored row as a timed read sees it (`read_timed`): its event time, and its
+    values, or None when the row is older than the view's TTL at the read time (Feast's
+    OUTSIDE_MAX_AGE, told apart from a key that has no row at all)."""
+
+    event_us: int
+    values: tuple[Any, ...] | None
+
+
 class FencedError(RunError):
     """A write refused because the view's live values belong to another definition."""
 
@@ -275,6 +289,20 @@ class OnlineStore(ABC):
         """`read` for several views at once; stores with network round trips override it
         to fetch every view in one trip."""
         return [self.read(table, keys, now_us) for table, keys in requests]
+
+    @abstractmethod
+    def read_timed(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
+    ) -> list[Found | None]:
+        """`read` with each row's event time, for responses that report it (the feature
+        server's statuses and timestamps): None for a key without a row, a `Found` whose
+        values are None for a row past the TTL at `now_us`."""
+
+    def read_views_timed(
+        self, requests: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]]]], now_us: int
+    ) -> list[list[Found | None]]:
+        """`read_timed` for several views at once (one round trip where that matters)."""
+        return [self.read_timed(table, keys, now_us) for table, keys in requests]
 
     @abstractmethod
     def key_types(self, view: str) -> tuple[str, ...] | None:

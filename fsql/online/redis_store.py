@@ -62,6 +62,7 @@ from fsql.online import redis_codec as codec
 from fsql.online import redis_scripts as scripts
 from fsql.online.base import (
     Fence,
+    Found,
     Namespace,
     OnlineStore,
     OnlineTable,
@@ -406,6 +407,42 @@ class RedisOnlineStore(OnlineStore):
         self, requests: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]]]], now_us: int
     ) -> list[list[tuple[Any, ...] | None]]:
         """Several views' reads in one round trip: one MGET per view (and per 10k keys)."""
+        out: list[list[tuple[Any, ...] | None]] = []
+        for plan, values in self._fetch(requests):
+            ttl = plan.table.ttl_us
+            oldest = b"" if ttl is None else codec.u64(now_us - ttl + codec.OFFSET)
+            decode = plan.decode
+            out.append([None if v is None or v[:8] < oldest else decode(v) for v in values])
+        return out
+
+    def read_timed(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
+    ) -> list[Found | None]:
+        return self.read_views_timed([(table, keys)], now_us)[0]
+
+    def read_views_timed(
+        self, requests: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]]]], now_us: int
+    ) -> list[list[Found | None]]:
+        out: list[list[Found | None]] = []
+        for plan, values in self._fetch(requests):
+            ttl = plan.table.ttl_us
+            oldest = None if ttl is None else now_us - ttl
+            rows: list[Found | None] = []
+            for value in values:
+                if value is None:
+                    rows.append(None)
+                    continue
+                event = int.from_bytes(value[:8], "big") - codec.OFFSET
+                expired = oldest is not None and event < oldest
+                rows.append(Found(event, None if expired else plan.decode(value)))
+            out.append(rows)
+        return out
+
+    def _fetch(
+        self, requests: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]]]]
+    ) -> list[tuple[codec.Plan, list[bytes | None]]]:
+        """Each view's stored value per key (None: no value), by one MGET per view (and
+        per 10k keys), all views in one round trip."""
         asks: list[tuple[codec.Plan, list[int], list[bytes]]] = []
         commands: list[tuple[Any, ...]] = []
         with self._errors("reading online features"):
@@ -429,18 +466,14 @@ class RedisOnlineStore(OnlineStore):
                     commands.append((b"MGET", *wanted[lo : lo + MGET_CHUNK]))
             replies = self._link.send(commands) if commands else []
         found = [v for reply in replies for v in reply]
-        out: list[list[tuple[Any, ...] | None]] = []
+        out: list[tuple[codec.Plan, list[bytes | None]]] = []
         pos = 0
         for (plan, where, _), (_, keys) in zip(asks, requests, strict=True):
-            rows: list[tuple[Any, ...] | None] = [None] * len(keys)
-            ttl = plan.table.ttl_us
-            oldest = b"" if ttl is None else codec.u64(now_us - ttl + codec.OFFSET)
-            decode = plan.decode
+            values: list[bytes | None] = [None] * len(keys)
             for i, value in zip(where, found[pos : pos + len(where)], strict=True):
-                if value is not None and value[:8] >= oldest:
-                    rows[i] = decode(value)
+                values[i] = value
             pos += len(where)
-            out.append(rows)
+            out.append((plan, values))
         return out
 
     def key_types(self, view: str) -> tuple[str, ...] | None:

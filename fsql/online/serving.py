@@ -5,21 +5,40 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fsql.compile.plan import FeatureSelection
 from fsql.definitions.keys import INT64_MAX, INT64_MIN, check_key
 from fsql.errors import ProjectError
-from fsql.online.base import OnlineStore, OnlineTable
+from fsql.online.base import Found, OnlineStore, OnlineTable
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.windowed import evaluate
 
+# Feast's field statuses: a value, a stored NULL, no row for the key, a row past the TTL.
+PRESENT = "PRESENT"
+NULL_VALUE = "NULL_VALUE"
+NOT_FOUND = "NOT_FOUND"
+OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+@dataclass(frozen=True)
+class Statuses:
+    """Per column and entity row, what a timed read found (a Feast status) and the event
+    time it reports in microseconds (0 for keys and request values, the read time for
+    values computed at it: windowed aggregations and on-demand features)."""
+
+    status: dict[str, list[str]]
+    event_us: dict[str, list[int]]
+
 
 class OnlineResponse:
-    """Values per column, aligned with the entity rows (Feast's `to_dict()` shape)."""
+    """Values per column, aligned with the entity rows (Feast's `to_dict()` shape); after
+    a timed read also each value's status and event time (`statuses`)."""
 
-    def __init__(self, columns: dict[str, list[Any]]) -> None:
+    def __init__(self, columns: dict[str, list[Any]], statuses: Statuses | None = None) -> None:
         self._columns = columns
+        self.statuses = statuses
 
     def to_dict(self) -> dict[str, list[Any]]:
         return {name: list(values) for name, values in self._columns.items()}
@@ -54,11 +73,14 @@ def read_online(
     entity_rows: Sequence[Mapping[str, Any]],
     now_us: int | None = None,
     evaluator: OnDemandEvaluator | None = None,
+    timed: bool = False,
 ) -> OnlineResponse:
     """Read the selected features for each entity row; TTL applied at `now_us`.
 
     On-demand features are computed by `evaluator` (a new one when None) from the
-    fetched inputs and the request columns of the entity rows."""
+    fetched inputs and the request columns of the entity rows. `timed` also reports each
+    value's status and event time (the feature server's response), at the cost of
+    reading rows past their TTL too."""
     now = time.time_ns() // 1000 if now_us is None else now_us
     columns: dict[str, list[Any]] = {}
     for row in entity_rows:
@@ -87,8 +109,15 @@ def read_online(
             ) from None
         requests.append((table, keys))
     values_by_name: dict[str, list[Any]] = {}
-    for item, (table, keys), found in zip(
-        selection.items, requests, store.read_views(requests, now), strict=True
+    status: dict[str, list[str]] = {}
+    event_us: dict[str, list[int]] = {}
+    if timed:
+        timed_rows = store.read_views_timed(requests, now)
+        found_rows = [[None if f is None else f.values for f in rows] for rows in timed_rows]
+    else:
+        found_rows = store.read_views(requests, now)
+    for n, (item, (table, keys), found) in enumerate(
+        zip(selection.items, requests, found_rows, strict=True)
     ):
         if item.view.aggregations:  # each key's rows, aggregated at `now`
             computed = [
@@ -103,9 +132,40 @@ def read_online(
         positions = _positions(table, item.features)
         for pos, out in zip(positions, item.output_names, strict=True):
             values_by_name[out] = [None if rec is None else rec[pos] for rec in found]
+            if timed:
+                status[out], event_us[out] = _stored_statuses(timed_rows[n], values_by_name[out])
     if selection.on_demand:
         evaluator = evaluator or OnDemandEvaluator()
         values_by_name.update(evaluator.evaluate(selection.on_demand, entity_rows, values_by_name))
     for name in selection.columns:
         columns[name] = values_by_name[name]
-    return OnlineResponse(columns)
+    if not timed:
+        return OnlineResponse(columns)
+    for name, values in columns.items():
+        if name not in status:  # keys and request values (0), computed values (now)
+            at = now if name in values_by_name else 0
+            status[name] = [NULL_VALUE if v is None else PRESENT for v in values]
+            event_us[name] = [at] * len(values)
+    return OnlineResponse(columns, Statuses(status, event_us))
+
+
+def _stored_statuses(
+    rows: Sequence[Found | None], values: Sequence[Any]
+) -> tuple[list[str], list[int]]:
+    """Each stored value's status and event time (0 when there is no row)."""
+    status: list[str] = []
+    times: list[int] = []
+    for found, value in zip(rows, values, strict=True):
+        if found is None:
+            status.append(NOT_FOUND)
+            times.append(0)
+        else:
+            status.append(
+                OUTSIDE_MAX_AGE
+                if found.values is None
+                else NULL_VALUE
+                if value is None
+                else PRESENT
+            )
+            times.append(found.event_us)
+    return status, times

@@ -55,6 +55,7 @@ from fsql.online.base import (
     VERSION,
     Fence,
     FencedError,
+    Found,
     Namespace,
     OnlineStore,
     OnlineTable,
@@ -466,15 +467,50 @@ class SQLiteOnlineStore(OnlineStore):
     def read(
         self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
     ) -> list[tuple[Any, ...] | None]:
-        if not keys:
-            return []
+        hits = self._live_rows(table, keys)
+        if hits is None:
+            return [None] * len(keys)
+        plan, rows = hits
+        ttl = plan.ttl_us
+        oldest = None if ttl is None else now_us - ttl
+        decode = plan.decode
+        return [
+            None if row is None or (oldest is not None and row[0] < oldest) else decode(row[1])
+            for row in rows
+        ]
+
+    def read_timed(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
+    ) -> list[Found | None]:
+        hits = self._live_rows(table, keys)
+        if hits is None:
+            return [None] * len(keys)
+        plan, rows = hits
+        ttl = plan.ttl_us
+        oldest = None if ttl is None else now_us - ttl
+        return [
+            None
+            if row is None
+            else Found(
+                row[0], None if oldest is not None and row[0] < oldest else plan.decode(row[1])
+            )
+            for row in rows
+        ]
+
+    def _live_rows(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
+    ) -> tuple[Plan, list[tuple[int, tuple[Any, ...]] | None]] | None:
+        """Each key's stored (event_us, encoded values) in the live namespace, or None when
+        the view was never materialized with this layout."""
         for attempt in range(_READ_ATTEMPTS):
             live = self._reader_live(table.view, refresh=attempt > 0)
             if live is None or live.layout != table.layout:
-                return [None] * len(keys)  # never materialized with this layout: no values
+                return None  # never materialized with this layout: no values
             plan = self._plan(table, live.tag)
+            if not keys:
+                return plan, []
             try:
-                return self._read(plan, keys, now_us)
+                return plan, self._stored(plan, keys)
             except sqlite3.OperationalError as err:
                 # The namespace was swapped (its table dropped) since we looked it up:
                 # look again. Each swap is a whole rebuild, so a few tries always do.
@@ -482,11 +518,9 @@ class SQLiteOnlineStore(OnlineStore):
                     raise
         raise AssertionError("unreachable")
 
-    def _read(
-        self, plan: Plan, keys: Sequence[tuple[Any, ...]], now_us: int
-    ) -> list[tuple[Any, ...] | None]:
-        ttl = plan.ttl_us
-        oldest = None if ttl is None else now_us - ttl
+    def _stored(
+        self, plan: Plan, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[int, tuple[Any, ...]] | None]:
         nk = len(plan.keys)
         if len(keys) == 1:  # the serving hot path: one point lookup
             key: tuple[Any, ...] | None = keys[0]
@@ -498,14 +532,12 @@ class SQLiteOnlineStore(OnlineStore):
             if (key[0] is None) if nk == 1 else any(v is None for v in key):
                 return [None]
             row = self._reader().execute(plan.point_sql, tuple(key)).fetchone()
-            if row is None or (oldest is not None and row[0] < oldest):
-                return [None]
-            return [plan.decode(row[1:])]
-        return self._read_many(plan, keys, oldest)
+            return [None if row is None else (row[0], row[1:])]
+        return self._stored_many(plan, keys)
 
-    def _read_many(
-        self, plan: Plan, keys: Sequence[tuple[Any, ...]], oldest: int | None
-    ) -> list[tuple[Any, ...] | None]:
+    def _stored_many(
+        self, plan: Plan, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[int, tuple[Any, ...]] | None]:
         nk = len(plan.keys)
         keys = [k if _plain_key(k) else key_value(k) or _NO_KEY for k in keys]
         # Result rows are matched back by key value; SQLite and Python agree on
@@ -526,16 +558,14 @@ class SQLiteOnlineStore(OnlineStore):
             chunk += [chunk[-1]] * (size - len(chunk))
             params = chunk if nk == 1 else [v for key in chunk for v in key]
             for row in conn.execute(plan.batch_sql(size), params):
-                if oldest is not None and row[nk] < oldest:
-                    continue
                 found[row[0] if nk == 1 else row[:nk]] = row
-        out: list[tuple[Any, ...] | None] = []
+        out: list[tuple[int, tuple[Any, ...]] | None] = []
         for k in keys:
             try:
                 row = found.get(k[0] if nk == 1 else tuple(k))
             except TypeError:  # an unhashable key value cannot have been stored
                 row = None
-            out.append(None if row is None else plan.decode(row[nk + 1 :]))
+            out.append(None if row is None else (row[nk], row[nk + 1 :]))
         return out
 
     # -- OnlineStore: run state

@@ -37,6 +37,7 @@ from fsql.online.base import (
     VERSION,
     Fence,
     FencedError,
+    Found,
     OnlineStore,
     OnlineTable,
     ViewState,
@@ -231,6 +232,27 @@ class TestTTL:
         store.upsert(table, batch(table, [{"id": 1, EVENT_TS: -HOUR, "x": 1}]))
         assert store.read(table, [(1,)], 0) == [(1,)]
         assert store.read(table, [(1,)], 1) == [None]
+
+
+    def test_timed_reads_tell_expired_rows_from_missing_keys(self, store: OnlineStore) -> None:
+        table = OnlineTable("t", ("id",), (("x", T.INT64),), ttl_us=HOUR)
+        assert store.read_timed(table, [(1,)], NOW) == [None]  # never materialized
+        store.prepare(table)
+        items = [
+            {"id": 1, EVENT_TS: NOW - HOUR, "x": 1},
+            {"id": 2, EVENT_TS: NOW - HOUR - 1, "x": None},
+        ]
+        store.upsert(table, batch(table, items))
+        want = {1: Found(NOW - HOUR, (1,)), 2: Found(NOW - HOUR - 1, None), 3: None}
+        for keys in ([(1,)], [(2,)], [(3,)], [(1,), (2,), (3,), (2,)]):
+            got = store.read_timed(table, keys, NOW)
+            assert got == [want[k[0]] for k in keys]
+            assert [None if f is None else f.values for f in got] == store.read(table, keys, NOW)
+        # Several views at once; a NULL value of a fresh row is a value, not a miss.
+        assert store.read_views_timed([(table, [(2,)]), (table, [(1,), (3,)])], NOW - 1) == [
+            [Found(NOW - HOUR - 1, (None,))],
+            [Found(NOW - HOUR, (1,)), None],
+        ]
 
 
 class TestKeys:

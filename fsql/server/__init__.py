@@ -1,0 +1,1 @@
+"""The HTTP feature server (`fsql serve`): Feast's protocol over one FeatureStore."""
