@@ -24,6 +24,7 @@ import pyarrow as pa
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
 from fsql.compile.push_log import log_columns
+from fsql.compile.statements import key_sample
 from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
@@ -44,6 +45,7 @@ from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
 from fsql.online.materialize import Run as MaterializeRun
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
+from fsql.online.parity import ParityReport, ViewParity, compare_view
 from fsql.online.push import write_pushed, write_pushed_windows
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.online.times import datetime_to_us
@@ -155,8 +157,7 @@ def _table_location(target: Target, dialect: EngineDialect) -> dict[str, str]:
         return dialect.table_location(target.offline)
     except KeyError as err:
         raise ProjectError(
-            f"target '{target.name}': a {target.offline_type} offline engine needs "
-            f"{err.args[0]}",
+            f"target '{target.name}': a {target.offline_type} offline engine needs {err.args[0]}",
             file=target.file,
             hint="set it under offline: (where fsql builds its tables)",
         ) from None
@@ -601,6 +602,48 @@ class FeatureStore:
             for name, why in stale
             if name in views and why.startswith("input changed")
         }
+
+    def parity(
+        self,
+        sample: int = 1000,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        now: datetime | str | None = None,
+    ) -> ParityReport:
+        """Shadow-compare online values with the offline point-in-time answer (SPEC §2
+        "Monitoring"): for up to `sample` keys of each selected online view, drawn at
+        random from its table, the online read at `now` (default: the current time)
+        against the training set for the same keys at the same time."""
+        if sample < 1:
+            raise ProjectError(f"parity: sample must be at least 1, not {sample}")
+        at = moment("now" if now is None else now, "now")
+        checked = []
+        for name in self._online_views(self.select(select, exclude)):
+            view = self.project.views[name]
+            keys = self._sample_keys(view, sample)
+            rows = keys.to_pylist()
+            refs = [f"{name}:{f.name}" for f in view.features]
+            if not rows:
+                checked.append(ViewParity(name, 0))
+                continue
+            online = self.get_online_features(refs, rows, now=at).to_dict()
+            # The entity time column must not be one of the view's keys.
+            column = next(c for c in ("parity_time", "parity_at") if c not in view.join_keys)
+            entities = keys.append_column(
+                column, pa.array([at] * len(rows), pa.timestamp("us", "UTC"))
+            )
+            job = self.get_historical_features(entities, refs, timestamp_column=column)
+            offline = job.to_arrow().to_pydict()
+            features = [f.name for f in view.features]
+            checked.append(compare_view(name, rows, features, online, offline))
+        return ParityReport(at, checked)
+
+    def _sample_keys(self, view: FeatureView, sample: int) -> pa.Table:
+        with self._lock:
+            self.ensure_built([view.name])
+            table = self.compiled.relations.view_table(view.name)
+            query = key_sample(table, view.join_keys, sample)
+            return self.offline.fetch_arrow(self.compiled.sql(query))
 
     def get_online_features(
         self,

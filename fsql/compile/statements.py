@@ -65,3 +65,19 @@ def row_count(table: exp.Table) -> exp.Select:
 def drop(table: exp.Table, kind: str = "TABLE") -> exp.Drop:
     """`DROP TABLE|VIEW IF EXISTS table`."""
     return exp.Drop(this=table, kind=kind, exists=True)
+
+
+def key_sample(table: exp.Table, keys: tuple[str, ...], limit: int) -> exp.Select:
+    """Up to `limit` distinct non-NULL keys of `table`, drawn at random (parity checks)."""
+    distinct = (
+        exp.select(*(exp.column(k) for k in keys))
+        .distinct()
+        .from_(table)
+        .where(exp.and_(*(exp.column(k).is_(exp.null()).not_() for k in keys)))
+    )
+    return (
+        exp.select(*(exp.column(k) for k in keys))
+        .from_(distinct.subquery("k"))
+        .order_by(exp.Rand())
+        .limit(limit)
+    )
