@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,10 +32,13 @@ from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView, Project
 from fsql.definitions.moments import moment
+from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect, get_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
+from fsql.execute.feature_log import append_feature_log, log_table
+from fsql.execute.feature_logger import FeatureLogger
 from fsql.execute.outputs import output_format, write_training_set
 from fsql.execute.push import append_push_log, check_push_log, prepare_push, row_view
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
@@ -186,6 +190,7 @@ class FeatureStore:
         profiles_dir: str | Path | None = None,
         vars: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
+        hold_offline: bool = True,
     ) -> None:
         # Where the store says what it does unasked (stale views rebuilt before a read):
         # the CLI prints it on stderr; the API logs it on the `fsql` logger.
@@ -212,6 +217,10 @@ class FeatureStore:
         self._lock = threading.RLock()
         self._offline: OfflineAdapter | None = None
         self._online: OnlineStore | None = None
+        # False (the feature server): the offline engine is closed after each task that
+        # wrote to it, so that a long-lived process never holds a DuckDB file.
+        self._hold_offline = hold_offline
+        self._logger: FeatureLogger | None = None
 
     # -- connections (opened lazily, kept for the store's life) ---------------------------------
 
@@ -234,6 +243,9 @@ class FeatureStore:
 
     @property
     def online(self) -> OnlineStore:
+        store = self._online
+        if store is not None:  # reads take no lock: the feature log's writer may hold it
+            return store
         with self._lock:
             if self._online is None:
                 self._online = open_online(self.target.online, self.project.root, self.project.name)
@@ -249,6 +261,9 @@ class FeatureStore:
                 self._offline = None
 
     def close(self) -> None:
+        logger = self._logger
+        if logger is not None:
+            logger.close()
         with self._lock:
             if self._offline is not None:
                 self._offline.close()
@@ -403,7 +418,10 @@ class FeatureStore:
         else:
             where, table = f"rows pushed to view '{view}'", to_arrow(data)
         with self._lock:
-            return self._push(definition, table, where)
+            try:
+                return self._push(definition, table, where)
+            finally:
+                self._done_offline()
 
     def _push(self, view: FeatureView, data: pa.Table, where: str) -> int:
         """Check, then the offline log, then the online store: a row served online is
@@ -467,12 +485,17 @@ class FeatureStore:
             if start > end:
                 raise ProjectError("materialize: START is after END", hint="swap them")
         with self._lock:
-            self.ensure_built(names, progress)
-            builder = ViewBuilder(self.offline, self.compiled)
-            return [
-                self._materialize_one(builder, name, start, end, incremental, started, progress)
-                for name in names
-            ]
+            try:
+                self.ensure_built(names, progress)
+                builder = ViewBuilder(self.offline, self.compiled)
+                return [
+                    self._materialize_one(
+                        builder, name, start, end, incremental, started, progress
+                    )
+                    for name in names
+                ]
+            finally:
+                self._done_offline()
 
     def _materialize_one(
         self,
@@ -670,7 +693,7 @@ class FeatureStore:
                     hint="set online: true and run fsql run, or read it with build-training-set",
                 )
         now_us = None if now is None else datetime_to_us(moment(now, "now"))
-        return read_online(
+        response = read_online(
             self.online,
             self._tables,
             selection,
@@ -679,3 +702,50 @@ class FeatureStore:
             evaluator=self._on_demand,
             timed=statuses,
         )
+        service = None if feature_service is None else self.project.services[feature_service]
+        if service is not None and service.log_sample_rate is not None:
+            request_us = time.time_ns() // 1000 if now_us is None else now_us
+            columns = response.columns
+            if full_feature_names:  # logged under the service's own names, either way
+                short = self.feature_selection(None, service.name, False).columns
+                names = dict(zip(selection.columns, short, strict=True))
+                columns = {names.get(name, name): values for name, values in columns.items()}
+            self.feature_logger.log(service.name, service.log_sample_rate, request_us, columns)
+        return response
+
+    @property
+    def feature_logger(self) -> FeatureLogger:
+        """The queue of served vectors of logged services (`logging:`), written to each
+        service's `<service>__log` by a background thread; started on first use."""
+        logger = self._logger
+        if logger is None:
+            with self._lock:
+                if self._logger is None:
+                    self._logger = FeatureLogger(self._write_feature_log)
+                logger = self._logger
+        return logger
+
+    def _write_feature_log(
+        self, service: str, request_us: list[int], columns: dict[str, list[Any]]
+    ) -> None:
+        """The feature logger's writer: one batch of one service appended to its log."""
+        selection = self.feature_selection(None, service, False)
+        declared: dict[str, FeatureType] = {
+            od.output_name: od.feature.type for od in selection.on_demand
+        }
+        for item in selection.items:
+            types = {f.name: f.type for f in item.view.features}
+            declared.update(
+                {out: types[f] for f, out in zip(item.features, item.output_names, strict=True)}
+            )
+        rows, types = log_table(service, request_us, columns, declared)
+        with self._lock:
+            try:
+                append_feature_log(self.offline, self.compiled.relations, service, rows, types)
+            finally:
+                self._done_offline()
+
+    def _done_offline(self) -> None:
+        """After a task that used the offline engine: let go of it unless held."""
+        if not self._hold_offline:
+            self.release_offline()

@@ -188,6 +188,9 @@ class FeatureService:
     description: str = ""
     file: str = ""
     line: int | None = None
+    # `logging: {sample_rate}`: the share of served entity rows written to the service's
+    # feature log (`<service>__log`) for skew checks; None = not logged.
+    log_sample_rate: float | None = None
 
 
 @dataclass(frozen=True)

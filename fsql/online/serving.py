@@ -40,6 +40,11 @@ class OnlineResponse:
         self._columns = columns
         self.statuses = statuses
 
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        """The columns themselves (not copies): for readers that do not change them."""
+        return self._columns
+
     def to_dict(self) -> dict[str, list[Any]]:
         return {name: list(values) for name, values in self._columns.items()}
 

@@ -52,9 +52,41 @@ def parse_services(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[str
         if name in out:
             ctx.errs.add(f"duplicate feature service '{name}'", display, line_of(doc))
         out[name] = FeatureService(
-            name, tuple(refs), str(doc.get("description", "")), display, line_of(doc)
+            name,
+            tuple(refs),
+            str(doc.get("description", "")),
+            display,
+            line_of(doc),
+            _sample_rate(ctx, doc, display),
         )
     return out
+
+
+def _sample_rate(ctx: ParseContext, doc: dict, display: str) -> float | None:
+    """`logging: {sample_rate: r}` with 0 < r <= 1, or None when the service is not logged."""
+    logging = doc.get("logging")
+    if logging is None:
+        return None
+    where = f"feature service '{doc['name']}': logging"
+    if not isinstance(logging, dict):
+        ctx.errs.add(
+            f"{where} must be a mapping",
+            display,
+            line_of(doc),
+            hint="e.g. logging: {sample_rate: 0.1}",
+        )
+        return None
+    ctx.errs.unknown_keys(logging, ("sample_rate",), where, display, line_of(doc))
+    rate = logging.get("sample_rate", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        ctx.errs.add(
+            f"{where}: sample_rate must be a number in (0, 1], not {rate!r}",
+            display,
+            line_of(doc),
+            hint="the share of served rows to log, e.g. 0.1",
+        )
+        return None
+    return float(rate)
 
 
 def parse_on_demand(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[str, OnDemandFeature]:

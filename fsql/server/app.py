@@ -7,10 +7,12 @@ Online reads run on the event loop itself: a read is one store lookup of tens of
 microseconds (SQLite) to a round trip (Redis), cheaper than a hop to a thread, and
 `--workers` processes give parallelism. Pushes and materializations write to the offline
 engine and take seconds: they run in a worker thread, one at a time (the store's lock),
-and release the offline engine afterwards, so that the server never holds a DuckDB file
-that `fsql run` in another process needs. Every failure is a JSON body with `detail`:
-4xx for a request fsql cannot answer as asked (fsql.errors.ProjectError), 503 when a
-store fails (RunError), 500 with no detail of the internals for anything else.
+and the store (opened with `hold_offline=False`) releases the offline engine afterwards, so
+that the server never holds a DuckDB file that `fsql run` in another process needs.
+Served vectors of services with `logging:` are queued by the store and written by its
+background thread (fsql.execute.feature_logger). Every failure is a JSON body with
+`detail`: 4xx for a request fsql cannot answer as asked (fsql.errors.ProjectError), 503
+when a store fails (RunError), 500 with no detail of the internals for anything else.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class FeatureServer:
 
     def __init__(self, store: FeatureStore) -> None:
         self.store = store
-        self.metrics = Metrics(self._freshness)
+        self.metrics = Metrics(self._freshness, lambda: store.feature_logger.stats)
 
     def _freshness(self) -> Sequence[FreshnessRow]:
         try:
@@ -110,7 +112,7 @@ class FeatureServer:
 
     async def push(self, request: Request) -> Response:
         ask = protocol.push_request(await _read_body(request))
-        rows = await run_in_threadpool(self._offline_task, self._push_rows, ask)
+        rows = await run_in_threadpool(self._push_rows, ask)
         return _json(orjson.dumps({"view": ask.view, "rows": rows}))
 
     def _push_rows(self, ask: protocol.PushRequest) -> int:
@@ -138,14 +140,8 @@ class FeatureServer:
                 results = self.store.materialize(ask.start, ask.end, ask.views)
             return [{"view": r.view, "rows": r.rows, "reason": r.reason} for r in results]
 
-        done = await run_in_threadpool(self._offline_task, work)
+        done = await run_in_threadpool(work)
         return _json(orjson.dumps({"views": done}))
-
-    def _offline_task(self, work: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return work(*args)
-        finally:
-            self.store.release_offline()
 
     async def health(self, request: Request) -> Response:
         """200 when the online store answers (each online view's state is read)."""

@@ -1,5 +1,6 @@
 """The feature server's Prometheus metrics: requests and their latency per endpoint,
-errors, and each online view's freshness, judged when scraped.
+errors, the feature log's rows (queued, written, dropped), and each online view's
+freshness, judged when scraped.
 
 One registry per server (not prometheus_client's global one), so that several servers
 in one process (tests) keep their own counts. With `--workers N` every worker process
@@ -13,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fsql.execute.feature_logger import LogStats
 from fsql.online.freshness import FreshnessRow
 
 # Seconds: the reads this server is built for take tens of microseconds to a few ms.
@@ -66,10 +68,34 @@ class _Freshness(Collector):
         yield failing
 
 
+class _FeatureLog(Collector):
+    """The feature log's rows: queued by reads, written by the background writer, and
+    dropped (a full queue or a failed write)."""
+
+    def __init__(self, stats: Callable[[], LogStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self._stats()
+        rows = CounterMetricFamily(
+            "fsql_feature_log_rows",
+            "Served rows of logged services, by state (queued, written, dropped).",
+            labels=["state"],
+        )
+        rows.add_metric(["queued"], stats.queued)
+        rows.add_metric(["written"], stats.written)
+        rows.add_metric(["dropped"], stats.dropped)
+        yield rows
+
+
 class Metrics:
     """Counters and histograms of one server, rendered in Prometheus' text format."""
 
-    def __init__(self, freshness: Callable[[], Sequence[FreshnessRow]]) -> None:
+    def __init__(
+        self,
+        freshness: Callable[[], Sequence[FreshnessRow]],
+        feature_log: Callable[[], LogStats],
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "fsql_requests",
@@ -91,6 +117,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Freshness(freshness))
+        self.registry.register(_FeatureLog(feature_log))
 
     def observe(self, endpoint: str, code: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(code)).inc()

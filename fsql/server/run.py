@@ -28,7 +28,11 @@ class Settings:
 
     def open(self) -> FeatureStore:
         return FeatureStore(
-            self.project_dir, target=self.target, profiles_dir=self.profiles_dir, vars=self.vars
+            self.project_dir,
+            target=self.target,
+            profiles_dir=self.profiles_dir,
+            vars=self.vars,
+            hold_offline=False,
         )
 
 

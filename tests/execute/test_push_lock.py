@@ -82,7 +82,9 @@ def built(example_project: Path) -> Path:
 
 
 def test_push_waits_for_the_file_then_writes(built: Path) -> None:
-    holder = _hold(built / "target/fsql.duckdb", 1.5)
+    # Long enough that the push, however slowly it starts on a loaded machine, finds the
+    # file still held.
+    holder = _hold(built / "target/fsql.duckdb", 4.0)
     started = time.monotonic()
     push = _fsql(built, "push", "user_features", PUSH)
     _, err = push.communicate(timeout=60)

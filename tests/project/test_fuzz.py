@@ -173,6 +173,8 @@ KEYS = [
     "function",
     "windows",
     "column",
+    "logging",
+    "sample_rate",
     "feature_views",
     "feature_services",
     "on_demand_features",

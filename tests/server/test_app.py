@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import yaml
 
@@ -31,6 +32,11 @@ def served(
     project = copy_example(tmp_path_factory.mktemp("serve") / "shop")
     user_yml = project / "models" / "user" / "user.yml"
     user_yml.write_text(user_yml.read_text().replace("ttl: 3650d", "ttl: 30d"))
+    services = project / "models" / "services.yml"
+    marker = "  - name: checkout_model\n"
+    services.write_text(
+        services.read_text().replace(marker, marker + "    logging: {sample_rate: 1.0}\n", 1)
+    )
     client = prefix = None
     if request.param == "redis":
         client = redis_servers.shared_client()
@@ -305,3 +311,31 @@ def test_a_broken_project_fails_before_serving(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "models/user/user.yml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_served_vectors_of_a_logged_service_reach_its_log(served: Server) -> None:
+    body = {
+        "feature_service": "checkout_model",
+        "entities": {"user_id": [7, 13], "cart_amount": [10.0, 20.0]},
+    }
+    for _ in range(3):
+        served.read(body)
+
+    def written() -> float:
+        text = served.call("GET", "/metrics")[1]
+        line = next(
+            x for x in text.splitlines() if 'fsql_feature_log_rows_total{state="written"}' in x
+        )
+        return float(line.rsplit(" ", 1)[1])
+
+    deadline = time.monotonic() + 20
+    while written() < 6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert written() >= 6
+    # The writer let go of the DuckDB file: another process reads the log.
+    with duckdb.connect(str(served.project / "target" / "fsql.duckdb"), read_only=True) as con:
+        rows = con.sql(
+            "select user_id, cart_amount, __fsql_service from checkout_model__log"
+        ).fetchall()
+    assert sorted(rows)[:2] == [(7, 10.0, "checkout_model")] * 2
+    assert len(rows) >= 6
