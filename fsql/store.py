@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter, open_offline
+from fsql.compile.feature_log import feature_log_name, log_sample
 from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
 from fsql.compile.push_log import log_columns
 from fsql.compile.statements import key_sample
@@ -39,10 +41,11 @@ from fsql.execute.build import ViewBuilder
 from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
 from fsql.execute.feature_log import append_feature_log, log_table
 from fsql.execute.feature_logger import FeatureLogger
-from fsql.execute.outputs import output_format, write_training_set
+from fsql.execute.outputs import output_format, read_training_meta, write_training_set
 from fsql.execute.push import append_push_log, check_push_log, prepare_push, row_view
 from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
 from fsql.graph.selector import select_views
+from fsql.monitor.skew import DEFAULT_THRESHOLD, SkewReport, compare_feature
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.freshness import FreshnessRow, check_freshness
 from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
@@ -489,9 +492,7 @@ class FeatureStore:
                 self.ensure_built(names, progress)
                 builder = ViewBuilder(self.offline, self.compiled)
                 return [
-                    self._materialize_one(
-                        builder, name, start, end, incremental, started, progress
-                    )
+                    self._materialize_one(builder, name, start, end, incremental, started, progress)
                     for name in names
                 ]
             finally:
@@ -661,6 +662,93 @@ class FeatureStore:
             checked.append(compare_view(name, rows, features, online, offline))
         return ParityReport(at, checked)
 
+    def skew(
+        self,
+        training: str | Path,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        *,
+        service: str | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        sample: int = 100_000,
+    ) -> SkewReport:
+        """Compare each feature of a training set (a file with its `.meta.json`) with the
+        values its service served in [start, end) (its feature log): fsql.monitor.skew.
+        Both sides are random samples of at most `sample` rows."""
+        meta = read_training_meta(training)
+        name = service or meta.get("feature_service")
+        if not name:
+            raise ProjectError(
+                f"{training} was built from a feature list, not a feature service: skew "
+                "compares a service's training set with what the service served",
+                hint="pass --service NAME",
+            )
+        definition = self.project.services.get(name)
+        if definition is None:
+            raise ProjectError(f"no feature service named '{name}'")
+        if definition.log_sample_rate is None:
+            raise ProjectError(
+                f"feature service '{name}' is not logged: there are no served values to compare",
+                file=definition.file,
+                line=definition.line,
+                hint="add logging: {sample_rate: 0.1} to the service, then serve it",
+            )
+        declared = self._declared_types(name)
+        short = list(declared)
+        # A training set with full names: its columns, in the same order, named short.
+        trained = read_table_file(training)
+        names = dict(zip(meta.get("columns") or short, short, strict=False))
+        frame = {names.get(c, c): trained.column(c) for c in trained.column_names}
+        bounds = {
+            key: moment(value, key)
+            for key, value in (("start", start), ("end", end))
+            if value is not None
+        }
+        with self._lock:
+            try:
+                schema = self.offline.table_schema(feature_log_name(name))
+                if schema is None:
+                    raise RunError(
+                        f"feature service '{name}' has logged nothing yet "
+                        f"({feature_log_name(name)} does not exist)",
+                        hint="serve the service (fsql serve, get-online --feature-service)",
+                    )
+                logged = {c.casefold() for c in schema.names}
+                features = [c for c in short if c in frame and c.casefold() in logged]
+                query = log_sample(
+                    name,
+                    self.compiled.relations,
+                    features,
+                    sample,
+                    "start" in bounds,
+                    "end" in bounds,
+                )
+                served = self.offline.fetch_arrow(self.dialect.statement(query), bounds)
+            finally:
+                self._done_offline()
+        by_name = {c.casefold(): served.column(i) for i, c in enumerate(served.column_names)}
+        rows = np.arange(trained.num_rows)
+        if trained.num_rows > sample:
+            rows = np.sort(np.random.default_rng(0).choice(trained.num_rows, sample, replace=False))
+        compared = [
+            compare_feature(
+                c,
+                declared[c],
+                frame[c].take(rows).to_pylist(),
+                by_name[c.casefold()].to_pylist(),
+                threshold,
+            )
+            for c in features
+        ]
+        return SkewReport(
+            name,
+            str(training),
+            bounds["start"].isoformat() if "start" in bounds else None,
+            bounds["end"].isoformat() if "end" in bounds else None,
+            threshold,
+            compared,
+        )
+
     def _sample_keys(self, view: FeatureView, sample: int) -> pa.Table:
         with self._lock:
             self.ensure_built([view.name])
@@ -725,10 +813,8 @@ class FeatureStore:
                 logger = self._logger
         return logger
 
-    def _write_feature_log(
-        self, service: str, request_us: list[int], columns: dict[str, list[Any]]
-    ) -> None:
-        """The feature logger's writer: one batch of one service appended to its log."""
+    def _declared_types(self, service: str) -> dict[str, FeatureType]:
+        """The type of each feature column of a service, by its own (short) name."""
         selection = self.feature_selection(None, service, False)
         declared: dict[str, FeatureType] = {
             od.output_name: od.feature.type for od in selection.on_demand
@@ -738,7 +824,13 @@ class FeatureStore:
             declared.update(
                 {out: types[f] for f, out in zip(item.features, item.output_names, strict=True)}
             )
-        rows, types = log_table(service, request_us, columns, declared)
+        return {name: declared[name] for name in selection.columns}
+
+    def _write_feature_log(
+        self, service: str, request_us: list[int], columns: dict[str, list[Any]]
+    ) -> None:
+        """The feature logger's writer: one batch of one service appended to its log."""
+        rows, types = log_table(service, request_us, columns, self._declared_types(service))
         with self._lock:
             try:
                 append_feature_log(self.offline, self.compiled.relations, service, rows, types)

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"project"},
     {"compile"},
     {"adapters"},
-    {"execute", "online"},
+    {"execute", "online", "monitor"},
     {"store"},
     {"server"},
     {"cli", "__init__"},

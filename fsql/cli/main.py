@@ -397,6 +397,79 @@ def parity_cmd(
         sys.exit(1)
 
 
+@cli.command("skew")
+@common
+@click.option("--training", required=True, help="A training set file with its .meta.json.")
+@click.option("--start", default=None, help="Served from this time (ISO-8601; UTC when no offset).")
+@click.option("--end", default=None, help="Served before this time (ISO-8601).")
+@click.option("--service", default=None, help="The service (default: the training set's).")
+@click.option(
+    "--threshold",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Flag a feature when its test's p-value is below this.",
+)
+@click.option(
+    "--sample",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(2, None),
+    help="At most this many rows of each side, drawn at random.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--report", default=None, help="Also write an HTML report with a histogram per feature."
+)
+def skew_cmd(
+    options: StoreOptions,
+    training: str,
+    start: str | None,
+    end: str | None,
+    service: str | None,
+    threshold: float,
+    sample: int,
+    fmt: str,
+    report: str | None,
+) -> None:
+    """Compare each feature of a training set with the values its service served (the
+    service's feature log): KS for numeric features, chi-square for categorical ones, PSI
+    and NULL rates for all. Exits 1 when a feature is flagged."""
+    from fsql.monitor.skew import render_text
+
+    with options.open() as store:
+        result = store.skew(
+            training,
+            _time(start, "--start") if start is not None else None,
+            _time(end, "--end") if end is not None else None,
+            service=service,
+            threshold=threshold,
+            sample=sample,
+        )
+    if report is not None:
+        from fsql.monitor.report import write_report
+
+        write_report(result, report)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(render_text(result))
+    if not any(f.serving_rows for f in result.features):
+        click.echo(
+            f"skew: service '{result.service}' logged no rows in the range: nothing to compare",
+            err=True,
+        )
+        sys.exit(1)
+    flagged = result.flagged
+    if flagged:
+        click.echo(
+            f"skew: {', '.join(f.feature for f in flagged)} "
+            f"(p < {threshold}: training and serving differ)",
+            err=True,
+        )
+        sys.exit(1)
+
+
 @cli.command("serve")
 @common
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

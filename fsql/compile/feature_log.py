@@ -11,7 +11,7 @@ COLUMN`), and rows logged before read NULL there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
@@ -86,3 +86,29 @@ def insert_feature_log(
     insert = exp.Insert(this=target, expression=select)
     relations.dialect.finish(insert)
     return insert
+
+
+def log_sample(
+    service: str,
+    relations: Relations,
+    columns: Sequence[str],
+    limit: int,
+    start: bool,
+    end: bool,
+) -> exp.Select:
+    """Up to `limit` logged rows (the named columns), drawn at random, served at or after
+    the parameter `start` and before `end` (each only when asked for)."""
+    time = exp.column(REQUEST_TIME)
+    bounds: list[exp.Expr] = []
+    if start:
+        bounds.append(exp.GTE(this=time.copy(), expression=exp.Placeholder(this="start")))
+    if end:
+        bounds.append(exp.LT(this=time.copy(), expression=exp.Placeholder(this="end")))
+    query = exp.select(*(exp.column(c) for c in columns)).from_(
+        relations.view_table(feature_log_name(service))
+    )
+    if bounds:
+        query = query.where(exp.and_(*bounds))
+    query = query.order_by(exp.Rand()).limit(limit)
+    relations.dialect.finish(query)
+    return query

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-ENGINES = ("duckdb", "snowflake", "bigquery", "sqlite", "redis", "feast")
+ENGINES = ("duckdb", "snowflake", "bigquery", "sqlite", "redis", "feast", "chromium")
 REQUIRE_ENV = "FSQL_REQUIRE_ENGINES"
 
 # Fixtures that bring an engine in, by engine.

@@ -1,0 +1,1 @@
+"""Monitoring computations: training/serving skew and its report."""
