@@ -17,7 +17,7 @@ import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ import orjson
 from fsql.errors import ProjectError
 from fsql.online.serving import OnlineResponse
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # UTC: times are formatted, never compared
 # Feast's `to` values for a push; fsql logs every pushed row offline before it is served
 # (a served value must be reproducible in training), so "online" writes the log too.
 PUSH_TARGETS = ("online", "online_and_offline")
@@ -154,13 +154,13 @@ def materialize_request(raw: bytes, incremental: bool) -> MaterializeRequest:
 
 
 def rfc3339(micros: int) -> str:
-    """`1970-01-01T00:00:00Z`, with `.mmm` or `.uuuuuu` only when the time needs them."""
-    moment = _EPOCH + timedelta(microseconds=micros)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    """`1970-01-01T00:00:00Z`, with `.mmm` or `.uuuuuu` only when the time needs them.
+    (isoformat, not strftime: this runs for every value of every response.)"""
+    moment = _NAIVE_EPOCH + timedelta(microseconds=micros)
     frac = moment.microsecond
-    if frac:
-        text += f".{frac // 1000:03d}" if frac % 1000 == 0 else f".{frac:06d}"
-    return text + "Z"
+    if frac and frac % 1000 == 0:
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat() + "Z"  # no fraction when there is none
 
 
 def _json_value(value: Any) -> Any:
@@ -184,11 +184,20 @@ def online_response(response: OnlineResponse) -> bytes:
     statuses = response.statuses
     if statuses is None:
         raise ValueError("the response of a timed read is needed")
+    # A row's features share its event time and keys share the epoch: format each once.
+    stamps: dict[int, str] = {}
+
+    def stamp(us: int) -> str:
+        text = stamps.get(us)
+        if text is None:
+            text = stamps[us] = rfc3339(us)
+        return text
+
     results = [
         {
             "values": _plain(values),
             "statuses": statuses.status[name],
-            "event_timestamps": [rfc3339(us) for us in statuses.event_us[name]],
+            "event_timestamps": [stamp(us) for us in statuses.event_us[name]],
         }
         for name, values in columns.items()
     ]
