@@ -467,6 +467,8 @@ class SQLiteOnlineStore(OnlineStore):
     def read(
         self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], now_us: int
     ) -> list[tuple[Any, ...] | None]:
+        # Not `read_timed` unwrapped: the serving hot path skips building a Found per row
+        # (14% of a 100-row read, bench/online_reads.py).
         hits = self._live_rows(table, keys)
         if hits is None:
             return [None] * len(keys)

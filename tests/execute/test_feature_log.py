@@ -13,6 +13,7 @@ import duckdb
 
 from fsql.store import FeatureStore
 from tests.conftest import copy_example
+from tests.support.project_files import log_service
 
 ROWS = [
     {"user_id": 7, "item_id": 1003},
@@ -23,10 +24,7 @@ ROWS = [
 
 def _logged_project(root: Path) -> Path:
     project = copy_example(root)
-    services = project / "models" / "services.yml"
-    text = services.read_text()
-    marker = "  - name: churn_model\n"
-    services.write_text(text.replace(marker, marker + "    logging: {sample_rate: 1.0}\n", 1))
+    log_service(project, "churn_model")
     return project
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from fsql.cli.main import cli
@@ -57,22 +57,12 @@ def test_compare_view_names_each_differing_value() -> None:
 @pytest.fixture(params=["sqlite", "redis"])
 def ran(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     project = copy_example(tmp_path / "shop")
-    client = prefix = None
-    if request.param == "redis":
-        client = redis_servers.shared_client()
-        prefix = redis_servers.new_prefix()
-        profiles = yaml.safe_load((project / "profiles.yml").read_text())
-        online = {"type": "redis", "url": redis_servers.SHARED_URL, "key_prefix": prefix}
-        profiles["shop"]["outputs"]["dev"]["online"] = online
-        (project / "profiles.yml").write_text(yaml.safe_dump(profiles))
-    with FeatureStore(project) as store:
-        store.run()
-    try:
+    with ExitStack() as stack:
+        if request.param == "redis":
+            stack.enter_context(redis_servers.online_on_redis(project))
+        with FeatureStore(project) as store:
+            store.run()
         yield project
-    finally:
-        if client is not None:
-            redis_servers.delete_prefix(client, str(prefix))
-            client.close()
 
 
 def _parity(project: Path, *args: str) -> tuple[int, str, str]:

@@ -9,18 +9,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
 from fsql.store import FeatureStore
 from tests.conftest import copy_example
 from tests.support import redis_servers
-from tests.support.feature_server import Server, run_project, start, stop
+from tests.support.feature_server import Server, run_project, serve_command, start, stop
+from tests.support.project_files import log_service
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])
@@ -32,28 +33,16 @@ def served(
     project = copy_example(tmp_path_factory.mktemp("serve") / "shop")
     user_yml = project / "models" / "user" / "user.yml"
     user_yml.write_text(user_yml.read_text().replace("ttl: 3650d", "ttl: 30d"))
-    services = project / "models" / "services.yml"
-    marker = "  - name: checkout_model\n"
-    services.write_text(
-        services.read_text().replace(marker, marker + "    logging: {sample_rate: 1.0}\n", 1)
-    )
-    client = prefix = None
-    if request.param == "redis":
-        client = redis_servers.shared_client()
-        prefix = redis_servers.new_prefix()
-        profiles = yaml.safe_load((project / "profiles.yml").read_text())
-        online = {"type": "redis", "url": redis_servers.SHARED_URL, "key_prefix": prefix}
-        profiles["shop"]["outputs"]["dev"]["online"] = online
-        (project / "profiles.yml").write_text(yaml.safe_dump(profiles))
-    run_project(project)
-    server = start(project)
-    try:
-        yield server
-    finally:
-        stop(server)
-        if client is not None:
-            redis_servers.delete_prefix(client, str(prefix))
-            client.close()
+    log_service(project, "checkout_model")
+    with ExitStack() as stack:
+        if request.param == "redis":
+            stack.enter_context(redis_servers.online_on_redis(project))
+        run_project(project)
+        server = start(project)
+        try:
+            yield server
+        finally:
+            stop(server)
 
 
 def _api(
@@ -295,16 +284,7 @@ def test_a_broken_project_fails_before_serving(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "shop")
     (project / "models" / "user" / "user.yml").write_text("feature_views: [{name: 1}]\n")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fsql.cli.main",
-            "serve",
-            "--project-dir",
-            str(project),
-            "--port",
-            str(redis_servers.free_port()),
-        ],
+        serve_command(project, redis_servers.free_port()),
         capture_output=True,
         text=True,
         timeout=60,

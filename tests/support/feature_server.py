@@ -44,22 +44,25 @@ class Server:
         return dict(doc)
 
 
+def serve_command(project: Path, port: int, *extra: str) -> list[str]:
+    """`fsql serve` over `project` on `port`, as a subprocess runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "fsql.cli.main",
+        "serve",
+        "--project-dir",
+        str(project),
+        "--port",
+        str(port),
+        *extra,
+    ]
+
+
 def start(project: Path, *extra: str) -> Server:
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fsql.cli.main",
-            "serve",
-            "--project-dir",
-            str(project),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+        serve_command(project, port, "--log-level", "warning", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -32,7 +32,6 @@ SRC = "{{ source('raw', 'events') }}"
 DEFAULT_SQL = f"select user_id, event_timestamp, f\nfrom {SRC}\n"
 
 
-
 def view(name: str, sql: str | None = DEFAULT_SQL, **meta: Any) -> dict[str, str]:
     """Files for one view: models/<name>.sql and its metadata in models/<name>.yml."""
     doc = {
@@ -78,3 +77,12 @@ def one_error(root: Path, text: str, file: str) -> ProjectError:
     assert err.render().startswith(file)
     assert err.exit_code == 2
     return err
+
+
+def log_service(project: Path, service: str, rate: float = 1.0) -> None:
+    """Give a feature service of a copied example project `logging: {sample_rate}`."""
+    services = project / "models" / "services.yml"
+    marker = f"  - name: {service}\n"
+    text = services.read_text()
+    assert marker in text, service
+    services.write_text(text.replace(marker, f"{marker}    logging: {{sample_rate: {rate}}}\n", 1))

@@ -17,6 +17,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.support.engines import require_module, unavailable
@@ -103,3 +106,23 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
+
+
+@contextmanager
+def online_on_redis(project: Path, profile: str = "shop", target: str = "dev") -> Iterator[str]:
+    """The project's target reads and writes its online store in the shared Redis, under a
+    key prefix of its own (yielded), whose keys are deleted afterwards."""
+    import yaml
+
+    client = shared_client()
+    prefix = new_prefix()
+    path = project / "profiles.yml"
+    profiles = yaml.safe_load(path.read_text())
+    online = {"type": "redis", "url": SHARED_URL, "key_prefix": prefix}
+    profiles[profile]["outputs"][target]["online"] = online
+    path.write_text(yaml.safe_dump(profiles))
+    try:
+        yield prefix
+    finally:
+        delete_prefix(client, prefix)
+        client.close()
