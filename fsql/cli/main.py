@@ -328,8 +328,12 @@ def ls_cmd(options: StoreOptions, fmt: str) -> None:
         from fsql.compile.manifest import build_manifest
 
         manifest = build_manifest(project, options.target or "", "")
-        click.echo(json.dumps({k: manifest[k] for k in ("views", "feature_services")}, indent=2))
+        keys = ("entities", "views", "feature_services", "on_demand_features")
+        click.echo(json.dumps({k: manifest[k] for k in keys}, indent=2))
         return
+    for entity in project.entities.values():
+        about = f"  {entity.description}" if entity.description else ""
+        click.echo(f"entity {entity.name}  keys: {', '.join(entity.join_keys)}{about}")
     for view in project.views.values():
         ttl = f"ttl {view.metadata()['ttl']}" if view.ttl else None
         tags = [f"tag:{t}" for t in view.tags]
@@ -344,6 +348,14 @@ def ls_cmd(options: StoreOptions, fmt: str) -> None:
             click.echo(f"  {feature.name}: {feature.type.value}{how.get(feature.name, '')}")
     for service in project.services.values():
         click.echo(f"service {service.name}: {', '.join(str(r) for r in service.features)}")
+    for odf in project.on_demand.values():
+        formula = odf.expression.sql(dialect=project.dialect)
+        needs = [f"{c.name}: {c.type.value}" for c in odf.request_columns]
+        parts = [f"request {', '.join(needs)}"] if needs else []
+        if odf.inputs:
+            parts.append(f"inputs {', '.join(str(r) for r in odf.inputs)}")
+        where = f"  ({'; '.join(parts)})" if parts else ""
+        click.echo(f"on_demand {odf.name}: {odf.type.value} = {formula}{where}")
 
 
 @cli.command("parity")

@@ -193,8 +193,22 @@ def test_ls_lists_views_features_services_and_lineage(example_project: Path) -> 
     assert code == 0
     assert "user_features" in out and "<- user_daily_orders" in out
     assert "service churn_model" in out and "item_avg_rating: float64" in out
+    lines = out.splitlines()
+    assert "entity user  keys: user_id  A customer of the shop." in lines
+    assert (
+        "on_demand cart_share_of_ltv: float64 = cart_amount / NULLIF(user_lifetime_value, 0)"
+        "  (request cart_amount: float64; inputs user_features:user_lifetime_value)"
+    ) in lines
     code, out, _ = fsql(example_project, "ls", "--format", "json")
-    assert code == 0 and "user_features" in json.loads(out)["views"]
+    doc = json.loads(out)
+    assert code == 0 and "user_features" in doc["views"]
+    assert doc["entities"]["item"] == {
+        "join_keys": ["item_id"],
+        "description": "A product in the catalogue.",
+    }
+    assert doc["on_demand_features"]["item_purchase_rate_7d"]["inputs"] == [
+        "item_orders:item_purchase_count_7d"
+    ]
 
 
 def test_secret_from_env_var_never_written(
