@@ -358,6 +358,25 @@ def ls_cmd(options: StoreOptions, fmt: str) -> None:
         click.echo(f"on_demand {odf.name}: {odf.type.value} = {formula}{where}")
 
 
+@cli.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init_cmd(folder: Path) -> None:
+    """Write a new project into FOLDER (new or empty): a model with its YAML, sample data
+    and an entity table, ready for fsql run and build-training-set."""
+    from fsql.cli.errors import run_guarded
+    from fsql.cli.scaffold import init_project
+
+    files = run_guarded(lambda: init_project(folder), False)
+    click.echo(f"created {len(files)} files in {folder}; next:")
+    click.echo(f"  cd {folder}")
+    click.echo("  fsql run")
+    click.echo(
+        "  fsql build-training-set --feature-service first_model "
+        "--entities data/entities.csv --output target/train.parquet"
+    )
+    click.echo("  fsql get-online --feature-service first_model --entity customer_id=1")
+
+
 @cli.command("parity")
 @common
 @selection
