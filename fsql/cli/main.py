@@ -229,8 +229,13 @@ def _entity_value(text: str) -> Any:
     "--entity",
     "entity",
     multiple=True,
-    required=True,
     help="key=value (repeat for composite keys and several views' keys).",
+)
+@click.option(
+    "--entities",
+    "entities_file",
+    default=None,
+    help="A parquet or csv file of entity rows (keys and request values), read in one call.",
 )
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option(
@@ -239,15 +244,48 @@ def _entity_value(text: str) -> Any:
     help="Read as of this time (ISO-8601; UTC when no offset) instead of the current time: "
     "TTLs and aggregation windows are applied at it.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table", "csv"]),
+    default="json",
+    show_default=True,
+)
 def get_online_cmd(
     options: StoreOptions,
     features: tuple[str, ...],
     feature_service: str | None,
     entity: tuple[str, ...],
+    entities_file: str | None,
     full_feature_names: bool,
     now: str | None,
+    fmt: str,
 ) -> None:
-    """Print online values for one entity row as JSON."""
+    """Print online values for one entity row (--entity) or a file of them (--entities)."""
+    from fsql.cli.rows_out import render
+
+    if bool(entity) == bool(entities_file):
+        raise ProjectError("give --entity key=value (one row) or --entities FILE, not both")
+    if entities_file is not None:
+        from fsql.execute.entities import read_table_file
+
+        rows = read_table_file(entities_file).to_pylist()
+    else:
+        rows = [_entity_row(entity)]
+    refs = _features_or_service(features, feature_service)
+    with options.open() as store:
+        response = store.get_online_features(
+            refs or None,
+            rows,
+            feature_service,
+            full_feature_names,
+            now=_time(now, "--now") if now is not None else None,
+        )
+    click.echo(render(response.columns, fmt, single=entities_file is None))
+
+
+def _entity_row(entity: tuple[str, ...]) -> dict[str, Any]:
+    """`--entity key=value` options as one entity row."""
     row: dict[str, Any] = {}
     for item in entity:
         key, sep, value = item.partition("=")
@@ -260,17 +298,7 @@ def get_online_cmd(
                 hint="one value per key: a read is one entity row",
             )
         row[key] = _entity_value(value)
-    refs = _features_or_service(features, feature_service)
-    with options.open() as store:
-        response = store.get_online_features(
-            refs or None,
-            [row],
-            feature_service,
-            full_feature_names,
-            now=_time(now, "--now") if now is not None else None,
-        )
-        data = {k: v[0] for k, v in response.to_dict().items()}
-    click.echo(json.dumps(data, default=str, indent=2))
+    return row
 
 
 @cli.command("freshness")

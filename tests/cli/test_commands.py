@@ -434,9 +434,7 @@ def test_pushed_clicks_count_alike_in_training_sets_and_online_reads(
         return str(now - timedelta(minutes=minutes))
 
     clicks = tmp_path / "clicks.csv"
-    clicks.write_text(
-        f"user_id,event_timestamp,quantity\n7,{at(6)},5\n7,{at(3)},2\n7,{at(1)},1\n"
-    )
+    clicks.write_text(f"user_id,event_timestamp,quantity\n7,{at(6)},5\n7,{at(3)},2\n7,{at(1)},1\n")
     code, out, err = fsql(example_project, "push", "user_cart", str(clicks))
     assert code == 0 and "3 rows pushed" in out, err
     # (minutes before now, cart_items_added_5m, cart_adds_1h)
@@ -478,3 +476,36 @@ def test_pushed_clicks_count_alike_in_training_sets_and_online_reads(
         assert {k: online[k] for k in row if k != "event_timestamp"} == {
             k: v for k, v in row.items() if k != "event_timestamp"
         }, minutes
+
+
+def test_get_online_reads_an_entity_file_in_three_formats(
+    ran_project: Path, tmp_path: Path
+) -> None:
+    entities = tmp_path / "rows.csv"
+    entities.write_text("item_id\n1003\n1021\n99999\n")
+    base = [
+        "get-online",
+        "--features",
+        "item_features:item_category,item_features:item_review_count",
+    ]
+    code, out, err = fsql(ran_project, *base, "--entities", str(entities))
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"item_id": 1003, "item_category": "books", "item_review_count": 8},
+        {"item_id": 1021, "item_category": "garden", "item_review_count": 26},
+        {"item_id": 99999, "item_category": None, "item_review_count": None},
+    ]
+    code, out, _ = fsql(ran_project, *base, "--entities", str(entities), "--format", "csv")
+    assert out.splitlines() == [
+        "item_id,item_category,item_review_count",
+        "1003,books,8",
+        "1021,garden,26",
+        "99999,,",
+    ]
+    code, out, _ = fsql(ran_project, *base, "--entity", "item_id=1003", "--format", "table")
+    assert out.splitlines() == [
+        "item_id  item_category  item_review_count",
+        "1003     books          8",
+    ]
+    code, _, err = fsql(ran_project, *base)
+    assert code == 2 and "give --entity key=value (one row) or --entities FILE" in err
