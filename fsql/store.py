@@ -254,6 +254,28 @@ class FeatureStore:
                 self._online = open_online(self.target.online, self.project.root, self.project.name)
             return self._online
 
+    def orphans(self) -> list[str]:
+        """Views the online store holds values or run state of that the project no longer
+        defines (deleted or renamed): candidates for `teardown`."""
+        return [name for name in self.online.stored_views() if name not in self.project.views]
+
+    def teardown(self, views: Sequence[str]) -> list[str]:
+        """Remove the online values (live and pending) and run state of `views`, project
+        views or orphans; returns them. A name that is neither is an error, and then
+        nothing is removed."""
+        stored = set(self.online.stored_views())
+        unknown = [v for v in views if v not in self.project.views and v not in stored]
+        if unknown:
+            raise ProjectError(
+                f"teardown: no view named {', '.join(repr(v) for v in unknown)} in the project "
+                "or the online store",
+                hint="fsql ls lists the project's views, fsql ls --orphans the others",
+            )
+        with self._lock:
+            for name in views:
+                self.online.teardown(self._tables.get(name) or OnlineTable(name, (), ()))
+        return list(views)
+
     def release_offline(self) -> None:
         """Close the offline engine's connection; the next use opens it again. A long-lived
         process (the feature server) calls it after each offline task, so that it never

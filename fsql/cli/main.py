@@ -344,12 +344,38 @@ def freshness_cmd(
         sys.exit(1)  # a failed check, not an error: output above, no error handler
 
 
+@cli.command("teardown")
+@common
+@click.argument("views", nargs=-1, required=True)
+def teardown_cmd(options: StoreOptions, views: tuple[str, ...]) -> None:
+    """Remove views' online values and run state (project views, or views deleted from
+    the project that `fsql ls --orphans` lists)."""
+    with options.open() as store:
+        removed = store.teardown(split_list(views))
+    click.echo(f"removed the online values and run state of {', '.join(removed)}")
+
+
 @cli.command("ls")
 @common
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def ls_cmd(options: StoreOptions, fmt: str) -> None:
+@click.option(
+    "--orphans",
+    is_flag=True,
+    help="List the views the online store holds that the project no longer defines.",
+)
+def ls_cmd(options: StoreOptions, fmt: str, orphans: bool) -> None:
     """List views, features, services and lineage."""
     from fsql.project.load import load_project
+
+    if orphans:
+        with options.open() as store:
+            names = store.orphans()
+        if fmt == "json":
+            click.echo(json.dumps(names))
+        else:
+            for name in names:
+                click.echo(name)
+        return
 
     project = load_project(options.project_dir, parse_vars(options.vars))
     if fmt == "json":

@@ -324,7 +324,13 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def teardown(self, table: OnlineTable) -> None:
-        """Drop the view's values (live and pending) and state."""
+        """Drop the view's values (live and pending) and state. Only `table.view` is
+        used: a view deleted from the project is torn down by its name alone."""
+
+    @abstractmethod
+    def stored_views(self) -> list[str]:
+        """The views this store holds values, rebuilds in progress or run state of,
+        sorted: what `fsql ls --orphans` compares with the project."""
 
     @abstractmethod
     def close(self) -> None:

@@ -489,6 +489,14 @@ class RedisOnlineStore(OnlineStore):
 
     # -- state and lifecycle
 
+    def stored_views(self) -> list[str]:
+        with self._errors("listing the stored views"):
+            live = self._link.client.hkeys(self._meta_key)
+            state = self._link.client.hkeys(self._state_key)
+            pending = self._control.pending().values()
+        names = {cast(bytes, v).decode() for v in [*live, *state]}
+        return sorted(names | {p.view for p in pending})
+
     def get_state(self, view: str) -> ViewState | None:
         with self._errors(f"reading the state of view '{view}'"):
             raw = self._link.client.hget(self._state_key, view)

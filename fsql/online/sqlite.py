@@ -601,6 +601,9 @@ class SQLiteOnlineStore(OnlineStore):
     def get_state(self, view: str) -> ViewState | None:
         return self._read_state(self._reader(), view)
 
+    def stored_views(self) -> list[str]:
+        return sorted(row[0] for row in self._reader().execute(self._meta.stored_views))
+
     def set_state(self, state: ViewState, fence: Fence | None = None) -> None:
         view = state.view
 

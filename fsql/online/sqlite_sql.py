@@ -249,6 +249,7 @@ class MetaSQL:
     get_keys: str
     set_keys: str
     delete_keys: str
+    stored_views: str  # every view with a live or pending namespace or run state
 
 
 def _bookkeeping(name: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
@@ -283,6 +284,15 @@ def meta_sql() -> MetaSQL:
         get_keys=_select_sql(META_KEYS, ["families"], _key_equals(["view"])),
         set_keys=_upsert_sql(META_KEYS, ["view", "families"], ["view"], None),
         delete_keys=_delete_sql(META_KEYS, "view"),
+        stored_views=_sql(
+            exp.union(
+                exp.union(
+                    exp.select(_column("view")).from_(_table(META_LIVE)),
+                    exp.select(_column("view")).from_(_table(META_PENDING)),
+                ),
+                exp.select(_column("view")).from_(_table(META_STATE)),
+            )
+        ),
     )
 
 

@@ -509,3 +509,32 @@ def test_get_online_reads_an_entity_file_in_three_formats(
     ]
     code, _, err = fsql(ran_project, *base)
     assert code == 2 and "give --entity key=value (one row) or --entities FILE" in err
+
+
+def test_a_view_deleted_from_the_project_is_an_orphan_until_torn_down(
+    example_project: Path,
+) -> None:
+    assert fsql(example_project, "run")[0] == 0
+    assert fsql(example_project, "ls", "--orphans") == (0, "", "")
+    # Delete user_cart (its YAML entry, its model and its place in checkout_model).
+    user_yml = example_project / "models" / "user" / "user.yml"
+    text = user_yml.read_text()
+    user_yml.write_text(text[: text.index("  - name: user_cart")])
+    (example_project / "models" / "user" / "user_cart.sql").unlink()
+    services = example_project / "models" / "services.yml"
+    services.write_text(services.read_text().replace("      - user_cart\n", ""))
+    code, out, err = fsql(example_project, "ls", "--orphans")
+    assert (code, out) == (0, "user_cart\n"), err
+    assert json.loads(fsql(example_project, "ls", "--orphans", "--format", "json")[1]) == [
+        "user_cart"
+    ]
+    code, _, err = fsql(example_project, "teardown", "user_cart", "nope")
+    assert code == 2 and "no view named 'nope'" in err
+    assert fsql(example_project, "ls", "--orphans")[1] == "user_cart\n"  # nothing removed
+    code, out, err = fsql(example_project, "teardown", "user_cart")
+    assert code == 0 and "user_cart" in out, err
+    assert fsql(example_project, "ls", "--orphans")[1] == ""
+    # A project view: its values go, and freshness says it was never materialized.
+    assert fsql(example_project, "teardown", "item_orders")[0] == 0
+    code, out, _ = fsql(example_project, "freshness", "--format", "json")
+    assert {r["view"]: r["status"] for r in json.loads(out)}["item_orders"] == "never"

@@ -668,6 +668,21 @@ class TestFences:
         assert scores(store, [1, 2]) == [None, None]
 
 
+    def test_stored_views_lists_values_rebuilds_and_state_and_forgets_a_teardown(
+        self, store: OnlineStore
+    ) -> None:
+        assert store.stored_views() == []
+        live(store, OLD, [scored(1, 1.0)])  # "users": a live namespace
+        pairs = OnlineTable("pairs", ("id",), (("x", T.INT64),))
+        store.begin_rebuild(pairs, NEW)  # a rebuild in progress only
+        store.set_state(ViewState("gone", None, None, "h"))  # run state only
+        assert store.stored_views() == ["gone", "pairs", "users"]
+        # A view deleted from the project is torn down by its name alone.
+        store.teardown(OnlineTable("gone", (), ()))
+        store.teardown(pairs)
+        assert store.stored_views() == ["users"]
+
+
 class TestState:
     def test_merge_moves_times_forward_only(self, store: OnlineStore) -> None:
         t1, t2, t3 = (datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3))
