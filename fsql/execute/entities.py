@@ -88,6 +88,22 @@ def _from_pandas(frame: Any) -> pa.Table:
     raise ProjectError("the DataFrame cannot be converted to Arrow", hint="check its columns")
 
 
+_TIME_WORDS = ("time", "ts", "date", "at")
+
+
+def time_columns(entities: pa.Table) -> list[str]:
+    """Columns that look like the entity table's time: typed as times or dates, or text
+    named like one (`e_ts`, `request_time`, `created_at`, `day_date`)."""
+    found = []
+    for field in entities.schema:
+        words = field.name.lower().replace("-", "_").split("_")
+        typed = pa.types.is_timestamp(field.type) or pa.types.is_date(field.type)
+        named = pa.types.is_string(field.type) and any(w in _TIME_WORDS for w in words)
+        if typed or named:
+            found.append(field.name)
+    return found
+
+
 def utc_timestamps(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
     """Normalise a time column to UTC microseconds; naive values are read as UTC."""
     dtype = column.type
@@ -156,11 +172,18 @@ def prepare_entities(
     names = entities.column_names
     if timestamp_column not in names:
         listed = ", ".join(names) or "none"
+        candidates = time_columns(entities)
+        hint = (
+            f"is it {' or '.join(candidates)}? name it with --timestamp-column "
+            f"{candidates[0]} (API: timestamp_column=)"
+            if candidates
+            else "add the time each row is observed at, or name the time column with "
+            "--timestamp-column (API: timestamp_column=)"
+        )
         raise ProjectError(
             f"the entity table has no '{timestamp_column}' column (columns: {listed})",
             file=where,
-            hint="add the time each row is observed at, or name the time column with "
-            "--timestamp-column (API: timestamp_column=)",
+            hint=hint,
         )
     keys: list[str] = []
     for item in items:

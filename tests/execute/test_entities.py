@@ -115,6 +115,23 @@ def test_timestamp_column_is_the_time_of_each_row() -> None:
         prepare_entities(table, [ITEM], {"v": SCHEMA})
 
 
+@pytest.mark.parametrize(
+    ("columns", "hint"),
+    [
+        ({"e_ts": pa.array([T])}, "is it e_ts? name it with --timestamp-column e_ts"),
+        ({"request_time": ["2026-01-02"]}, "is it request_time?"),
+        ({"day": pa.array([T.date()]), "created_at": ["x"]}, "is it day or created_at?"),
+        ({"score": [1.5], "status": ["ok"]}, "add the time each row is observed at"),
+    ],
+)
+def test_a_missing_time_column_names_the_candidates(columns: dict, hint: str) -> None:
+    table = pa.table({"user_id": [5], **columns})
+    with pytest.raises(ProjectError) as err:
+        prepare_entities(table, [ITEM], {"v": SCHEMA})
+    assert err.value.hint is not None and err.value.hint.startswith(hint)
+    assert "no 'event_timestamp' column" in err.value.message
+
+
 def test_dataframe_columns_arrow_cannot_type_are_named() -> None:
     pd = pytest.importorskip("pandas")
     from fsql.execute.entities import to_arrow
