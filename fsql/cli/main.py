@@ -15,7 +15,7 @@ from typing import Any
 import click
 import yaml
 
-from fsql.cli.options import Progress, StoreOptions, common, parse_vars, selection, split_list
+from fsql.cli.options import StoreOptions, common, parse_vars, selection, split_list
 from fsql.definitions.moments import moment
 from fsql.errors import ProjectError
 from fsql.version import __version__
@@ -87,7 +87,7 @@ def run_cmd(
     """Compile, build view tables in DAG order, then materialize online views."""
     from fsql.compile.writer import write_target
 
-    progress = Progress()
+    progress = options.progress()
     with options.open() as store:
         write_target(store.compiled, store.target.name)
         built, results = store.run(
@@ -186,7 +186,7 @@ def _materialize(
     start: datetime | None,
     end: datetime,
 ) -> None:
-    progress = Progress()
+    progress = options.progress()
     with options.open() as store:
         views = store.select(split_list(select), split_list(exclude))
         if start is None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +60,7 @@ _COMMON = [
     click.option("--target", default=None, help="Profile target (default: the profile's)."),
     click.option("--vars", "vars_", default=None, help="YAML mapping overriding project vars."),
     click.option("--debug", is_flag=True, help="Show tracebacks on errors."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
 ]
 
 _SELECT = [
@@ -65,14 +69,50 @@ _SELECT = [
 ]
 
 
-class Progress:
-    """Progress lines on stderr, each with the time since the command started."""
+# "[3/6] building user_features": a counted step; "  view: 1,200 keys so far": a count.
+_STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+_SO_FAR = re.compile(r"^  \S+: [\d,]+ keys so far$")
+_BAR = 24
 
-    def __init__(self) -> None:
+
+class Progress:
+    """Progress on stderr, with the time since the command started. On a terminal,
+    counted steps (`[3/6] building ...`) draw one bar redrawn in place and running
+    counts replace each other; elsewhere (CI logs, pipes) every message is its own
+    line. `quiet` prints nothing."""
+
+    def __init__(self, quiet: bool = False, live: bool | None = None) -> None:
         self.start = time.monotonic()
+        self.quiet = quiet
+        self.live = sys.stderr.isatty() if live is None else live
+        self._open = False  # a line drawn in place is on screen, without its newline
 
     def __call__(self, message: str) -> None:
-        click.echo(f"[{time.monotonic() - self.start:7.2f}s] {message}", err=True)
+        if self.quiet:
+            return
+        stamp = f"[{time.monotonic() - self.start:7.2f}s]"
+        step = _STEP.match(message) if self.live else None
+        if step is not None:
+            done, total = int(step.group(1)), max(int(step.group(2)), 1)
+            filled = _BAR * min(done, total) // total
+            bar = "#" * filled + "." * (_BAR - filled)
+            self._draw(f"{stamp} [{bar}] {done}/{total} {step.group(3)}", done >= total)
+            return
+        if self.live and _SO_FAR.match(message):
+            self._draw(f"{stamp} {message.strip()}", False)
+            return
+        self._end_line()
+        click.echo(f"{stamp} {message}", err=True)
+
+    def _draw(self, line: str, last: bool) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        click.echo(f"\r{line[:width]}\x1b[K", err=True, nl=last)
+        self._open = not last
+
+    def _end_line(self) -> None:
+        if self._open:
+            click.echo("", err=True)
+            self._open = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +124,10 @@ class StoreOptions:
     target: str | None
     vars: str | None
     debug: bool
+    quiet: bool = False
+
+    def progress(self) -> Progress:
+        return Progress(quiet=self.quiet)
 
     def open(self) -> FeatureStore:
         from fsql.store import FeatureStore  # heavy imports only when a command runs
@@ -93,7 +137,7 @@ class StoreOptions:
             target=self.target,
             profiles_dir=self.profiles_dir,
             vars=parse_vars(self.vars),
-            progress=Progress(),
+            progress=self.progress(),
         )
 
 
@@ -108,9 +152,10 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         target: str | None,
         vars_: str | None,
         debug: bool,
+        quiet: bool,
         **kwargs: Any,
     ) -> Any:
-        options = StoreOptions(project_dir, profiles_dir, target, vars_, debug)
+        options = StoreOptions(project_dir, profiles_dir, target, vars_, debug, quiet)
         return run_guarded(lambda: func(options, **kwargs), debug)
 
     for option in reversed(_COMMON):
