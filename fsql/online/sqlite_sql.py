@@ -18,6 +18,10 @@ user definitions, so every identifier is quoted by the generator rather than by
 hand, and values only ever travel as `?` parameters. The statements are built
 once per view layout (and per read batch size) and cached by the caller, so
 the cost of generating them is paid once, not per read.
+
+Size: every statement of one store (view tables, bookkeeping, session) in one place, as
+`compile/` keeps every statement of the offline engines; split, the store's SQL would be
+spread over modules that each build a third of it.
 """
 
 from __future__ import annotations
