@@ -394,7 +394,8 @@ def ls_cmd(options: StoreOptions, fmt: str, orphans: bool) -> None:
         flags = ", ".join(
             filter(None, ["online" if view.online else "offline", ttl, view.materialized, *tags])
         )
-        click.echo(f"{view.name}  [{flags}]  keys: {', '.join(view.join_keys)}")
+        shown = ", ".join(view.user_keys) or "none (one row per time, joined by time alone)"
+        click.echo(f"{view.name}  [{flags}]  keys: {shown}")
         upstream = [*view.refs, *(f"{s}.{t}" for s, t in view.sources)]
         click.echo(f"  <- {', '.join(upstream) or '(none)'}")
         how = {a.name: f" = {a.describe()}" for a in view.aggregations}

@@ -61,6 +61,12 @@ class Feature:
     description: str = ""
 
 
+# The join key of a view with `entities: []` (one row per time, joined to every entity
+# row by time alone): a constant column the view's model is wrapped to output and every
+# entity row is given, so that one plan serves keyed and global views alike.
+GLOBAL_KEY = "__fsql_global"
+
+
 @dataclass(frozen=True)
 class FeatureView:
     """A feature view: its metadata plus its rendered, parsed SQL.
@@ -118,6 +124,16 @@ class FeatureView:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    @property
+    def is_global(self) -> bool:
+        """`entities: []`: one row per time, joined to every entity row by time alone."""
+        return self.join_keys == (GLOBAL_KEY,)
+
+    @property
+    def user_keys(self) -> tuple[str, ...]:
+        """The join keys users see (none for a global view)."""
+        return () if self.is_global else self.join_keys
 
     def metadata(self) -> dict[str, Any]:
         """The declared metadata as plain JSON values (manifest and content hash)."""

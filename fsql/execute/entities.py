@@ -26,6 +26,7 @@ from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_column
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
 from fsql.definitions.keys import check_column
+from fsql.definitions.models import GLOBAL_KEY
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
 
@@ -188,6 +189,10 @@ def prepare_entities(
     keys: list[str] = []
     for item in items:
         for key in item.view.join_keys:
+            if key == GLOBAL_KEY:  # a global view: every entity row, by time alone
+                if key not in keys:
+                    keys.append(key)
+                continue
             if key not in names:
                 raise ProjectError(
                     f"the entity table has no join key column '{key}' needed by view "
@@ -236,7 +241,12 @@ def prepare_entities(
                 file=where,
                 hint="rename the entity column or use --full-feature-names",
             )
-    columns = [entities.column(k) for k in keys]
+    columns = [
+        pa.chunked_array([int64_array(np.zeros(entities.num_rows, dtype=np.int64))])
+        if k == GLOBAL_KEY
+        else entities.column(k)
+        for k in keys
+    ]
     columns.append(pa.chunked_array([int64_array(np.arange(entities.num_rows))]))
     columns.append(utc_timestamps(entities.column(timestamp_column), timestamp_column, where))
     columns.extend(entities.column(c) for c in requests)

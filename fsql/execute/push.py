@@ -28,7 +28,7 @@ from fsql.compile.relations import Relations
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.definitions.keys import check_column
-from fsql.definitions.models import Feature, FeatureView
+from fsql.definitions.models import GLOBAL_KEY, Feature, FeatureView
 from fsql.definitions.types import FeatureType, feature_type_of, type_family
 from fsql.dialects.statement import read_upload
 from fsql.errors import ProjectError, RunError
@@ -121,6 +121,9 @@ def prepare_push(
     `view_schema` is the view table's schema when it exists: keys must be of the same
     family as its key columns, and are cast to them.
     """
+    if view.is_global and GLOBAL_KEY not in data.column_names:  # its constant key
+        zeros = pa.chunked_array([pa.nulls(data.num_rows, pa.int64()).fill_null(0)])
+        data = data.append_column(GLOBAL_KEY, zeros)
     names = data.column_names
     expected = log_columns(view)
     extra = [n for n in names if n not in expected]

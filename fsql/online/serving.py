@@ -10,6 +10,7 @@ from typing import Any
 
 from fsql.compile.plan import FeatureSelection
 from fsql.definitions.keys import INT64_MAX, INT64_MIN, check_key
+from fsql.definitions.models import GLOBAL_KEY
 from fsql.errors import ProjectError
 from fsql.online.base import Found, OnlineStore, OnlineTable
 from fsql.online.on_demand_eval import OnDemandEvaluator
@@ -102,7 +103,7 @@ def read_online(
         try:
             keys = [
                 tuple(
-                    _key(row[k], want, k, table.view)
+                    0 if k == GLOBAL_KEY else _key(row[k], want, k, table.view)
                     for k, want in zip(table.join_keys, families, strict=True)
                 )
                 for row in entity_rows

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlglot import exp
+
 from fsql.config.yaml_lines import LineDict, line_of, read_text
 from fsql.definitions.durations import parse_duration
-from fsql.definitions.models import Feature, FeatureView, content_hash
+from fsql.definitions.models import GLOBAL_KEY, Feature, FeatureView, content_hash
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError
 from fsql.project.aggregations import read_aggregations
@@ -124,10 +126,14 @@ def parse_view(
         return None
     outputs = output_columns(query)
     values = [a.column for a in aggregations if a.column] if aggregations else view_values
-    wanted = [*join_keys, timestamp, *([created] if created else []), *dict.fromkeys(values)]
+    keys = [k for k in join_keys if k != GLOBAL_KEY]
+    wanted = [*keys, timestamp, *([created] if created else []), *dict.fromkeys(values)]
     for tree in (query,) if inc_query is query else (query, inc_query):
         listed = outputs if tree is query else output_columns(tree)
         check_outputs(ctx, name, rel, display, wanted, listed)
+    if join_keys == [GLOBAL_KEY]:
+        query, inc_query = _with_global_key(query, inc_query)
+        outputs = None if outputs is None else [*outputs, GLOBAL_KEY]
     meta_view = FeatureView(
         name=name,
         entities=tuple(ents),
@@ -164,16 +170,38 @@ def parse_view(
     return FeatureView(**{**meta_view.__dict__, "content_hash": digest})
 
 
+def _with_global_key(query: exp.Query, inc_query: exp.Query) -> tuple[exp.Query, exp.Query]:
+    """A global view's model as its table is built: every row with the constant join key
+    (fsql.definitions.models.GLOBAL_KEY)."""
+
+    def wrap(tree: exp.Query) -> exp.Query:
+        return exp.select(exp.Star(), exp.alias_(exp.Literal.number(0), GLOBAL_KEY)).from_(
+            tree.subquery("__fsql_global_rows")
+        )
+
+    wrapped = wrap(query)
+    return wrapped, (wrapped if inc_query is query else wrap(inc_query))
+
+
 def _entities(ctx: ParseContext, doc: LineDict, display: str) -> tuple[Any, list[str]]:
     """The view's `entities:` as written (a list when valid) and their join keys."""
     entities = ctx.declared.entities
     name, line = doc["name"], line_of(doc)
-    ents = doc.get("entities") or []
+    ents = doc.get("entities")
     if isinstance(ents, str):
         ents = [ents]
     join_keys: list[str] = []
+    if ents == []:  # a global view: joined to every entity row by time alone
+        return ents, [GLOBAL_KEY]
     if not ents or not isinstance(ents, list):
-        ctx.errs.add(f"feature view '{name}' needs entities: [...]", display, line)
+        ctx.errs.add(
+            f"feature view '{name}' needs entities: [...]",
+            display,
+            line,
+            hint="name its entities, or entities: [] for one row per time joined to every "
+            "entity row",
+        )
+        ents = []
     elif not all(isinstance(e, str) for e in ents):
         ctx.errs.add(
             f"feature view '{name}': entities must be a list of entity names",
