@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from sqlglot import exp
 
 from fsql.compile.relations import Relations
+from fsql.compile.statements import create_typed_table, insert_typed_rows
 from fsql.definitions.types import FeatureType
 
 LOG_SUFFIX = "__log"
@@ -40,15 +41,8 @@ def create_feature_log(
     service: str, relations: Relations, columns: Mapping[str, FeatureType]
 ) -> exp.Create:
     """CREATE TABLE IF NOT EXISTS <service>__log (time, service, the logged columns)."""
-    defs = [
-        exp.ColumnDef(this=exp.to_identifier(name), kind=dtype)
-        for name, dtype in _types(relations, columns).items()
-    ]
-    create = exp.Create(
-        this=exp.Schema(this=relations.view_table(feature_log_name(service)), expressions=defs),
-        kind="TABLE",
-        exists=True,
-    )
+    table = relations.view_table(feature_log_name(service))
+    create = create_typed_table(table, _types(relations, columns))
     relations.dialect.finish(create)
     return create
 
@@ -71,19 +65,8 @@ def insert_feature_log(
 ) -> exp.Insert:
     """INSERT INTO <service>__log (cols) SELECT CAST(col AS type) AS col, ... FROM the
     registered rows."""
-    types = _types(relations, columns)
-    select = exp.select(
-        *[
-            exp.alias_(exp.cast(exp.column(n), t, copy=False), n, copy=False)
-            for n, t in types.items()
-        ],
-        copy=False,
-    ).from_(exp.Table(this=exp.to_identifier(LOG_ROWS)), copy=False)
-    target = exp.Schema(
-        this=relations.view_table(feature_log_name(service)),
-        expressions=[exp.to_identifier(n) for n in types],
-    )
-    insert = exp.Insert(this=target, expression=select)
+    table = relations.view_table(feature_log_name(service))
+    insert = insert_typed_rows(table, LOG_ROWS, _types(relations, columns))
     relations.dialect.finish(insert)
     return insert
 

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from fsql.compile.ordering import version_hash
 from fsql.compile.relations import Relations
+from fsql.compile.statements import create_typed_table, insert_typed_rows, typed_rows
 from fsql.compile.views import VERSION, push_log_name
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
@@ -47,31 +48,10 @@ def create_log(
     view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
 ) -> exp.Create:
     """CREATE TABLE IF NOT EXISTS <view>__push (declared columns, __fsql_pushed_at)."""
-    defs = [
-        exp.ColumnDef(this=exp.to_identifier(name), kind=dtype)
-        for name, dtype in _types(view, relations, key_types).items()
-    ]
-    create = exp.Create(
-        this=exp.Schema(this=relations.view_table(push_log_name(view.name)), expressions=defs),
-        kind="TABLE",
-        exists=True,
-    )
+    table = relations.view_table(push_log_name(view.name))
+    create = create_typed_table(table, _types(view, relations, key_types))
     relations.dialect.finish(create)
     return create
-
-
-def _typed_rows(
-    view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
-) -> exp.Select:
-    """SELECT CAST(col AS type) AS col, ... FROM the registered rows: the log's values."""
-    types = _types(view, relations, key_types)
-    return exp.select(
-        *[
-            exp.alias_(exp.cast(exp.column(n), t, copy=False), n, copy=False)
-            for n, t in types.items()
-        ],
-        copy=False,
-    ).from_(exp.Table(this=exp.to_identifier(PUSH_ROWS)), copy=False)
 
 
 def versioned_rows(
@@ -80,7 +60,9 @@ def versioned_rows(
     """The pushed rows as the log stores them, with each row's version hash computed by
     the engine over those typed values: the number the view's table rows get too, so an
     equal-time push and table row are decided the same way online and in training."""
-    typed = _typed_rows(view, relations, key_types).subquery("__fsql_typed", copy=False)
+    typed = typed_rows(PUSH_ROWS, _types(view, relations, key_types)).subquery(
+        "__fsql_typed", copy=False
+    )
     select = exp.select(
         *[exp.column(n) for n in log_columns(view)],
         exp.alias_(version_hash(view.feature_names, relations.dialect), VERSION),
@@ -94,12 +76,7 @@ def insert_log(
     view: FeatureView, relations: Relations, key_types: Mapping[str, FeatureType]
 ) -> exp.Insert:
     """INSERT INTO <view>__push (cols) SELECT CAST(col AS type) AS col, ... FROM rows."""
-    types = _types(view, relations, key_types)
-    select = _typed_rows(view, relations, key_types)
-    target = exp.Schema(
-        this=relations.view_table(push_log_name(view.name)),
-        expressions=[exp.to_identifier(n) for n in types],
-    )
-    insert = exp.Insert(this=target, expression=select)
+    table = relations.view_table(push_log_name(view.name))
+    insert = insert_typed_rows(table, PUSH_ROWS, _types(view, relations, key_types))
     relations.dialect.finish(insert)
     return insert

@@ -10,6 +10,7 @@ generated once per process and cached.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -81,3 +82,28 @@ def key_sample(table: exp.Table, keys: tuple[str, ...], limit: int) -> exp.Selec
         .order_by(exp.Rand())
         .limit(limit)
     )
+
+
+def create_typed_table(table: exp.Table, types: Mapping[str, exp.DataType]) -> exp.Create:
+    """`CREATE TABLE IF NOT EXISTS table (name type, ...)`: an append-only log's table."""
+    defs = [exp.ColumnDef(this=exp.to_identifier(n), kind=t) for n, t in types.items()]
+    return exp.Create(this=exp.Schema(this=table, expressions=defs), kind="TABLE", exists=True)
+
+
+def typed_rows(source: str, types: Mapping[str, exp.DataType]) -> exp.Select:
+    """`SELECT CAST(col AS type) AS col, ... FROM source`: registered rows in a log's types."""
+    return exp.select(
+        *[
+            exp.alias_(exp.cast(exp.column(n), t, copy=False), n, copy=False)
+            for n, t in types.items()
+        ],
+        copy=False,
+    ).from_(exp.Table(this=exp.to_identifier(source)), copy=False)
+
+
+def insert_typed_rows(
+    table: exp.Table, source: str, types: Mapping[str, exp.DataType]
+) -> exp.Insert:
+    """`INSERT INTO table (cols) SELECT CAST(col AS type) AS col, ... FROM source`."""
+    target = exp.Schema(this=table, expressions=[exp.to_identifier(n) for n in types])
+    return exp.Insert(this=target, expression=typed_rows(source, types))
