@@ -5,7 +5,6 @@ pushes and parity work without keys."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,9 +35,7 @@ def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     project = copy_example(tmp_path / "shop")
     (project / "models" / "staging" / "shop_daily.sql").write_text(MODEL)
     (project / "models" / "staging" / "shop.yml").write_text(YAML)
-    with ExitStack() as stack:
-        if request.param == "redis":
-            stack.enter_context(redis_servers.online_on_redis(project))
+    with redis_servers.online_of(request.param, project):
         with FeatureStore(project) as store:
             store.run()
         yield project

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -57,9 +56,7 @@ def test_compare_view_names_each_differing_value() -> None:
 @pytest.fixture(params=["sqlite", "redis"])
 def ran(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     project = copy_example(tmp_path / "shop")
-    with ExitStack() as stack:
-        if request.param == "redis":
-            stack.enter_context(redis_servers.online_on_redis(project))
+    with redis_servers.online_of(request.param, project):
         with FeatureStore(project) as store:
             store.run()
         yield project

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,7 @@ def served(
     user_yml = project / "models" / "user" / "user.yml"
     user_yml.write_text(user_yml.read_text().replace("ttl: 3650d", "ttl: 30d"))
     log_service(project, "checkout_model")
-    with ExitStack() as stack:
-        if request.param == "redis":
-            stack.enter_context(redis_servers.online_on_redis(project))
+    with redis_servers.online_of(request.param, project):
         run_project(project)
         server = start(project)
         try:

@@ -126,3 +126,14 @@ def online_on_redis(project: Path, profile: str = "shop", target: str = "dev") -
     finally:
         delete_prefix(client, prefix)
         client.close()
+
+
+@contextmanager
+def online_of(kind: str, project: Path) -> Iterator[None]:
+    """The project's online store as a test parameter names it: `sqlite` (the project's
+    own file, as copied) or `redis` (`online_on_redis`)."""
+    if kind == "redis":
+        with online_on_redis(project):
+            yield
+    else:
+        yield
