@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from fsql.version import __version__
 
-__all__ = ["FeatureStore", "__version__"]
+__all__ = ["FeatureRef", "FeatureStore", "__version__"]
 
 if TYPE_CHECKING:
+    from fsql.definitions.models import FeatureRef
     from fsql.store import FeatureStore
 
 
@@ -18,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from fsql.store import FeatureStore
 
         return FeatureStore
+    if name == "FeatureRef":
+        from fsql.definitions.models import FeatureRef
+
+        return FeatureRef
     raise AttributeError(name)

@@ -32,7 +32,7 @@ from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
-from fsql.definitions.models import FeatureView, Project
+from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.definitions.moments import moment
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect, get_dialect
@@ -214,7 +214,7 @@ class FeatureStore:
         self._tables: dict[str, OnlineTable] = {
             v.name: online_table(v) for v in self.project.views.values()
         }
-        self._selections: dict[tuple[tuple[str, ...], bool], FeatureSelection] = {}
+        self._selections: dict[tuple[tuple[str | FeatureRef, ...], bool], FeatureSelection] = {}
         # On-demand features at serving time: one in-memory DuckDB connection, shared.
         self._on_demand = OnDemandEvaluator()
         self._lock = threading.RLock()
@@ -311,7 +311,7 @@ class FeatureStore:
 
     def feature_selection(
         self,
-        features: Sequence[str] | None = None,
+        features: Sequence[str | FeatureRef] | None = None,
         feature_service: str | None = None,
         full_feature_names: bool = False,
     ) -> FeatureSelection:
@@ -322,7 +322,7 @@ class FeatureStore:
                 raise ProjectError(
                     f"no feature service named '{feature_service}'", hint=f"known: {known}"
                 )
-            refs = tuple(str(r) for r in service.features)
+            refs: tuple[str | FeatureRef, ...] = service.features
         else:
             refs = tuple(features or ())
         key = (refs, full_feature_names)
@@ -371,13 +371,15 @@ class FeatureStore:
     def get_historical_features(
         self,
         entity_df: Any,
-        features: Sequence[str] | None = None,
+        features: Sequence[str | FeatureRef] | None = None,
         feature_service: str | None = None,
         full_feature_names: bool = False,
         timestamp_column: str = EVENT_TIMESTAMP,
     ) -> RetrievalJob:
         """Point-in-time correct features for each entity row (SPEC §2); the entity
-        table's time column is `event_timestamp` unless `timestamp_column` names another."""
+        table's time column is `event_timestamp` unless `timestamp_column` names another.
+        `features` are `view:feature` or `view` texts, or `FeatureRef`s (one with an
+        alias and a key map joins a view through other entity columns)."""
         where = "entity table"
         if isinstance(entity_df, (str, Path)):
             where = str(entity_df)
@@ -780,7 +782,7 @@ class FeatureStore:
 
     def get_online_features(
         self,
-        features: Sequence[str] | None = None,
+        features: Sequence[str | FeatureRef] | None = None,
         entity_rows: Sequence[Mapping[str, Any]] = (),
         feature_service: str | None = None,
         full_feature_names: bool = False,

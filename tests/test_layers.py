@@ -95,7 +95,8 @@ def test_imports_go_to_earlier_layers(module: str) -> None:
     bad = [
         f"{module} imports {target} (line {line})"
         for target, line in GRAPH[module].items()
-        if package_of(target) != own and LAYER_OF[package_of(target)] >= LAYER_OF[own]
+        if package_of(target) != own
+        and LAYER_OF[package_of(target)] >= LAYER_OF[own]
         and not (own == "__init__" and target.startswith("fsql."))
     ]
     assert not bad, "; ".join(bad)

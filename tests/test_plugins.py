@@ -33,14 +33,16 @@ def test_every_builtin_loads(group: str) -> None:
 @pytest.fixture
 def third_party(tmp_path: Path) -> Iterator[str]:
     """An installed package (a dist-info on sys.path) adding an online store `memo`."""
-    (tmp_path / "fsql_memo.py").write_text(textwrap.dedent("""
+    (tmp_path / "fsql_memo.py").write_text(
+        textwrap.dedent("""
         from fsql.online.sqlite import SQLiteOnlineStore
 
         class MemoStore(SQLiteOnlineStore):
             @classmethod
             def from_config(cls, config, project_root, project):
                 return cls(":memory:")
-    """))
+    """)
+    )
     info = tmp_path / "fsql_memo-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fsql-memo\nVersion: 1.0\n")

@@ -50,7 +50,7 @@ from fsql.compile.stacking import (
 )
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import table_named as _table
-from fsql.compile.views import view_rows_as
+from fsql.compile.views import item_rows_as
 from fsql.compile.visible import visible_features
 from fsql.compile.windows import windowed_features
 from fsql.definitions.models import FeatureView
@@ -143,7 +143,7 @@ def feature_rows(item: PitItem, relations: Relations, bounds_alias: str) -> exp.
 
 def _candidate_source(item: PitItem, relations: Relations) -> exp.Expr:
     """`view AS f`, or with a push log the union of table and log (`view_rows`) as `f`."""
-    return view_rows_as(item.view, relations, item.push_log, FEATURE_ALIAS)
+    return item_rows_as(item, relations, FEATURE_ALIAS)
 
 
 def _first_per_time(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlglot import exp
@@ -158,7 +158,9 @@ class CompiledProject:
     def sql(self, expression: exp.Expression, pretty: bool = False) -> str:
         return self.dialect.sql(expression, pretty=pretty)
 
-    def select_features(self, refs: Sequence[str], full_feature_names: bool) -> FeatureSelection:
+    def select_features(
+        self, refs: Sequence[str | FeatureRef], full_feature_names: bool
+    ) -> FeatureSelection:
         return resolve_features(self.project, refs, full_feature_names)
 
     def training_query(
@@ -208,24 +210,24 @@ class FeatureSelection:
 
 
 def resolve_features(
-    project: Project, refs: Sequence[str], full_feature_names: bool
+    project: Project, refs: Sequence[str | FeatureRef], full_feature_names: bool
 ) -> FeatureSelection:
-    """Turn `view:feature` / `view` strings into per-view items, in requested order.
+    """Turn `view:feature` / `view` references into per-view items, in requested order.
 
     Features of one view are grouped into one join (first appearance decides the
-    view's position); output columns keep the requested order. Raises on unknown
-    references and on two outputs with the same name.
+    view's position); output columns keep the requested order. A reference with an
+    alias (a service entry `{view, as, join_keys}`) is a join of its own, its columns
+    named `<alias>__<feature>`. Raises on unknown references and on two outputs with
+    the same name.
     """
     if not refs:
         raise ProjectError("no features requested", hint="pass --features view:feature,...")
-    per_view: dict[str, list[tuple[str, str]]] = {}
+    per_group: dict[str, list[tuple[str, str]]] = {}
+    group_refs: dict[str, FeatureRef] = {}
     seen: dict[str, str] = {}
     on_demand: list[tuple[OnDemandFeature, str]] = []
-    for text in refs:
-        try:
-            ref = FeatureRef.parse(text)
-        except ValueError as err:
-            raise ProjectError(str(err), hint="write view:feature or a view name") from None
+    for given in refs:
+        ref = _parsed(given)
         odf = _on_demand_ref(project, ref)
         if odf is not None:
             out = odf.name
@@ -244,25 +246,56 @@ def resolve_features(
         if problem:
             raise ProjectError(problem)
         view = project.views[ref.view]
+        if ref.alias is not None and ref.alias in project.views:
+            raise ProjectError(
+                f"'{ref}': the alias '{ref.alias}' is the name of a feature view",
+                hint="choose another `as:` name",
+            )
+        group_refs.setdefault(ref.group, ref)
         names = [ref.feature] if ref.feature else list(view.feature_names)
         for feature in names:
-            out = f"{view.name}__{feature}" if full_feature_names else feature
+            if ref.alias is not None:
+                out = f"{ref.alias}__{feature}"
+            else:
+                out = f"{view.name}__{feature}" if full_feature_names else feature
+            source = f"{view.name}:{feature}" + (f" as {ref.alias}" if ref.alias else "")
             if out in seen:
-                if seen[out] == f"{view.name}:{feature}":
+                if seen[out] == source:
                     continue  # the same feature asked for twice: one column
                 raise ProjectError(
-                    f"two requested features are both named '{out}' ({seen[out]} and "
-                    f"{view.name}:{feature})",
+                    f"two requested features are both named '{out}' ({seen[out]} and {source})",
                     hint="use --full-feature-names (full_feature_names=True) or drop one",
                 )
-            seen[out] = f"{view.name}:{feature}"
-            per_view.setdefault(view.name, []).append((feature, out))
-    bound = tuple(_bind(project, odf, out, per_view) for odf, out in on_demand)
+            seen[out] = source
+            per_group.setdefault(ref.group, []).append((feature, out))
+    bound = tuple(_bind(project, odf, out, per_group) for odf, out in on_demand)
     items = tuple(
-        PitItem(project.views[name], tuple(f for f, _ in pairs), tuple(o for _, o in pairs))
-        for name, pairs in per_view.items()
+        _item(project, group_refs.get(group, FeatureRef(group)), pairs)
+        for group, pairs in per_group.items()
     )
     return FeatureSelection(items, tuple(seen), tuple(str(r) for r in refs), bound)
+
+
+def _parsed(given: str | FeatureRef) -> FeatureRef:
+    if isinstance(given, FeatureRef):
+        return given
+    try:
+        return FeatureRef.parse(given)
+    except ValueError as err:
+        raise ProjectError(str(err), hint="write view:feature or a view name") from None
+
+
+def _item(project: Project, ref: FeatureRef, pairs: list[tuple[str, str]]) -> PitItem:
+    """One join: the view's features `pairs` (feature, output name); a view joined
+    through other entity columns is given those columns as its join keys."""
+    view = project.views[ref.view]
+    features = tuple(f for f, _ in pairs)
+    outputs = tuple(o for _, o in pairs)
+    if not ref.key_map:
+        return PitItem(view, features, outputs)
+    mapping = dict(ref.key_map)
+    keys = tuple(mapping.get(k, k) for k in view.join_keys)
+    return PitItem(replace(view, join_keys=keys), features, outputs, stored_keys=view.join_keys)
 
 
 # `on_demand:name` names an on-demand feature explicitly; a bare `name` does too when no
@@ -290,7 +323,7 @@ def _bind(
     project: Project,
     odf: OnDemandFeature,
     output_name: str,
-    per_view: dict[str, list[tuple[str, str]]],
+    per_group: dict[str, list[tuple[str, str]]],
 ) -> OnDemandItem:
     """Bind `odf`'s inputs to the output columns of their view features, adding a hidden
     column to the join for each input that was not requested itself."""
@@ -300,7 +333,7 @@ def _bind(
         view = project.views[ref.view]
         names = [ref.feature] if ref.feature else list(view.feature_names)
         for name in names:
-            pairs = per_view.setdefault(view.name, [])
+            pairs = per_group.setdefault(view.name, [])
             column = next((o for f, o in pairs if f == name), None)
             if column is None:
                 column = hidden_input(view.name, name)

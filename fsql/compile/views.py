@@ -15,9 +15,11 @@ log) share their column and ordering helpers; together they are one view's plan.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlglot import exp
 
+from fsql.compile.items import PitItem
 from fsql.compile.ordering import row_version, version_hash
 from fsql.compile.relations import Relations
 from fsql.definitions.models import FeatureView
@@ -255,6 +257,26 @@ def view_rows_as(view: FeatureView, relations: Relations, push_log: bool, alias:
     if isinstance(rows, exp.Query):
         return rows.subquery(alias, copy=False)
     return rows.as_(alias, copy=False)
+
+
+# The inner name of a view's rows whose keys a training-set item renames.
+KEYED_ROWS = "__fsql_keyed"
+
+
+def item_rows_as(item: PitItem, relations: Relations, alias: str) -> exp.Expr:
+    """A training-set item's candidate rows named `alias`: `view_rows_as`, and for a view
+    joined through other entity columns, its key columns renamed to those columns
+    (`SELECT location_id AS origin_id, ts, ... FROM location_stats`)."""
+    if not item.stored_keys:
+        return view_rows_as(item.view, relations, item.push_log, alias)
+    view = replace(item.view, join_keys=item.stored_keys)
+    rows = view_rows_as(view, relations, item.push_log, KEYED_ROWS)
+    created = (view.created_timestamp,) if view.created_timestamp else ()
+    renamed = [exp.alias_(_col(stored), entity) for entity, stored in item.key_pairs]
+    rest = [_col(n) for n in (view.timestamp, *created, *view.row_columns)]
+    return (
+        exp.select(*renamed, *rest, copy=False).from_(rows, copy=False).subquery(alias, copy=False)
+    )
 
 
 def push_log_name(view: str) -> str:

@@ -47,7 +47,7 @@ from fsql.compile.stacking import HIGH, LOW, entity_rows, key_bounds, keys_equal
 from fsql.compile.stacking import column as _col
 from fsql.compile.stacking import not_null as _not_null
 from fsql.compile.stacking import table_named as _table
-from fsql.compile.views import view_rows_as
+from fsql.compile.views import item_rows_as
 from fsql.definitions.aggregations import Aggregation
 
 AT = "__fsql_at"  # microseconds since the epoch
@@ -290,7 +290,7 @@ def _view_rows(
 
 def _source(item: PitItem, relations: Relations) -> exp.Expr:
     """The view's table as `f`, or with a push log the union of both (`view_rows`)."""
-    return view_rows_as(item.view, relations, item.push_log, ROWS_ALIAS)
+    return item_rows_as(item, relations, ROWS_ALIAS)
 
 
 def _stacked(

@@ -176,10 +176,18 @@ def content_hash(normalized_sql: str, metadata: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class FeatureRef:
-    """`view:feature`, or a whole `view` (all of its features)."""
+    """`view:feature`, or a whole `view` (all of its features).
+
+    A feature service entry `{view, as, join_keys}` gives a reference an `alias`: its
+    features are named `<alias>__<feature>`, and with `key_map` ((view key, entity
+    column) pairs) the view joins through other entity columns, so one view serves
+    twice (Feast's `location_stats` as origin and destination).
+    """
 
     view: str
     feature: str | None = None
+    alias: str | None = None
+    key_map: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> FeatureRef:
@@ -193,8 +201,17 @@ class FeatureRef:
             raise ValueError("empty feature reference")
         return cls(text)
 
+    @property
+    def group(self) -> str:
+        """What its view's features are joined under: the view, once per alias."""
+        return self.view if self.alias is None else f"{self.view} as {self.alias}"
+
     def __str__(self) -> str:
-        return f"{self.view}:{self.feature}" if self.feature else self.view
+        text = f"{self.view}:{self.feature}" if self.feature else self.view
+        if self.alias is None:
+            return text
+        keys = ", ".join(f"{k}={e}" for k, e in self.key_map)
+        return f"{text} as {self.alias}" + (f" on {keys}" if keys else "")
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def prepare_entities(
         )
     keys: list[str] = []
     for item in items:
-        for key in item.view.join_keys:
+        for key, stored in item.key_pairs:
             if key == GLOBAL_KEY:  # a global view: every entity row, by time alone
                 if key not in keys:
                     keys.append(key)
@@ -201,10 +201,10 @@ def prepare_entities(
                     hint="add the column or drop the view's features",
                 )
             schema = view_schemas.get(item.view.name)
-            if schema is not None and key in schema.names:
+            if schema is not None and stored in schema.names:
                 have = entities.schema.field(key).type
                 try:
-                    check_column(have, schema.field(key).type, key, item.view.name, where)
+                    check_column(have, schema.field(stored).type, key, item.view.name, where)
                 except ProjectError as err:
                     if is_empty is None or not is_empty(item.view.name):
                         raise

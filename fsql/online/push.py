@@ -52,8 +52,6 @@ def online_rows(view: FeatureView, rows: pa.Table, columns: Sequence[str]) -> pa
     return pa.Table.from_arrays(arrays, names=names)
 
 
-
-
 @contextmanager
 def _online_write(view: FeatureView) -> Iterator[None]:
     """A push's online write: its failures as one line saying the rows are safe offline."""

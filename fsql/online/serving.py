@@ -100,18 +100,21 @@ def read_online(
         families: tuple[str | None, ...] = store.key_types(table.view) or ()
         if len(families) != len(table.join_keys):
             families = (None,) * len(table.join_keys)  # unknown: nothing stored to check
+        # The entity columns holding the keys: the stored key names, or the columns a
+        # service entry maps them to (`join_keys: {location_id: origin_id}`).
+        names = item.view.join_keys if item.stored_keys else table.join_keys
         try:
             keys = [
                 tuple(
                     0 if k == GLOBAL_KEY else _key(row[k], want, k, table.view)
-                    for k, want in zip(table.join_keys, families, strict=True)
+                    for k, want in zip(names, families, strict=True)
                 )
                 for row in entity_rows
             ]
         except KeyError as err:
             raise ProjectError(
                 f"entity row has no join key {err.args[0]!r} needed by view '{item.view.name}'",
-                hint=f"pass {', '.join(table.join_keys)} in every entity row",
+                hint=f"pass {', '.join(names)} in every entity row",
             ) from None
         requests.append((table, keys))
     values_by_name: dict[str, list[Any]] = {}

@@ -47,60 +47,132 @@ SOURCES = "models/sources.yml"
 
 # (id, mutation, text the one error line must contain, file it must name)
 CASES: list[tuple[str, Callable[[Path], None], str, str]] = [
-    ("unknown_ref", lambda p: edit(p / USER_SQL, "ref('user_daily_orders')",
-                                   "ref('user_daily_order')"), "ref('user_daily_order')",
-     USER_SQL),
-    ("unknown_source", lambda p: edit(p / ITEM_SQL, "source('raw', 'reviews')",
-                                      "source('raw', 'review')"), "source('raw', 'review')",
-     ITEM_SQL),
-    ("unknown_entity", lambda p: edit(p / USER_YML, "entities: [user]", "entities: [usr]"),
-     "unknown entity 'usr'", USER_YML),
-    ("unknown_view_in_service", lambda p: edit(p / "models/services.yml", "- item_features",
-                                               "- item_featurez"),
-     "unknown feature view 'item_featurez'", "models/services.yml"),
-    ("syntax_error", lambda p: edit(p / USER_SQL, "from {{ ref(", "from (( select {{ ref("),
-     "SQL syntax error", USER_SQL),
-    ("cycle", lambda p: edit(p / "models/staging/user_daily_orders.sql", "from ",
-                             "from {{ ref('user_features') }} as cyc, ", ), "cycle", ".sql"),
-    ("missing_feature_column", lambda p: edit(p / USER_YML, "- name: user_order_days",
-                                              "- name: user_order_dayz"),
-     "does not output column 'user_order_dayz'", USER_SQL),
-    ("missing_created_column", lambda p: edit(p / USER_YML,
-                                              "created_timestamp: created_timestamp",
-                                              "created_timestamp: created_at"),
-     "does not output column 'created_at'", USER_SQL),
-    ("missing_join_key", lambda p: edit(p / ITEM_SQL, "running.item_id as item_id,",
-                                        "running.item_id as product_id,"),
-     "does not output column 'item_id'", ITEM_SQL),
+    (
+        "unknown_ref",
+        lambda p: edit(p / USER_SQL, "ref('user_daily_orders')", "ref('user_daily_order')"),
+        "ref('user_daily_order')",
+        USER_SQL,
+    ),
+    (
+        "unknown_source",
+        lambda p: edit(p / ITEM_SQL, "source('raw', 'reviews')", "source('raw', 'review')"),
+        "source('raw', 'review')",
+        ITEM_SQL,
+    ),
+    (
+        "unknown_entity",
+        lambda p: edit(p / USER_YML, "entities: [user]", "entities: [usr]"),
+        "unknown entity 'usr'",
+        USER_YML,
+    ),
+    (
+        "unknown_view_in_service",
+        lambda p: edit(p / "models/services.yml", "- item_features", "- item_featurez"),
+        "unknown feature view 'item_featurez'",
+        "models/services.yml",
+    ),
+    (
+        "syntax_error",
+        lambda p: edit(p / USER_SQL, "from {{ ref(", "from (( select {{ ref("),
+        "SQL syntax error",
+        USER_SQL,
+    ),
+    (
+        "cycle",
+        lambda p: edit(
+            p / "models/staging/user_daily_orders.sql",
+            "from ",
+            "from {{ ref('user_features') }} as cyc, ",
+        ),
+        "cycle",
+        ".sql",
+    ),
+    (
+        "missing_feature_column",
+        lambda p: edit(p / USER_YML, "- name: user_order_days", "- name: user_order_dayz"),
+        "does not output column 'user_order_dayz'",
+        USER_SQL,
+    ),
+    (
+        "missing_created_column",
+        lambda p: edit(
+            p / USER_YML, "created_timestamp: created_timestamp", "created_timestamp: created_at"
+        ),
+        "does not output column 'created_at'",
+        USER_SQL,
+    ),
+    (
+        "missing_join_key",
+        lambda p: edit(
+            p / ITEM_SQL, "running.item_id as item_id,", "running.item_id as product_id,"
+        ),
+        "does not output column 'item_id'",
+        ITEM_SQL,
+    ),
     ("bad_ttl", lambda p: edit(p / USER_YML, "ttl: 3650d", "ttl: 10 days"), "ttl", USER_YML),
-    ("bad_schedule", lambda p: edit(p / USER_YML, "schedule: 1d", "schedule: daily"),
-     "schedule", USER_YML),
+    (
+        "bad_schedule",
+        lambda p: edit(p / USER_YML, "schedule: 1d", "schedule: daily"),
+        "schedule",
+        USER_YML,
+    ),
     ("view_without_sql", lambda p: (p / USER_SQL).unlink(), "has no SQL file", USER_YML),
-    ("sql_without_metadata", lambda p: (p / "models/extra_view.sql").write_text("select 1 as a"),
-     "no feature_views entry", "models/extra_view.sql"),
-    ("yaml_syntax", lambda p: append(p / USER_YML, "\n  - name: [unclosed\n"), "invalid YAML",
-     USER_YML),
-    ("undefined_var", lambda p: edit(p / USER_SQL, "var('daily_job_delay_minutes', 1)",
-                                     "var('no_such_var')"), "var('no_such_var')", USER_SQL),
+    (
+        "sql_without_metadata",
+        lambda p: (p / "models/extra_view.sql").write_text("select 1 as a"),
+        "no feature_views entry",
+        "models/extra_view.sql",
+    ),
+    (
+        "yaml_syntax",
+        lambda p: append(p / USER_YML, "\n  - name: [unclosed\n"),
+        "invalid YAML",
+        USER_YML,
+    ),
+    (
+        "undefined_var",
+        lambda p: edit(p / USER_SQL, "var('daily_job_delay_minutes', 1)", "var('no_such_var')"),
+        "var('no_such_var')",
+        USER_SQL,
+    ),
 ]
 CASES.append(
-    ("duplicate_entity", lambda p: edit(p / SOURCES, "  - name: item\n",
-                                        "  - name: user\n    join_keys: [user_id]\n"
-                                        "  - name: item\n"),
-     "duplicate entity 'user'", SOURCES)
+    (
+        "duplicate_entity",
+        lambda p: edit(
+            p / SOURCES,
+            "  - name: item\n",
+            "  - name: user\n    join_keys: [user_id]\n  - name: item\n",
+        ),
+        "duplicate entity 'user'",
+        SOURCES,
+    )
 )
 CASES.append(
-    ("duplicate_view", lambda p: append(p / "models/item/item.yml",
-                                        "\n  - name: user_features\n    entities: [user]\n"
-                                        "    timestamp: event_timestamp\n"
-                                        "    features: [{name: x, type: int64}]\n"),
-     "duplicate feature view 'user_features'", "models/item/item.yml")
+    (
+        "duplicate_view",
+        lambda p: append(
+            p / "models/item/item.yml",
+            "\n  - name: user_features\n    entities: [user]\n"
+            "    timestamp: event_timestamp\n"
+            "    features: [{name: x, type: int64}]\n",
+        ),
+        "duplicate feature view 'user_features'",
+        "models/item/item.yml",
+    )
 )
 
 CASES.append(
-    ("unknown_pit_strategy", lambda p: edit(p / "profiles.yml", "path: target/fsql.duckdb}",
-                                            "path: target/fsql.duckdb, pit_strategy: asoff}"),
-     "point-in-time strategy 'asoff' is not available for duckdb", "profiles.yml")
+    (
+        "unknown_pit_strategy",
+        lambda p: edit(
+            p / "profiles.yml",
+            "path: target/fsql.duckdb}",
+            "path: target/fsql.duckdb, pit_strategy: asoff}",
+        ),
+        "point-in-time strategy 'asoff' is not available for duckdb",
+        "profiles.yml",
+    )
 )
 
 
@@ -124,12 +196,18 @@ def test_bad_project_exits_2_with_one_line_and_keeps_target(
 
 
 def test_cycle_message_prints_the_cycle(example_project: Path) -> None:
-    edit(example_project / "models/staging/user_daily_orders.sql", "from ",
-         "from {{ ref('user_features') }} as cyc, ")
+    edit(
+        example_project / "models/staging/user_daily_orders.sql",
+        "from ",
+        "from {{ ref('user_features') }} as cyc, ",
+    )
     code, _, err = run(example_project, "compile")
     assert code == 2
-    assert re.search(r"user_daily_orders -> user_features -> user_daily_orders|"
-                     r"user_features -> user_daily_orders -> user_features", err), err
+    assert re.search(
+        r"user_daily_orders -> user_features -> user_daily_orders|"
+        r"user_features -> user_daily_orders -> user_features",
+        err,
+    ), err
 
 
 def test_several_errors_are_reported_in_one_pass(example_project: Path) -> None:
@@ -147,14 +225,26 @@ def test_unknown_target(example_project: Path) -> None:
 
 
 def _training(project: Path, entities: Path, features: str, out: Path) -> tuple[int, str]:
-    code, _, err = run(project, "build-training-set", "--entities", str(entities),
-                       "--features", features, "--output", str(out))
+    code, _, err = run(
+        project,
+        "build-training-set",
+        "--entities",
+        str(entities),
+        "--features",
+        features,
+        "--output",
+        str(out),
+    )
     return code, err
 
 
 def test_missing_entity_file(example_project: Path, tmp_path: Path) -> None:
-    code, err = _training(example_project, tmp_path / "nope.parquet",
-                          "user_features:user_lifetime_value", tmp_path / "o.parquet")
+    code, err = _training(
+        example_project,
+        tmp_path / "nope.parquet",
+        "user_features:user_lifetime_value",
+        tmp_path / "o.parquet",
+    )
     assert code == 2 and "nope.parquet" in err and "not found" in err
     assert not (tmp_path / "o.parquet").exists()
 
@@ -162,8 +252,9 @@ def test_missing_entity_file(example_project: Path, tmp_path: Path) -> None:
 def test_entity_file_without_event_timestamp(example_project: Path, tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pq.write_table(pa.table({"user_id": [1, 2]}), path)
-    code, err = _training(example_project, path, "user_features:user_lifetime_value",
-                          tmp_path / "o.parquet")
+    code, err = _training(
+        example_project, path, "user_features:user_lifetime_value", tmp_path / "o.parquet"
+    )
     assert code == 2 and "event_timestamp" in err and str(path) in err
     assert not (tmp_path / "o.parquet").exists()
 
@@ -171,25 +262,34 @@ def test_entity_file_without_event_timestamp(example_project: Path, tmp_path: Pa
 def test_entity_key_type_mismatch(example_project: Path, tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("user_id,event_timestamp\nu1,2026-02-01 00:00:00\n")
-    code, err = _training(example_project, path, "user_features:user_lifetime_value",
-                          tmp_path / "o.parquet")
+    code, err = _training(
+        example_project, path, "user_features:user_lifetime_value", tmp_path / "o.parquet"
+    )
     assert code == 2 and "'user_id'" in err and "user_features" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
 
 
 def test_unknown_feature_ref(example_project: Path, tmp_path: Path) -> None:
-    code, err = _training(example_project, example_project / "data/entities.csv",
-                          "user_features:no_such", tmp_path / "o.parquet")
+    code, err = _training(
+        example_project,
+        example_project / "data/entities.csv",
+        "user_features:no_such",
+        tmp_path / "o.parquet",
+    )
     assert code == 2 and "no feature 'no_such'" in err
 
 
 def test_two_features_with_the_same_name(example_project: Path, tmp_path: Path) -> None:
-    edit(example_project / "models/item/item.yml", "name: item_review_count",
-         "name: user_order_days")
+    edit(
+        example_project / "models/item/item.yml", "name: item_review_count", "name: user_order_days"
+    )
     edit(example_project / ITEM_SQL, "as item_review_count", "as user_order_days")
-    code, err = _training(example_project, example_project / "data/entities.csv",
-                          "user_features:user_order_days,item_features:user_order_days",
-                          tmp_path / "o.parquet")
+    code, err = _training(
+        example_project,
+        example_project / "data/entities.csv",
+        "user_features:user_order_days,item_features:user_order_days",
+        tmp_path / "o.parquet",
+    )
     assert code == 2 and "both named 'user_order_days'" in err and "full-feature-names" in err
 
 
@@ -197,14 +297,26 @@ def test_real_process_prints_no_traceback(example_project: Path) -> None:
     edit(example_project / USER_YML, "ttl: 3650d", "ttl: 7 parsecs")
     proc = subprocess.run(
         [sys.executable, "-m", "fsql.cli.main", "compile", "--project-dir", str(example_project)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: models/user/user.yml:")
     assert "Traceback" not in proc.stderr
     debug = subprocess.run(
-        [sys.executable, "-m", "fsql.cli.main", "compile", "--debug", "--project-dir",
-         str(example_project)], capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "fsql.cli.main",
+            "compile",
+            "--debug",
+            "--project-dir",
+            str(example_project),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert "Traceback" in debug.stderr
     assert debug.returncode == 2  # --debug shows the traceback, the exit code stays
@@ -212,16 +324,36 @@ def test_real_process_prints_no_traceback(example_project: Path) -> None:
 
 # (id, entity csv text, extra arguments, text the one error line must contain)
 ENTITY_CASES = [
-    ("non_iso_time", "user_id,event_timestamp\n1,2026-01-02\n2,01/03/2026\n", (),
-     "column 'event_timestamp' row 2: '01/03/2026' is not an ISO-8601 time"),
-    ("time_column_elsewhere", "user_id,ts\n1,2026-01-02\n", (),
-     "no 'event_timestamp' column (columns: user_id, ts)"),
-    ("named_time_column_missing", "user_id,event_timestamp\n1,2026-01-02\n",
-     ("--timestamp-column", "ts"), "no 'ts' column"),
-    ("integer_time", "user_id,event_timestamp\n1,20260102\n", (),
-     "column 'event_timestamp' must be a timestamp, not integer"),
-    ("key_beyond_64_bits", "user_id,event_timestamp\n99999999999999999999999,2026-01-02\n", (),
-     "join key 'user_id' of view 'user_features' is an integer key; got a float column"),
+    (
+        "non_iso_time",
+        "user_id,event_timestamp\n1,2026-01-02\n2,01/03/2026\n",
+        (),
+        "column 'event_timestamp' row 2: '01/03/2026' is not an ISO-8601 time",
+    ),
+    (
+        "time_column_elsewhere",
+        "user_id,ts\n1,2026-01-02\n",
+        (),
+        "no 'event_timestamp' column (columns: user_id, ts)",
+    ),
+    (
+        "named_time_column_missing",
+        "user_id,event_timestamp\n1,2026-01-02\n",
+        ("--timestamp-column", "ts"),
+        "no 'ts' column",
+    ),
+    (
+        "integer_time",
+        "user_id,event_timestamp\n1,20260102\n",
+        (),
+        "column 'event_timestamp' must be a timestamp, not integer",
+    ),
+    (
+        "key_beyond_64_bits",
+        "user_id,event_timestamp\n99999999999999999999999,2026-01-02\n",
+        (),
+        "join key 'user_id' of view 'user_features' is an integer key; got a float column",
+    ),
 ]
 
 
@@ -233,9 +365,17 @@ def test_bad_entity_file_is_one_line(
     path = tmp_path / "e.csv"
     path.write_text(text)
     out = tmp_path / "o.parquet"
-    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
-                       "--features", "user_features:user_lifetime_value", "--output", str(out),
-                       *extra)
+    code, _, err = run(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(path),
+        "--features",
+        "user_features:user_lifetime_value",
+        "--output",
+        str(out),
+        *extra,
+    )
     lines = [line for line in err.splitlines() if not line.startswith("[")]
     assert code == 2, err
     assert len(lines) == 1 and expected in lines[0] and str(path) in lines[0], err
@@ -251,13 +391,27 @@ def test_entity_file_without_rows_gives_an_empty_training_set(
     if fmt == "csv":
         path.write_text("user_id,event_timestamp,label\n")  # header only: every type null
     else:
-        pq.write_table(pa.table({"user_id": pa.array([], pa.int64()),
-                                 "event_timestamp": pa.array([], pa.timestamp("us")),
-                                 "label": pa.array([], pa.int64())}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    "user_id": pa.array([], pa.int64()),
+                    "event_timestamp": pa.array([], pa.timestamp("us")),
+                    "label": pa.array([], pa.int64()),
+                }
+            ),
+            path,
+        )
     out = tmp_path / "o.parquet"
-    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
-                            "--features", "user_features:user_lifetime_value",
-                            "--output", str(out))
+    code, _, err = run(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(path),
+        "--features",
+        "user_features:user_lifetime_value",
+        "--output",
+        str(out),
+    )
     assert code == 0, err
     result = pq.read_table(out)
     assert result.num_rows == 0
@@ -269,13 +423,29 @@ def test_timestamp_column_names_the_entity_time(example_project: Path, tmp_path:
     renamed = tmp_path / "e.csv"
     renamed.write_text(entities.replace("event_timestamp", "observed_at", 1))
     plain_out, named_out = tmp_path / "plain.parquet", tmp_path / "named.parquet"
-    code, _, err = run(example_project, "build-training-set", "--entities",
-                       str(example_project / "data/entities.csv"), "--features",
-                       "user_features:user_lifetime_value", "--output", str(plain_out))
+    code, _, err = run(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(example_project / "data/entities.csv"),
+        "--features",
+        "user_features:user_lifetime_value",
+        "--output",
+        str(plain_out),
+    )
     assert code == 0, err
-    code, _, err = run(example_project, "build-training-set", "--entities", str(renamed),
-                       "--timestamp-column", "observed_at", "--features",
-                       "user_features:user_lifetime_value", "--output", str(named_out))
+    code, _, err = run(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(renamed),
+        "--timestamp-column",
+        "observed_at",
+        "--features",
+        "user_features:user_lifetime_value",
+        "--output",
+        str(named_out),
+    )
     assert code == 0, err
     plain, named = pq.read_table(plain_out), pq.read_table(named_out)
     assert named.column_names[:4] == ["user_id", "item_id", "observed_at", "label"]
@@ -291,14 +461,24 @@ def test_empty_source_key_type_is_explained(example_project: Path, tmp_path: Pat
     (example_project / "data/empty.csv").write_text("user_id,ts,score\n")
     append(example_project / SOURCES, "      - name: empty\n        path: data/empty.csv\n")
     (example_project / "models/empty_scores.sql").write_text(
-        "select user_id, ts as event_timestamp, score from {{ source('raw', 'empty') }}\n")
+        "select user_id, ts as event_timestamp, score from {{ source('raw', 'empty') }}\n"
+    )
     (example_project / "models/empty_scores.yml").write_text(
         "feature_views:\n  - name: empty_scores\n    entities: [user]\n"
-        "    timestamp: event_timestamp\n    features:\n      - {name: score, type: float64}\n")
+        "    timestamp: event_timestamp\n    features:\n      - {name: score, type: float64}\n"
+    )
     path = tmp_path / "e.csv"
     path.write_text("user_id,event_timestamp\n1,2026-01-02\n")
-    code, _, err = run(example_project, "build-training-set", "--entities", str(path),
-                       "--features", "empty_scores:score", "--output", str(tmp_path / "o.csv"))
+    code, _, err = run(
+        example_project,
+        "build-training-set",
+        "--entities",
+        str(path),
+        "--features",
+        "empty_scores:score",
+        "--output",
+        str(tmp_path / "o.csv"),
+    )
     assert code == 2, err
     line = err.strip().splitlines()[-1]
     assert "view 'empty_scores' has no rows" in line and "CAST(user_id AS BIGINT)" in line
@@ -316,8 +496,12 @@ DRIVER_LOGS = (
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_driver_log_records_stay_out_unless_debug(debug: bool) -> None:
-    proc = subprocess.run([sys.executable, "-c", DRIVER_LOGS, "debug" if debug else "plain"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER_LOGS, "debug" if debug else "plain"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1
     assert ("retrying: boom" in proc.stderr) is debug
     assert proc.stderr.strip().splitlines()[-1].startswith("error: RuntimeError: gave up")

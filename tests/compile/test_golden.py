@@ -113,7 +113,8 @@ def test_training_sql_uses_native_asof_left_join() -> None:
     assert f"ASOF LEFT JOIN {PLAIN_VIEW} AS {PLAIN_VIEW}" in sql
     assert f"{entity_side} >= {PLAIN_VIEW}.__fsql_order" in sql
     plain = next(
-        cte for cte in sqlglot.parse_one(sql, read="duckdb").find_all(exp.CTE)
+        cte
+        for cte in sqlglot.parse_one(sql, read="duckdb").find_all(exp.CTE)
         if cte.alias == PLAIN_VIEW
     )
     assert "ROW_NUMBER" not in plain.sql("duckdb")

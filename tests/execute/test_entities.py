@@ -32,8 +32,13 @@ SCHEMA = pa.schema([("user_id", pa.int64()), ("f", pa.float64())])
     [
         pa.chunked_array([pa.array([T.replace(tzinfo=None)], pa.timestamp("ns"))]),
         pa.chunked_array([pa.array([T], pa.timestamp("us", tz="UTC"))]),
-        pa.chunked_array([pa.array([T.astimezone(timezone(timedelta(hours=2)))],
-                                   pa.timestamp("ms", tz="+02:00"))]),
+        pa.chunked_array(
+            [
+                pa.array(
+                    [T.astimezone(timezone(timedelta(hours=2)))], pa.timestamp("ms", tz="+02:00")
+                )
+            ]
+        ),
         pa.chunked_array([pa.array(["2026-01-02 03:04:05"])]),
         pa.chunked_array([pa.array(["2026-01-02T05:04:05+02:00"])]),
     ],
@@ -71,11 +76,13 @@ def test_prepare_errors_name_the_column() -> None:
         prepare_entities(pa.table({"uid": [1], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA})
     wrong = "join key 'user_id' of view 'v' is an integer key; got a string column"
     with pytest.raises(ProjectError, match=wrong):
-        prepare_entities(pa.table({"user_id": ["1"], "event_timestamp": [T]}), [ITEM],
-                         {"v": SCHEMA})
+        prepare_entities(
+            pa.table({"user_id": ["1"], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA}
+        )
     with pytest.raises(ProjectError, match="would overwrite entity columns"):
-        prepare_entities(pa.table({"user_id": [1], "f": [0.0], "event_timestamp": [T]}), [ITEM],
-                         {"v": SCHEMA})
+        prepare_entities(
+            pa.table({"user_id": [1], "f": [0.0], "event_timestamp": [T]}), [ITEM], {"v": SCHEMA}
+        )
 
 
 def test_integer_widths_and_all_null_keys_are_accepted() -> None:

@@ -31,14 +31,17 @@ HOLD = (
 def _fsql(project: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "fsql.cli.main", *args, "--project-dir", str(project)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def _hold(database: Path, seconds: float) -> subprocess.Popen[str]:
     """A process that opens the DuckDB file and keeps it for `seconds`."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(database), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(database), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
     return proc
 
@@ -54,8 +57,14 @@ def _set_lock_timeout(project: Path, seconds: float) -> None:
 
 def _online_value(project: Path) -> object:
     """user 7's `user_order_days` online (31 once the row is pushed)."""
-    proc = _fsql(project, "get-online", "--features", "user_features:user_order_days",
-                 "--entity", "user_id=7")
+    proc = _fsql(
+        project,
+        "get-online",
+        "--features",
+        "user_features:user_order_days",
+        "--entity",
+        "user_id=7",
+    )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     return json.loads(out)["user_order_days"]

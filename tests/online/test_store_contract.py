@@ -233,7 +233,6 @@ class TestTTL:
         assert store.read(table, [(1,)], 0) == [(1,)]
         assert store.read(table, [(1,)], 1) == [None]
 
-
     def test_timed_reads_tell_expired_rows_from_missing_keys(self, store: OnlineStore) -> None:
         table = OnlineTable("t", ("id",), (("x", T.INT64),), ttl_us=HOUR)
         assert store.read_timed(table, [(1,)], NOW) == [None]  # never materialized
@@ -666,7 +665,6 @@ class TestFences:
         assert store.namespace("users") is None
         assert store.get_state("users") is None
         assert scores(store, [1, 2]) == [None, None]
-
 
     def test_stored_views_lists_values_rebuilds_and_state_and_forgets_a_teardown(
         self, store: OnlineStore

@@ -32,6 +32,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from fsql.adapters.duckdb import DuckDBAdapter
+from fsql.definitions.models import FeatureRef
 from fsql.dialects import EngineDialect, get_dialect
 from tests.support import project_factory
 from tests.support.project_factory import ViewSpec
@@ -86,7 +87,7 @@ class Engine:
         self,
         root: Path,
         entity_df: pd.DataFrame,
-        features: list[str],
+        features: Sequence[str | FeatureRef],
         *,
         full_feature_names: bool = False,
     ) -> Ran:
@@ -96,7 +97,7 @@ class Engine:
         self,
         root: Path,
         entity_df: pd.DataFrame,
-        features: list[str],
+        features: Sequence[str | FeatureRef],
         *,
         full_feature_names: bool = False,
     ) -> pd.DataFrame:
@@ -153,7 +154,7 @@ class StoreEngine(Engine):
         self,
         root: Path,
         entity_df: pd.DataFrame,
-        features: list[str],
+        features: Sequence[str | FeatureRef],
         *,
         full_feature_names: bool = False,
     ) -> Ran:
@@ -194,7 +195,7 @@ class RoundTripEngine(Engine):
         self,
         root: Path,
         entity_df: pd.DataFrame,
-        features: list[str],
+        features: Sequence[str | FeatureRef],
         *,
         full_feature_names: bool = False,
     ) -> Ran:

@@ -129,11 +129,11 @@ def online_on_redis(project: Path, profile: str = "shop", target: str = "dev") -
 
 
 @contextmanager
-def online_of(kind: str, project: Path) -> Iterator[None]:
+def online_of(kind: str, project: Path, profile: str = "shop") -> Iterator[None]:
     """The project's online store as a test parameter names it: `sqlite` (the project's
-    own file, as copied) or `redis` (`online_on_redis`)."""
+    own file, as copied) or `redis` (`online_on_redis`, in `profile`'s dev target)."""
     if kind == "redis":
-        with online_on_redis(project):
+        with online_on_redis(project, profile):
             yield
     else:
         yield

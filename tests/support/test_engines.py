@@ -28,7 +28,5 @@ def test_require_module(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_tests_are_marked_by_engine() -> None:
     assert engines_of("tests/online/test_sqlite.py::test_x", []) == {"sqlite"}
     assert engines_of("tests/online/test_push.py::test_x[redis]", []) == {"redis"}
-    assert engines_of("tests/cli/test_commands.py::test_x", ["bigquery_emulator"]) == {
-        "bigquery"
-    }
+    assert engines_of("tests/cli/test_commands.py::test_x", ["bigquery_emulator"]) == {"bigquery"}
     assert engines_of("tests/compile/test_x.py::test_y", []) == {"duckdb", "sqlite"}
