@@ -9,6 +9,7 @@ of the common types (`python_array`) are laid out in Arrow's buffers directly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,3 +122,19 @@ def inferred_array(values: Sequence[Any]) -> pa.Array:
             except (pa.ArrowInvalid, OverflowError):
                 break  # beyond int64: pa.array infers what it can
     return pa.array(values)
+
+
+def nested_as_json(table: pa.Table) -> pa.Table:
+    """`table` with its array and map columns as JSON text (a map as an object), for
+    formats and uploads that hold no nested values (CSV, Snowflake's COPY)."""
+    for index, field in enumerate(table.schema):
+        kind = field.type
+        if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind)):
+            continue
+        is_map = pa.types.is_map(kind)
+        text = [
+            None if v is None else json.dumps(dict(v) if is_map else v)
+            for v in table.column(index).to_pylist()
+        ]
+        table = table.set_column(index, field.name, pa.array(text, pa.string()))
+    return table

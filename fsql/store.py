@@ -25,8 +25,9 @@ import pyarrow as pa
 
 from fsql.adapters.base import OfflineAdapter, open_offline
 from fsql.compile.feature_log import feature_log_name, log_sample
-from fsql.compile.plan import CompiledProject, FeatureSelection, compile_project
+from fsql.compile.plan import CompiledProject, compile_project
 from fsql.compile.push_log import log_columns
+from fsql.compile.selection import FeatureSelection
 from fsql.compile.statements import key_sample
 from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from fsql.adapters.bigquery_config import BigQueryConfig
 from fsql.adapters.bigquery_values import csv_bytes, parquet_bytes, scalar_parameter, upload_type
+from fsql.errors import RunError
 
 
 def query_job(bigquery: Any, config: BigQueryConfig, values: Mapping[str, Any]) -> Any:
@@ -52,7 +53,7 @@ def load_job(bigquery: Any, config: BigQueryConfig, data: pa.Table) -> tuple[byt
     """The file an upload sends and the LoadJobConfig that loads it, replacing any rows;
     `data` comes from `upload_table`, and the job's `schema` is the table's."""
     schema = [
-        bigquery.SchemaField(column, upload_type(kind))
+        _schema_field(bigquery, column, kind)
         for column, kind in zip(data.column_names, data.schema.types, strict=True)
     ]
     if config.upload_format == "csv":
@@ -68,4 +69,19 @@ def load_job(bigquery: Any, config: BigQueryConfig, data: pa.Table) -> tuple[byt
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
         )
     load.write_disposition = bigquery.WriteDisposition.WRITE_TRUNCATE
+    if any(field.mode == "REPEATED" for field in schema):
+        if config.upload_format == "csv":
+            raise RunError(
+                "cannot upload an array column as CSV", hint="use `upload_format: parquet`"
+            )
+        options = bigquery.ParquetOptions()
+        options.enable_list_inference = True  # a Parquet LIST is the array, not a record
+        load.parquet_options = options
     return payload, load
+
+
+def _schema_field(bigquery: Any, column: str, kind: pa.DataType) -> Any:
+    """A load job's field: an Arrow list is a REPEATED field of its element's type."""
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return bigquery.SchemaField(column, upload_type(kind.value_type), mode="REPEATED")
+    return bigquery.SchemaField(column, upload_type(kind))

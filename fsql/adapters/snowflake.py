@@ -54,6 +54,7 @@ from fsql.adapters.snowflake_values import (
     normalise_arrow,
     upload_type,
 )
+from fsql.arrow_buffers import nested_as_json
 from fsql.config.profiles import PROFILES_FILE
 from fsql.dialects.snowflake import (
     SNOWFLAKE,
@@ -198,6 +199,7 @@ class SnowflakeAdapter(OfflineAdapter):
         table = exp.to_table(name, dialect="snowflake")
         columns = [exp.to_identifier(col) for col in data.column_names]
         types = [upload_type(kind) for kind in data.schema.types]
+        data = nested_as_json(data)
         self._run(create_temporary_table(table, columns, types), None, doing).close()
         self._registered.add(name)
         if not data.num_rows:

@@ -37,6 +37,9 @@ from fsql.adapters.base import UTC_MICROS
 from fsql.errors import RunError
 
 UPLOAD_TYPES = (
+    # Arrays and maps travel as JSON text, parsed by the COPY (fsql.dialects.snowflake).
+    (lambda t: pa.types.is_list(t) or pa.types.is_large_list(t), "ARRAY"),
+    (pa.types.is_map, "OBJECT"),
     (pa.types.is_boolean, "BOOLEAN"),
     (pa.types.is_integer, "NUMBER(38, 0)"),
     (pa.types.is_floating, "FLOAT"),

@@ -281,7 +281,9 @@ def get_online_cmd(
             full_feature_names,
             now=_time(now, "--now") if now is not None else None,
         )
-    click.echo(render(response.columns, fmt, single=entities_file is None))
+        selection = store.feature_selection(refs or None, feature_service, full_feature_names)
+        json_columns = {n for n, t in selection.feature_types().items() if t.kind == "json"}
+    click.echo(render(response.columns, fmt, single=entities_file is None, json=json_columns))
 
 
 def _entity_row(entity: tuple[str, ...]) -> dict[str, Any]:

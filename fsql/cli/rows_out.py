@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Mapping, Sequence
+import json as _json
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 
@@ -18,16 +18,24 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
+        return _json.dumps(value, default=str)
     return str(value)
 
 
-def render(columns: Mapping[str, Sequence[Any]], fmt: str, single: bool) -> str:
+def render(
+    columns: Mapping[str, Sequence[Any]], fmt: str, single: bool, json: Set[str] = frozenset()
+) -> str:
+    """The rows in `fmt`; in JSON output, the columns named in `json` (features of type
+    json, held as JSON text) are nested as the values they spell."""
     names = list(columns)
     count = len(next(iter(columns.values()), ()))
     rows = [{name: columns[name][i] for name in names} for i in range(count)]
     if fmt == "json":
-        return json.dumps(rows[0] if single and rows else rows, default=str, indent=2)
+        for row in rows:
+            for name in json & set(names):
+                if row[name] is not None:
+                    row[name] = _json.loads(row[name])
+        return _json.dumps(rows[0] if single and rows else rows, default=str, indent=2)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -298,8 +298,14 @@ def latest_per_key(
     with_start: bool,
     start_on_created: bool = False,
     push_log: bool = False,
+    partitioned: bool = False,
 ) -> exp.Query:
     """Per entity key, the row the point-in-time rule picks at `$end`.
+
+    `partitioned` keeps only the keys of one hash partition, `ABS(MOD(hash(keys),
+    $parts)) = $part`: materialization runs the query once per partition, so the engine
+    holds one partition's keys at a time and memory stays flat however many keys there
+    are (the hash is the dialect's version hash, one rule on every engine).
 
     Rows are limited to `$start <= ts <= $end` when `with_start`, or, with
     `start_on_created` (incremental runs of views with a created timestamp), to rows
@@ -331,6 +337,16 @@ def latest_per_key(
             copy=False,
         )
         where = exp.and_(where, exp.paren(arrived, copy=False), copy=False)
+    if partitioned:
+        bucket = exp.Abs(
+            this=exp.Mod(
+                this=dialect.version([k.copy() for k in keys]),
+                expression=exp.Placeholder(this="parts"),
+            )
+        )
+        where = exp.and_(
+            where, exp.EQ(this=bucket, expression=exp.Placeholder(this="part")), copy=False
+        )
     if with_start:
         start: exp.Expr
         if start_on_created and view.created_timestamp:

@@ -54,6 +54,12 @@ class EngineDialect:
     pit_strategy: str
     type_map: Mapping[FeatureType, str] = field(default_factory=dict)
     timestamp_type: str = "TIMESTAMPTZ"
+    # Composite types: `{}` is the element's (or map value's) type name. Snowflake's
+    # semi-structured types take none (`ARRAY`, `OBJECT`); BigQuery has no map type and
+    # keeps maps as JSON objects. fsql reads each back as its Arrow type (`conform`).
+    array_type: str = "{}[]"
+    map_type: str = "MAP(VARCHAR, {})"
+    json_type: str = "JSON"
     # The engine's ASOF inequality accepts a STRUCT, compared field by field: then the
     # (event_ts, created_ts) tie-break happens inside the join, with no window pass.
     asof_struct_order: bool = False
@@ -98,7 +104,18 @@ class EngineDialect:
         return self.version_hash(values)
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
-        return _build_type(self.type_map[ftype], self.sqlglot_dialect).copy()
+        return _build_type(self.type_name(ftype), self.sqlglot_dialect).copy()
+
+    def type_name(self, ftype: FeatureType) -> str:
+        """The engine's name of a feature type (`DOUBLE[]`, `ARRAY<FLOAT64>`, `VARIANT`)."""
+        element = ftype.element
+        if ftype.kind == "array" and element is not None:
+            return self.array_type.format(self.type_map[element])
+        if ftype.kind == "map" and element is not None:
+            return self.map_type.format(self.type_map[element])
+        if ftype.kind == "json":
+            return self.json_type
+        return self.type_map[ftype]
 
     def timestamp(self) -> exp.DataType:
         return _build_type(self.timestamp_type, self.sqlglot_dialect).copy()

@@ -188,6 +188,8 @@ BIGQUERY = EngineDialect(
         FeatureType.DATE: "DATE",
         FeatureType.BYTES: "BYTES",
     },
+    array_type="ARRAY<{}>",
+    map_type="JSON",
     timestamp_type="TIMESTAMP",
     asof_struct_order=False,
     rewrites=(range_frames_on_micros, window_null_order, qualify_with_where, backtick_names),

@@ -90,6 +90,9 @@ SNOWFLAKE = EngineDialect(
         FeatureType.DATE: "DATE",
         FeatureType.BYTES: "BINARY",
     },
+    array_type="ARRAY",
+    map_type="OBJECT",
+    json_type="VARIANT",
     timestamp_type="TIMESTAMP_TZ",
     asof_struct_order=False,
     asof_match_condition=True,
@@ -185,6 +188,9 @@ def put_file(path: PurePath, location: exp.Var) -> exp.Put:
     )
 
 
+_SEMI_STRUCTURED = (exp.DataType.Type.ARRAY, exp.DataType.Type.OBJECT, exp.DataType.Type.VARIANT)
+
+
 def copy_parquet(
     table: exp.Table,
     columns: Sequence[exp.Identifier],
@@ -205,6 +211,9 @@ def copy_parquet(
             variant_extract=True,
             requires_json=True,
         )
+        if kind.this in _SEMI_STRUCTURED:  # uploaded as JSON text (snowflake_values)
+            text = exp.cast(field, exp.DataType.build("VARCHAR"))
+            return exp.cast(exp.ParseJSON(this=text), kind.copy())
         return exp.cast(field, kind.copy())
 
     reads = [read(col, kind) for col, kind in zip(columns, types, strict=True)]

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from fsql.arrow_buffers import nested_as_json
 from fsql.config.secrets import scrub
 from fsql.errors import ProjectError, RunError
 from fsql.execute.signals import raise_on_termination
@@ -246,6 +247,7 @@ def _write_table(table: pa.Table, tmp: Path, fmt: str) -> None:
                     piece = table.slice(start, _PARQUET_ROWS)
                     writer.write_table(piece, row_group_size=_PARQUET_ROWS)
         else:
+            table = nested_as_json(table)  # CSV has no nested values; parquet keeps them
             with pacsv.CSVWriter(sink, table.schema) as writer:
                 for start in range(0, table.num_rows, _CSV_ROWS):
                     writer.write_table(table.slice(start, _CSV_ROWS))

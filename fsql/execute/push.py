@@ -29,6 +29,7 @@ from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
 from fsql.definitions.keys import check_column
 from fsql.definitions.models import GLOBAL_KEY, Feature, FeatureView
+from fsql.definitions.nested import conform_column
 from fsql.definitions.types import FeatureType, feature_type_of, type_family
 from fsql.dialects.statement import read_upload
 from fsql.errors import ProjectError, RunError
@@ -63,6 +64,15 @@ def _feature_column(
 ) -> pa.ChunkedArray:
     """`column` cast to the feature's declared Arrow type, after a family check."""
     have = column.type
+    if ftype.composite:  # lists, dicts or JSON text, as the log and stores keep them
+        try:
+            return conform_column(column, ftype)
+        except ValueError as err:
+            raise ProjectError(
+                f"column '{name}' cannot be read as {ftype.value} for view '{view.name}': {err}",
+                file=where,
+                hint="give a list per row for an array, an object for a map",
+            ) from None
     if ftype is FeatureType.TIMESTAMP and not pa.types.is_null(have):
         return utc_timestamps(column, name, where)
     want = ftype.arrow()

@@ -13,10 +13,12 @@ from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_columns
 from fsql.compile.pit import ENTITY_TABLE, ROW_ID, PitItem
-from fsql.compile.plan import CompiledProject, FeatureSelection
+from fsql.compile.plan import CompiledProject
+from fsql.compile.selection import FeatureSelection
 from fsql.compile.statements import row_count
 from fsql.compile.views import push_log_name
 from fsql.config.secrets import scrub
+from fsql.definitions.nested import conform
 from fsql.dialects.statement import read_upload
 from fsql.errors import RunError
 from fsql.execute.entities import EVENT_TIMESTAMP, prepare_entities
@@ -100,6 +102,7 @@ def run_training_set(
         statement = compiled.dialect.statement(reading, pretty=True)
         sql = statement.text if reading is tree else compiled.sql(tree, pretty=True)
         result = conform_names(adapter.fetch_arrow(statement), [ROW_ID, *selection.columns])
+        result = conform(result, selection.feature_types())
     except Exception as err:  # driver errors differ per engine
         text = scrub(str(err)).strip().splitlines()
         raise RunError(

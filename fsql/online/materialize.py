@@ -43,6 +43,7 @@ from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.compile.plan import CompiledProject, ViewPlan
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
+from fsql.definitions.nested import conform
 from fsql.errors import RunError
 from fsql.online.base import (
     CREATED_TS,
@@ -298,11 +299,12 @@ def _stream(
     statement = plan.latest_statement(part, run.push_log)
     params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
+    types = {f.name: f.type for f in view.features}
 
     def batches() -> Iterator[tuple[pa.RecordBatch, int | None]]:
         for batch in adapter.fetch_batches(statement, params):
             if batch.num_rows:
-                batch = _store_batch(conform_names(batch, names))
+                batch = _store_batch(conform(conform_names(batch, names), types))
                 yield batch, pc.max(batch.column(EVENT_TS)).as_py()
 
     return _write_all(view, batches(), write, progress)

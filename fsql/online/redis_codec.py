@@ -70,7 +70,8 @@ Redis online store layout (fsql), P = key_prefix, J = project name, all integers
                                  Value = 24 bytes + msgpack array of the features in view order:
                                  u64 event_ts_us + 2^63, u64 created_ts_us + 2^63 (null -> 0),
                                  u64 version + 2^63 (no __version or null -> 0), then values:
-                                 int, float (NaN kept), bool, str, bin (bytes), nil, with
+                                 int, float (NaN kept), bool, str, bin (bytes), nil, arrays
+                                 and maps as msgpack arrays and maps, with
                                  timestamps as int microseconds UTC and dates as int days.
                                  A write replaces a value only when its first 24 bytes are
                                  strictly greater (unsigned). With `expire`, PEXPIREAT =
@@ -256,6 +257,8 @@ def column_values(col: pa.ChunkedArray) -> list[Any]:
         return to_micros(col).to_pylist()
     if pa.types.is_date(col.type):
         return col.cast(pa.date32()).cast(pa.int32()).to_pylist()
+    if pa.types.is_map(col.type):  # a msgpack map (Arrow gives key/value pairs)
+        return [None if v is None else dict(v) for v in col.to_pylist()]
     return col.to_pylist()
 
 
@@ -272,7 +275,13 @@ class Plan:
     def build(cls, table: OnlineTable) -> Plan:
         types = [t for _, t in table.features]
         floats = set(types) & {FeatureType.FLOAT32, FeatureType.FLOAT64}
-        decoders = [(i, DECODERS[t]) for i, t in enumerate(types) if t in DECODERS]
+        # msgpack arrays come back as tuples (the fast path reads rows as tuples): an
+        # array feature is turned back into a list; maps come back as dicts.
+        decoders = [
+            (i, list if t.kind == "array" else DECODERS[t])
+            for i, t in enumerate(types)
+            if t in DECODERS or t.kind == "array"
+        ]
         single = floats == {FeatureType.FLOAT32}
         return cls(table, table.layout, row_decoder(decoders), single)
 

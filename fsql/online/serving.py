@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fsql.compile.plan import FeatureSelection
+from fsql.compile.selection import FeatureSelection
 from fsql.definitions.keys import INT64_MAX, INT64_MIN, check_key
 from fsql.definitions.models import GLOBAL_KEY
 from fsql.errors import ProjectError

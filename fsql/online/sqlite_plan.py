@@ -15,7 +15,7 @@ from typing import Any
 from fsql.errors import ProjectError
 from fsql.online.base import CREATED_TS, EVENT_TS, VERSION, OnlineTable
 from fsql.online.sqlite_sql import batch_select_sql, view_sql
-from fsql.online.sqlite_values import DECODERS, FLOAT_TYPES, NAN
+from fsql.online.sqlite_values import FLOAT_TYPES, NAN, decoder
 
 # Parameters per read statement; batch sizes are rounded up to these buckets (the
 # last key repeated) so a view needs only a handful of distinct statements.
@@ -71,7 +71,7 @@ class Plan:
             upsert_sql=statements.upsert,
             point_sql=statements.point,
             decoders=tuple(
-                (i, DECODERS[t]) for i, (_, t) in enumerate(table.features) if t in DECODERS
+                (i, fn) for i, (_, t) in enumerate(table.features) if (fn := decoder(t))
             ),
             floats=tuple(i for i, (_, t) in enumerate(table.features) if t in FLOAT_TYPES),
             rows_per_chunk=rows_per_chunk,

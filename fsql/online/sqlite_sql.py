@@ -182,7 +182,8 @@ def view_sql(
     (nullable); an upsert wins only with a greater (event_ts, created_ts, version)."""
     columns: list[tuple[str, str | None, bool]] = [(k, None, True) for k in keys]
     columns += [(c, "INTEGER", True) for c in (EVENT_TS, CREATED_TS, VERSION)]
-    columns += [(f, _STORAGE[t], False) for f, t in features]
+    # Arrays and maps are JSON text (fsql.online.sqlite_values), json is its own text.
+    columns += [(f, _STORAGE.get(t, "TEXT"), False) for f, t in features]
     all_columns = [c for c, _, _ in columns]
     return ViewSQL(
         create=_create_sql(name, columns, keys),

@@ -1,13 +1,15 @@
 """Value conversions of the SQLite online store, between Arrow, Python and storage.
 
 Owns how values are stored in `fsql.online.sqlite`: timestamps as int64
-microseconds since the epoch (UTC), dates as days since the epoch, bools as 0/1.
+microseconds since the epoch (UTC), dates as days since the epoch, bools as 0/1,
+arrays and maps as JSON text (NaN written as JSON's `NaN`, which Python reads back).
 Writing turns Arrow columns into SQLite-ready Python lists (`to_micros`,
 `feature_values`); reading turns stored values back (`DECODERS`, `us_to_datetime`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,6 +31,14 @@ DECODERS: dict[FeatureType, Callable[[Any], Any]] = {
 }
 
 
+def decoder(ftype: FeatureType) -> Callable[[Any], Any] | None:
+    """How a stored value of `ftype` is read back: arrays and maps are stored as JSON
+    text (a map as an object), read back as a list or a dict; None: as stored."""
+    if ftype.kind in ("array", "map"):
+        return json.loads
+    return DECODERS.get(ftype)
+
+
 FLOAT_TYPES = frozenset({FeatureType.FLOAT32, FeatureType.FLOAT64})
 NAN = float("nan")
 # SQLite stores a float NaN as NULL; fsql stores it as this text (a REAL column keeps
@@ -41,6 +51,10 @@ NAN_TEXT = "NaN"
 def feature_values(col: pa.ChunkedArray) -> list[Any]:
     """One feature column as SQLite-ready Python values (timestamps as micros, dates as days)."""
     col = plain(col)
+    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+        return [None if v is None else json.dumps(v) for v in col.to_pylist()]
+    if pa.types.is_map(col.type):
+        return [None if v is None else json.dumps(dict(v)) for v in col.to_pylist()]
     if pa.types.is_timestamp(col.type):
         return to_micros(col).to_pylist()
     if pa.types.is_date(col.type):

@@ -211,6 +211,8 @@ def parse_on_demand(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[st
             continue
         try:
             ftype = FeatureType.parse(doc.get("type"))
+            if ftype.composite:
+                raise ValueError(f"type must be a scalar type, not {ftype.value}")
             expression = _expression(text, ctx.config.dialect)
         except (ValueError, ParseError, TokenError) as err:
             first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__

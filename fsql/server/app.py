@@ -108,7 +108,11 @@ class FeatureServer:
             ask.full_feature_names,
             statuses=True,
         )
-        return _json(protocol.online_response(answer))
+        selection = self.store.feature_selection(
+            ask.features, ask.feature_service, ask.full_feature_names
+        )
+        nested = {n for n, t in selection.feature_types().items() if t.kind == "json"}
+        return _json(protocol.online_response(answer, nested))
 
     async def push(self, request: Request) -> Response:
         ask = protocol.push_request(await _read_body(request))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -177,10 +177,13 @@ def _plain(values: list[Any]) -> list[Any]:
     return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
 
 
-def online_response(response: OnlineResponse) -> bytes:
+def online_response(response: OnlineResponse, json_columns: Set[str] = frozenset()) -> bytes:
     """Feast's response body: `metadata.feature_names` (join keys and request columns
-    first, as the entity rows name them, then the features) and one result per name."""
+    first, as the entity rows name them, then the features) and one result per name.
+    Features of type json (held as JSON text) in `json_columns` are nested as values."""
     columns = response.to_dict()
+    for name in json_columns & columns.keys():
+        columns[name] = [None if v is None else orjson.Fragment(v) for v in columns[name]]
     statuses = response.statuses
     if statuses is None:
         raise ValueError("the response of a timed read is needed")

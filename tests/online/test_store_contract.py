@@ -364,6 +364,49 @@ class TestTypes:
         assert as_dict["bool"] is False
         assert (as_dict["int64"], as_dict["string"], as_dict["bytes"]) == (0, "", b"")
 
+    def test_arrays_maps_and_json_read_back_as_written(self, store: OnlineStore) -> None:
+        table = OnlineTable(
+            "nested",
+            ("id",),
+            (
+                ("emb", T("array<float32>")),
+                ("vec", T("array<float64>")),
+                ("tags", T("array<string>")),
+                ("counts", T("map<string,int64>")),
+                ("config", T.JSON),
+            ),
+        )
+        store.prepare(table)
+        emb = [0.5, -1.25, 3.0]
+        items = [
+            {
+                "id": 1,
+                EVENT_TS: NOW,
+                "emb": emb,
+                "vec": [math.nan, 1e300],
+                "tags": ["é", ""],
+                "counts": [("a", 1), ("ß", -(2**62))],
+                "config": '{"a":[1,{"b":null}]}',
+            },
+            {
+                "id": 2,
+                EVENT_TS: NOW,
+                "emb": [],
+                "vec": None,
+                "tags": [None],
+                "counts": [],
+                "config": "null",
+            },
+        ]
+        store.upsert(table, batch(table, items))
+        one, two, missing = store.read(table, [(1,), (2,), (3,)], NOW)
+        assert one is not None and two is not None and missing is None
+        assert one[0] == emb and one[1][1] == 1e300 and math.isnan(one[1][0])
+        assert (one[2], one[3], one[4]) == (["é", ""], {"a": 1, "ß": -(2**62)}, items[0]["config"])
+        assert two == ([], None, [None], {}, "null")
+        (timed,) = store.read_timed(table, [(1,)], NOW)
+        assert timed is not None and timed.values is not None and timed.values[2] == ["é", ""]
+
     def test_timestamp_features_in_other_units_and_zones(self, store: OnlineStore) -> None:
         table = OnlineTable("ts", ("id",), (("at", T.TIMESTAMP), ("day", T.DATE)))
         store.prepare(table)

@@ -28,18 +28,6 @@ if TYPE_CHECKING:
 
 PROJECT_NAME = "fsql_test"
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "bytes": pa.binary(),
-}
-
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -132,19 +120,26 @@ def _column(values: list[Any], dtype: pa.DataType) -> pa.Array:
     return pa.array(values, type=dtype)
 
 
+def _arrow_type(name: str) -> pa.DataType:
+    """A feature type's Arrow type, as fsql reads the type name."""
+    from fsql.definitions.types import FeatureType
+
+    return FeatureType.parse(name).arrow()
+
+
 def raw_schema(spec: ViewSpec, join_keys: Sequence[str]) -> pa.Schema:
     """Columns of the raw table: keys, event timestamp, created timestamp, features."""
     fields = []
     for key in join_keys:
         if key in spec.key_types:
-            dtype = ARROW_TYPES[spec.key_types[key]]
+            dtype = _arrow_type(spec.key_types[key])
         else:
             dtype = _infer_type([r.get(key) for r in spec.rows])
         fields.append(pa.field(key, dtype))
     fields.append(pa.field(spec.timestamp_col, pa.timestamp("us", tz="UTC")))
     if spec.created_col:
         fields.append(pa.field(spec.created_col, pa.timestamp("us", tz="UTC")))
-    fields.extend(pa.field(name, ARROW_TYPES[t]) for name, t in spec.features)
+    fields.extend(pa.field(name, _arrow_type(t)) for name, t in spec.features)
     return pa.schema(fields)
 
 
