@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from fsql.definitions.models import FeatureRef
+from fsql.errors import ProjectError
 from tests.support.engine_runners import Engine
 from tests.support.oracle import assert_rows_equal, pit_oracle
 from tests.support.project_factory import ViewSpec, oracle_view
@@ -147,3 +149,12 @@ def test_one_view_joins_as_origin_and_destination(engine: Engine, tmp_path: Path
     ]
     assert list(got.columns) == order
     assert_rows_equal(got.to_dict(orient="records"), [{k: r[k] for k in order} for r in expected])
+
+
+@pytest.mark.parametrize("engine", ["duckdb-asof"], indirect=True)
+def test_a_mapped_column_of_another_type_is_named(engine: Engine, tmp_path: Path) -> None:
+    root = engine.make_project(tmp_path, _specs()[:1], ENTITIES)
+    frame = _entities()
+    frame["origin_id"] = frame["origin_id"].astype(str)
+    with pytest.raises(ProjectError, match="'origin_id'.*location_stats"):
+        engine.historical(root, frame, [_as("location_stats", "origin", "origin_id")])
