@@ -184,9 +184,11 @@ def timed_batches(reader: Any, clock: list[float]) -> Iterator[Any]:
 # --- steps (each runs in its own process) ----------------------------------------------------
 
 
-def step_fsql(root: str, store: str, window: str) -> None:
-    """fsql through the public API; connections are opened before the clock starts."""
+def step_fsql(root: str, store: str, window: str, memory_mb: str = "") -> None:
+    """fsql through the public API; connections are opened before the clock starts.
+    `memory_mb` (when given) is the store's materialization memory budget."""
     from fsql import FeatureStore
+    from fsql.online.materialize import MEMORY_MB
 
     marks: dict[str, float] = {}
 
@@ -196,7 +198,8 @@ def step_fsql(root: str, store: str, window: str) -> None:
             marks["split"] = time.perf_counter()
             marks["cpu"] = cpu_now(store)  # replaces the start: CPU after the build
 
-    with FeatureStore(root, target=TARGETS[store]) as fs:
+    budget = int(memory_mb) if memory_mb else MEMORY_MB
+    with FeatureStore(root, target=TARGETS[store], materialize_memory_mb=budget) as fs:
         opened = time.perf_counter()
         _ = fs.offline, fs.online
         marks["cpu"] = cpu_now(store)
@@ -352,7 +355,9 @@ def fresh(root: Path, store: str) -> None:
         clean_redis()
 
 
-def measure(root: Path, store: str, repeat: int) -> dict[str, list[dict[str, Any]]]:
+def measure(
+    root: Path, store: str, repeat: int, memory_mb: str = ""
+) -> dict[str, list[dict[str, Any]]]:
     """All steps for one store, `repeat` times, fsql and reference interleaved so that load
     from elsewhere on the machine hits both alike. The SQLite store is left with every key
     materialized (by the last fsql step), which bench/online_reads.py reuses."""
@@ -364,7 +369,7 @@ def measure(root: Path, store: str, repeat: int) -> dict[str, list[dict[str, Any
     for _ in range(repeat):
         for window in ("ttl", "all"):  # the first fsql step (`run`) builds the views
             fresh(root, store)
-            out.setdefault(f"fsql {window}", []).append(step("fsql", store, window))
+            out.setdefault(f"fsql {window}", []).append(step("fsql", store, window, memory_mb))
             out.setdefault(f"ref {window}", []).append(step(f"ref_{store}", window))
     return out
 
@@ -438,10 +443,15 @@ def main() -> None:
         STEPS[sys.argv[2]](*sys.argv[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="S", help="S, M or L; several: S,M")
+    parser.add_argument("--size", default="S", help="S, M, L or XL; several: S,M")
     parser.add_argument("--stores", default=",".join(STORES), help="sqlite,redis")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (interleaved)")
     parser.add_argument("--json", type=Path, default=None, help="write raw step results")
+    parser.add_argument(
+        "--memory-mb",
+        default="",
+        help="fsql's materialization memory budget in MiB (default: fsql's own)",
+    )
     args = parser.parse_args()
     sizes = args.size.split(",")
     stores = args.stores.split(",")
@@ -456,7 +466,7 @@ def main() -> None:
         for size in sizes:
             root = project_root(size)
             for store in stores:
-                runs = measure(root, store, args.repeat)
+                runs = measure(root, store, args.repeat, args.memory_mb)
                 results[f"{size} {store}"] = runs
                 rows += summarize(size, store, runs)
     finally:

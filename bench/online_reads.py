@@ -152,9 +152,7 @@ class RawSQLite:
             table = f"fsql_view__{view}__{tag}"
             cols = ", ".join(f'"{c}"' for c in ("__event_ts", *features))
             self.point[view] = f'SELECT {cols} FROM "{table}" WHERE "{key}" = ?'
-            self.many[view] = (
-                f'SELECT "{key}", {cols} FROM "{table}" WHERE "{key}" IN ({marks})'
-            )
+            self.many[view] = f'SELECT "{key}", {cols} FROM "{table}" WHERE "{key}" IN ({marks})'
 
     def one(self, user: int, item: int) -> object:
         execute = self.conn.execute

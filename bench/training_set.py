@@ -42,8 +42,7 @@ def step_api(root: str) -> None:
     with FeatureStore(root) as store:
         job = store.get_historical_features(f"{root}/data/entities.parquet", features=FEATURES)
         result = job.to_arrow()
-    emit({"step": "fsql API", "seconds": time.perf_counter() - started,
-          "rows": result.num_rows})
+    emit({"step": "fsql API", "seconds": time.perf_counter() - started, "rows": result.num_rows})
 
 
 def step_floor(root: str) -> None:
@@ -64,8 +63,13 @@ def step_floor(root: str) -> None:
         "AND e.event_timestamp >= i.event_timestamp"
     ).to_arrow_table()
     con.close()
-    emit({"step": "DuckDB ASOF floor", "seconds": time.perf_counter() - started,
-          "rows": result.num_rows})
+    emit(
+        {
+            "step": "DuckDB ASOF floor",
+            "seconds": time.perf_counter() - started,
+            "rows": result.num_rows,
+        }
+    )
 
 
 def step_floor_file(root: str, out: str) -> None:
@@ -94,9 +98,20 @@ def step_cli(root: str, out: str) -> None:
 
     fsql = str(Path(sys.executable).with_name("fsql"))
     subprocess.run(
-        [fsql, "build-training-set", "--project-dir", root, "--entities",
-         f"{root}/data/entities.parquet", "--features", ",".join(FEATURES), "--output", out],
-        check=True, capture_output=True,
+        [
+            fsql,
+            "build-training-set",
+            "--project-dir",
+            root,
+            "--entities",
+            f"{root}/data/entities.parquet",
+            "--features",
+            ",".join(FEATURES),
+            "--output",
+            out,
+        ],
+        check=True,
+        capture_output=True,
     )
     import resource
 
@@ -120,9 +135,11 @@ def step_check(root: str) -> None:
 
     entities = pq.read_table(f"{root}/data/entities.parquet").to_pylist()
     with FeatureStore(root) as store:
-        got = store.get_historical_features(
-            f"{root}/data/entities.parquet", features=FEATURES
-        ).to_arrow().to_pylist()
+        got = (
+            store.get_historical_features(f"{root}/data/entities.parquet", features=FEATURES)
+            .to_arrow()
+            .to_pylist()
+        )
     bad_rows: set[int] = set()
     for name, key in (("user_stats", "user_id"), ("item_stats", "item_id")):
         features = [f.split(":")[1] for f in FEATURES if f.startswith(name + ":")]
@@ -133,18 +150,26 @@ def step_check(root: str) -> None:
         for index, row in enumerate(entities):
             wanted[row[key]].append(index)
         for value, indexes in wanted.items():
-            view = OracleView(name, (key,), by_key.get(value, []), timedelta(days=7),
-                              "created_timestamp")
-            expected = pit_oracle([entities[i] for i in indexes], [view],
-                                  [(name, f) for f in features])
+            view = OracleView(
+                name, (key,), by_key.get(value, []), timedelta(days=7), "created_timestamp"
+            )
+            expected = pit_oracle(
+                [entities[i] for i in indexes], [view], [(name, f) for f in features]
+            )
             for index, exp in zip(indexes, expected, strict=True):
                 if not all(values_equal(got[index][f], exp[f]) for f in features):
                     bad_rows.add(index)
     emit({"step": "oracle check", "rows": len(got), "mismatches": len(bad_rows)})
 
 
-STEPS = {"build": step_build, "api": step_api, "floor": step_floor, "cli": step_cli,
-         "floor_file": step_floor_file, "check": step_check}
+STEPS = {
+    "build": step_build,
+    "api": step_api,
+    "floor": step_floor,
+    "cli": step_cli,
+    "floor_file": step_floor_file,
+    "check": step_check,
+}
 
 
 def main() -> None:
@@ -176,11 +201,17 @@ def main() -> None:
         ["DuckDB ASOF floor (in process)", floor, 1.0, peak("floor")],
         ["fsql Python API", api, api / floor, peak("api")],
         ["DuckDB floor, whole process to parquet", floor_p, 1.0, peak("floor_file")],
-        ["fsql CLI build-training-set", cli_p, cli_p / floor_p,
-         max(r["cli_peak_rss_mb"] for r in results["cli"])],
+        [
+            "fsql CLI build-training-set",
+            cli_p,
+            cli_p / floor_p,
+            max(r["cli_peak_rss_mb"] for r in results["cli"]),
+        ],
     ]
-    print(f"training set, size {args.size}: {SIZES[args.size][1]:,} entity rows, "
-          f"{SIZES[args.size][0]:,} feature rows, best of {args.repeat}")
+    print(
+        f"training set, size {args.size}: {SIZES[args.size][1]:,} entity rows, "
+        f"{SIZES[args.size][0]:,} feature rows, best of {args.repeat}"
+    )
     print(table(rows, ["step", "seconds", "x floor", "peak RSS MiB"]))
     summary = {"size": args.size, "results": results}
     if args.check:

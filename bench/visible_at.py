@@ -78,16 +78,16 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     for _ in range(args.repeat):  # interleaved: machine load hits both alike
         for label, root in roots.items():
-            results.setdefault(label, []).append(
-                run_step([str(HERE), "--step", "api", str(root)])
-            )
+            results.setdefault(label, []).append(run_step([str(HERE), "--step", "api", str(root)]))
     base = min(r["seconds"] for r in results["event time (ASOF plan)"])
     rows = []
     for label, runs in results.items():
         best = min(r["seconds"] for r in runs)
         rows.append([label, best, best / base, max(r["peak_rss_mb"] for r in runs)])
-    print(f"training set, size {args.size}: {SIZES[args.size][1]:,} entity rows, "
-          f"{SIZES[args.size][0]:,} feature rows, best of {args.repeat}")
+    print(
+        f"training set, size {args.size}: {SIZES[args.size][1]:,} entity rows, "
+        f"{SIZES[args.size][0]:,} feature rows, best of {args.repeat}"
+    )
     print(table(rows, ["views", "seconds", "x event time", "peak RSS MiB"]))
 
 

@@ -27,8 +27,11 @@ from bench.common import bench_args, emit, run_step, table
 
 HERE = Path(__file__).resolve()
 # events, keys, entity rows
-SIZES = {"S": (200_000, 5_000, 20_000), "M": (2_000_000, 50_000, 200_000),
-         "L": (10_000_000, 200_000, 1_000_000)}
+SIZES = {
+    "S": (200_000, 5_000, 20_000),
+    "M": (2_000_000, 50_000, 200_000),
+    "L": (10_000_000, 200_000, 1_000_000),
+}
 WINDOWS = {"1h": 3600, "1d": 86400, "7d": 7 * 86400}
 FUNCTIONS = ("count", "sum", "avg")
 SPAN_SECONDS = 30 * 86400
@@ -166,8 +169,7 @@ def step_reference(root: str) -> None:
     con.register("entities", entities)
     result = con.sql(reference_sql()).to_arrow_table()
     con.close()
-    emit({"step": "reference", "seconds": time.perf_counter() - started,
-          "rows": result.num_rows})
+    emit({"step": "reference", "seconds": time.perf_counter() - started, "rows": result.num_rows})
 
 
 def step_check(root: str) -> None:
@@ -181,9 +183,11 @@ def step_check(root: str) -> None:
     from tests.support.oracle import values_equal
 
     with FeatureStore(root) as store:
-        got = store.get_historical_features(
-            f"{root}/data/entities.parquet", features=features()
-        ).to_arrow().to_pylist()
+        got = (
+            store.get_historical_features(f"{root}/data/entities.parquet", features=features())
+            .to_arrow()
+            .to_pylist()
+        )
     con = duckdb.connect(f"{root}/target/fsql.duckdb", read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     entities = pq.read_table(f"{root}/data/entities.parquet")
@@ -194,14 +198,14 @@ def step_check(root: str) -> None:
     bad = sum(
         1
         for g, w in zip(got, want, strict=True)
-        if not all(values_equal(g[n], w[n] if w[n] is not None or "count" not in n else 0)
-                   for n in names)
+        if not all(
+            values_equal(g[n], w[n] if w[n] is not None or "count" not in n else 0) for n in names
+        )
     )
     emit({"step": "check", "rows": len(got), "mismatches": bad})
 
 
-STEPS = {"build": step_build, "fsql": step_fsql, "reference": step_reference,
-         "check": step_check}
+STEPS = {"build": step_build, "fsql": step_fsql, "reference": step_reference, "check": step_check}
 
 
 def main() -> None:
@@ -220,17 +224,27 @@ def main() -> None:
         ref = min(r["seconds"] for r in results["reference"])
         ours = min(r["seconds"] for r in results["fsql"])
         label = "hot (1% of keys: half the events)" if hot else "uniform keys"
-        rows.append([label, ref, ours, ours / ref,
-                     max(r["peak_rss_mb"] for r in results["reference"]),
-                     max(r["peak_rss_mb"] for r in results["fsql"])])
+        rows.append(
+            [
+                label,
+                ref,
+                ours,
+                ours / ref,
+                max(r["peak_rss_mb"] for r in results["reference"]),
+                max(r["peak_rss_mb"] for r in results["fsql"]),
+            ]
+        )
         summary[label] = results
         if args.check:
             check = run_step([str(HERE), "--step", "check", root])
             print(f"{label}: {check['mismatches']} mismatching rows of {check['rows']:,}")
-    print(f"9 windowed features, size {args.size}: {events:,} events, {keys:,} keys, "
-          f"{ents:,} entity rows, best of {args.repeat}")
-    print(table(rows, ["keys", "range join s", "fsql s", "fsql / ref", "ref RSS MiB",
-                       "fsql RSS MiB"]))
+    print(
+        f"9 windowed features, size {args.size}: {events:,} events, {keys:,} keys, "
+        f"{ents:,} entity rows, best of {args.repeat}"
+    )
+    print(
+        table(rows, ["keys", "range join s", "fsql s", "fsql / ref", "ref RSS MiB", "fsql RSS MiB"])
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
 

@@ -65,8 +65,9 @@ def online_copy(root: Path, store: str) -> Path:
         f"      online: {online}\n"
     )
     meta = (root / "models" / "purchases.yml").read_text()
-    meta = meta.replace("    timestamp: event_timestamp\n", "    timestamp: event_timestamp\n"
-                        "    online: true\n", 1)
+    meta = meta.replace(
+        "    timestamp: event_timestamp\n", "    timestamp: event_timestamp\n    online: true\n", 1
+    )
     (copy / "models" / "purchases.yml").write_text(meta + PLAIN)
     sql = (root / "models" / "purchases.sql").read_text()
     (copy / "models" / "purchases.sql").write_text(sql)
@@ -177,9 +178,7 @@ def main() -> None:
         try:
             built = run_step([str(HERE), "--step", "materialize", root])
             reads = run_step([str(HERE), "--step", "reads", root, str(2000 * args.repeat)])
-            per_key = (
-                run_step([str(HERE), "--step", "bytes", root]) if store == "redis" else {}
-            )
+            per_key = run_step([str(HERE), "--step", "bytes", root]) if store == "redis" else {}
         finally:
             if store == "redis":
                 clean_redis()

@@ -29,7 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SIZES = {"S": (200_000, 20_000), "M": (2_000_000, 200_000), "L": (20_000_000, 1_000_000)}
+SIZES = {
+    "S": (200_000, 20_000),
+    "M": (2_000_000, 200_000),
+    "L": (20_000_000, 1_000_000),
+    "XL": (80_000_000, 4_000_000),
+}
 DATA = Path(__file__).resolve().parent / "data"
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SPAN_US = 90 * 86_400 * 1_000_000
@@ -84,8 +89,7 @@ def user_stats(n_rows: int, rng: np.random.Generator) -> pa.Table:
             "purchase_count_30d": _with_nulls(rng.integers(0, 50, n), rng, pa.int64()),
             "lifetime_value": _with_nulls(np.round(rng.gamma(2, 150, n), 2), rng, pa.float64()),
             "session_count_1h": _with_nulls(rng.integers(0, 12, n), rng, pa.int64()),
-            "country": _with_nulls(COUNTRIES[rng.integers(0, len(COUNTRIES), n)], rng,
-                                   pa.string()),
+            "country": _with_nulls(COUNTRIES[rng.integers(0, len(COUNTRIES), n)], rng, pa.string()),
         }
     )
 
@@ -101,14 +105,14 @@ def item_stats(n_rows: int, rng: np.random.Generator) -> pa.Table:
             "created_timestamp": pa.array(created, TS),
             "avg_rating": _with_nulls(np.round(rng.uniform(1, 5, n), 2), rng, pa.float64()),
             "purchase_rate_7d": _with_nulls(rng.random(n), rng, pa.float64()),
-            "category": _with_nulls(CATEGORIES[rng.integers(0, len(CATEGORIES), n)], rng,
-                                    pa.string()),
+            "category": _with_nulls(
+                CATEGORIES[rng.integers(0, len(CATEGORIES), n)], rng, pa.string()
+            ),
         }
     )
 
 
-def entities(n_rows: int, users: pa.Table, items: pa.Table, rng: np.random.Generator
-             ) -> pa.Table:
+def entities(n_rows: int, users: pa.Table, items: pa.Table, rng: np.random.Generator) -> pa.Table:
     """Entity rows with every hard case of the point-in-time join in known proportions."""
     n_users = int(pa.compute.max(users["user_id"]).as_py())
     n_items = int(pa.compute.max(items["item_id"]).as_py())

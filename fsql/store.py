@@ -49,6 +49,7 @@ from fsql.graph.selector import select_views
 from fsql.monitor.skew import DEFAULT_THRESHOLD, SkewReport, compare_feature
 from fsql.online.base import OnlineStore, OnlineTable
 from fsql.online.freshness import FreshnessRow, check_freshness
+from fsql.online.materialize import MEMORY_MB as MATERIALIZE_MEMORY_MB
 from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
 from fsql.online.materialize import Run as MaterializeRun
 from fsql.online.on_demand_eval import OnDemandEvaluator
@@ -195,6 +196,8 @@ class FeatureStore:
         vars: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
         hold_offline: bool = True,
+        materialize_memory_mb: int = MATERIALIZE_MEMORY_MB,
+        partition_keys: int | None = None,
     ) -> None:
         # Where the store says what it does unasked (stale views rebuilt before a read):
         # the CLI prints it on stderr; the API logs it on the `fsql` logger.
@@ -225,6 +228,15 @@ class FeatureStore:
         # wrote to it, so that a long-lived process never holds a DuckDB file.
         self._hold_offline = hold_offline
         self._logger: FeatureLogger | None = None
+        # Materialization reads a view's latest rows within this engine memory, in
+        # key-hash partitions of as many keys as it holds, or of `partition_keys`
+        # (fsql.online.materialize.partitions).
+        if materialize_memory_mb < 64 or (partition_keys is not None and partition_keys < 1):
+            raise ProjectError(
+                "materialize_memory_mb must be at least 64 and partition_keys at least 1"
+            )
+        self.materialize_memory_mb = materialize_memory_mb
+        self.partition_keys = partition_keys
 
     # -- connections (opened lazily, kept for the store's life) ---------------------------------
 
@@ -542,6 +554,8 @@ class FeatureStore:
             start=start,
             base_version=builder.base_version(name),
             push_log=self.offline.table_schema(push_log_name(name)) is not None,
+            memory_mb=self.materialize_memory_mb,
+            partition_keys=self.partition_keys,
         )
         return materialize_view(
             self.offline, self.online, self.compiled, name, run, progress=progress

@@ -66,6 +66,13 @@ class OfflineAdapter(ABC):
                 self.execute(sql.rollback)
             raise
 
+    @contextmanager
+    def memory_budget(self, megabytes: int) -> Iterator[None]:
+        """Run the enclosed reads within about `megabytes` of engine memory, spilling to
+        disk beyond it, where the engine runs in this process (DuckDB). A warehouse's
+        memory is its own: there the block runs as it is."""
+        yield
+
     @abstractmethod
     def fetch_arrow(self, sql: SQL, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a query and return the whole result as an Arrow table."""

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from fsql.adapters.base import SQL, OfflineAdapter, bind
-from fsql.compile.statements import setting_sql, table_exists_sql
+from fsql.compile.statements import (
+    current_setting_sql,
+    reset_setting_sql,
+    setting_sql,
+    table_exists_sql,
+)
 from fsql.dialects.duckdb import table_checksum
 from fsql.errors import ProjectError, RunError
 
@@ -92,6 +98,9 @@ class DuckDBAdapter(OfflineAdapter):
         }
         if threads:
             settings["threads"] = int(threads)
+        # The profile's limit, restored exactly after a lower budget (`memory_budget`).
+        self._memory_limit = str(memory_limit) if memory_limit else None
+        self._budget: int | None = None  # the budget in force (MiB), while one is
         if memory_limit:
             settings["memory_limit"] = str(memory_limit)
         for key, value in settings.items():
@@ -125,6 +134,36 @@ class DuckDBAdapter(OfflineAdapter):
             float(timeout),
             waiting,
         )
+
+    @contextmanager
+    def memory_budget(self, megabytes: int) -> Iterator[None]:
+        """DuckDB's `memory_limit` lowered to `megabytes` (never raised above the
+        profile's) for the block, then set back exactly: past it, its buffer pool evicts
+        cached table blocks and its aggregates and sorts spill to the database's
+        temporary directory (in target/)."""
+        limit, outer = self._memory_limit, self._budget
+        if outer is not None:
+            ceiling: float = outer * 2**20
+        else:
+            ceiling = _size_bytes(limit) if limit else _size_bytes(self._current_memory_limit())
+        if ceiling <= megabytes * 2**20:
+            yield
+            return
+        self._budget = megabytes
+        self.execute(setting_sql("memory_limit", "duckdb"), {"value": f"{megabytes}MiB"})
+        try:
+            yield
+        finally:
+            self._budget = outer
+            if outer is not None:
+                self.execute(setting_sql("memory_limit", "duckdb"), {"value": f"{outer}MiB"})
+            elif limit:
+                self.execute(setting_sql("memory_limit", "duckdb"), {"value": limit})
+            else:
+                self.execute(reset_setting_sql("memory_limit", "duckdb"))
+
+    def _current_memory_limit(self) -> str:
+        return str(self.fetch_arrow(_MEMORY_LIMIT).column(0)[0].as_py())
 
     def execute(self, sql: SQL, params: Mapping[str, Any] | None = None) -> None:
         text, values = bind(sql, params)
@@ -179,3 +218,16 @@ class DuckDBAdapter(OfflineAdapter):
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+_MEMORY_LIMIT = current_setting_sql("memory_limit", "duckdb")
+_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
+
+
+def _size_bytes(text: str) -> float:
+    """`18.8 GiB`, `700MB`, `1000000 bytes` as bytes (inf when unreadable: no limit known)."""
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if found is None or found.group(2).upper() not in _UNITS:
+        return float("inf")
+    return float(found.group(1)) * _UNITS[found.group(2).upper()]

@@ -14,7 +14,14 @@ from fsql.compile.on_demand import on_demand_outer_query
 from fsql.compile.pit import PitItem, point_in_time_query
 from fsql.compile.relations import Relations
 from fsql.compile.selection import FeatureSelection, resolve_features
-from fsql.compile.views import create_table, latest_per_key, merge_into
+from fsql.compile.statements import row_count
+from fsql.compile.views import (
+    create_table,
+    key_estimate,
+    latest_per_key,
+    merge_into,
+    view_rows_as,
+)
 from fsql.compile.window_rows import PUSHED_KEYS, window_rows
 from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.dialects.base import EngineDialect
@@ -64,6 +71,28 @@ class ViewPlan:
             else:
                 tree = getattr(self, part)
             statement = self._statements[key] = self.dialect.statement(tree, pretty=True)
+        return statement
+
+    def key_estimate_statement(self, with_start: bool, push_log: bool) -> Statement:
+        """About how many keys a latest-per-key read yields (`key_estimate`)."""
+        key = "key_estimate" + ("+start" if with_start else "") + ("+push_log" if push_log else "")
+        statement = self._statements.get(key)
+        if statement is None:
+            assert self.relations is not None
+            tree = key_estimate(self.view, self.relations, with_start, push_log)
+            statement = self._statements[key] = self.dialect.statement(tree)
+        return statement
+
+    def row_count_statement(self, push_log: bool) -> Statement:
+        """The rows of the view's table, and of its push log with `push_log`: a cheap
+        upper bound on its keys, asked before the estimate (metadata on most engines)."""
+        key = "row_count+push_log" if push_log else "row_count"
+        statement = self._statements.get(key)
+        if statement is None:
+            assert self.relations is not None
+            tree = row_count(view_rows_as(self.view, self.relations, push_log, "__fsql_rows"))
+            self.dialect.finish(tree)
+            statement = self._statements[key] = self.dialect.statement(tree)
         return statement
 
     def window_rows_statement(self, push_log: bool) -> Statement:

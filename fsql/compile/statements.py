@@ -47,6 +47,22 @@ def setting_sql(name: str, dialect: str, param: str = "value") -> Statement:
 
 
 @cache
+def reset_setting_sql(name: str, dialect: str) -> Statement:
+    """`RESET name`: a session setting back to the engine's default (sqlglot keeps the
+    statement as a command; `name` is one of fsql's own constants)."""
+    return prepare(exp.Command(this="RESET", expression=exp.Literal.string(name)), dialect)
+
+
+@cache
+def current_setting_sql(name: str, dialect: str) -> Statement:
+    """`SELECT current_setting('name')`: a session setting's value, as the engine shows it."""
+    query = exp.select(
+        exp.Anonymous(this="current_setting", expressions=[exp.Literal.string(name)])
+    )
+    return prepare(query, dialect)
+
+
+@cache
 def table_exists_sql(dialect: str, param: str = "name") -> Statement:
     """The number of tables (or views) named by parameter `param`, from the standard
     `information_schema.tables`: 0 when there is none."""
@@ -58,7 +74,7 @@ def table_exists_sql(dialect: str, param: str = "name") -> Statement:
     return prepare(query, dialect)
 
 
-def row_count(table: exp.Table) -> exp.Select:
+def row_count(table: exp.Expr) -> exp.Select:
     """`SELECT COUNT(*) FROM table`."""
     return exp.select(exp.Count(this=exp.Star())).from_(table)
 

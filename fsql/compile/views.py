@@ -383,6 +383,31 @@ def latest_per_key(
     return query
 
 
+def key_estimate(
+    view: FeatureView, relations: Relations, with_start: bool, push_log: bool = False
+) -> exp.Select:
+    """About how many keys a latest-per-key read of the view yields: the engine's
+    approximate distinct count of the key hash over the rows at or before `$end` (from
+    `$start` on when `with_start`), reading the key and time columns only. Materialization
+    sizes its key-hash partitions by it."""
+    dialect = relations.dialect
+    ts = _col(view.timestamp)
+    keys = [_col(k) for k in view.join_keys]
+    conditions: list[exp.Expr] = [
+        exp.LTE(this=ts.copy(), expression=exp.Placeholder(this="end")),
+    ]
+    if with_start:
+        conditions.append(exp.GTE(this=ts.copy(), expression=exp.Placeholder(this="start")))
+    count = exp.ApproxDistinct(this=dialect.version(keys))
+    query = (
+        exp.select(count, copy=False)
+        .from_(_from_rows(view, relations, push_log), copy=False)
+        .where(exp.and_(*conditions, copy=False), copy=False)
+    )
+    dialect.finish(query)
+    return query
+
+
 def _latest_by_rank(
     view: FeatureView,
     keys: list[exp.Column],

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,6 +63,12 @@ from fsql.online.times import datetime_to_us, us_to_datetime
 from fsql.online.windowed import store_batches
 
 Progress = Callable[[str], None]
+# The default memory budget of a materialization's reads, in MiB, and what one key of the
+# latest-per-key aggregate is taken to need per column of the view's rows. Measured on
+# DuckDB (bench/materialize.py at XL): 8 columns need about 620 bytes a key, and below
+# that the aggregate spills and takes twice as long; 96 leaves a margin.
+MEMORY_MB = 640
+BYTES_PER_KEY_COLUMN = 96
 RANGE_COVERS_TTL = "range covers the TTL window"
 NEVER = "never materialized"
 # Each key's rows of the longest window are rewritten whole (fsql.online.windowed).
@@ -87,6 +95,10 @@ class Run:
     start: datetime | None = None  # `materialize START END`
     base_version: str | None = None  # the offline table's base version (BuildRecord)
     push_log: bool = False  # the view has an offline push log to read too
+    # The engine memory a materialization's latest-per-key read may use (MiB), and the
+    # keys per key-hash partition (None: as many as the budget holds, see `partitions`).
+    memory_mb: int = MEMORY_MB
+    partition_keys: int | None = None
 
 
 def _micros(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -296,18 +308,55 @@ def _stream(
     view = plan.view
     if view.aggregations:
         return _stream_windows(adapter, plan, run, write, progress)
-    statement = plan.latest_statement(part, run.push_log)
-    params = {"end": as_utc(run.end), **({"start": as_utc(start)} if start is not None else {})}
+    params: dict[str, Any] = {"end": as_utc(run.end)}
+    if start is not None:
+        params["start"] = as_utc(start)
     names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names, VERSION]
     types = {f.name: f.type for f in view.features}
+    parts = partitions(adapter, plan, run, part, params)
+    if parts > 1 and progress:
+        progress(f"  {view.name}: in {parts} key-hash partitions")
 
     def batches() -> Iterator[tuple[pa.RecordBatch, int | None]]:
-        for batch in adapter.fetch_batches(statement, params):
-            if batch.num_rows:
-                batch = _store_batch(conform(conform_names(batch, names), types))
-                yield batch, pc.max(batch.column(EVENT_TS)).as_py()
+        with adapter.memory_budget(run.memory_mb):
+            for index in range(parts):
+                if parts == 1:
+                    statement, bound = plan.latest_statement(part, run.push_log), params
+                else:
+                    statement = plan.latest_statement(part, run.push_log, partitioned=True)
+                    bound = {**params, "parts": parts, "part": index}
+                for batch in adapter.fetch_batches(statement, bound):
+                    if batch.num_rows:
+                        batch = _store_batch(conform(conform_names(batch, names), types))
+                        yield batch, pc.max(batch.column(EVENT_TS)).as_py()
 
     return _write_all(view, batches(), write, progress)
+
+
+def partitions(
+    adapter: OfflineAdapter, plan: ViewPlan, run: Run, part: str, params: dict[str, Any]
+) -> int:
+    """How many key-hash partitions the latest-per-key read runs in: one, unless the
+    view's rows (a cheap count first, then the engine's approximate distinct count of
+    keys) exceed the keys one partition may hold: `run.partition_keys`, or as many as
+    `run.memory_mb` holds at `BYTES_PER_KEY_COLUMN` per column of the view's rows. The
+    engine aggregates and sorts one partition at a time, and each is written before the
+    next is read, so memory stays flat however many keys there are."""
+    view = plan.view
+    columns = len(view.join_keys) + 3 + len(view.row_columns)  # + time, created, version
+    budget = run.partition_keys or max(1, run.memory_mb * 2**20 // (BYTES_PER_KEY_COLUMN * columns))
+    rows = _scalar(adapter, plan.row_count_statement(run.push_log), {})
+    if rows <= budget:
+        return 1
+    with_start = part == "latest_range"
+    estimate = plan.key_estimate_statement(with_start, run.push_log)
+    keys = _scalar(adapter, estimate, params if with_start else {"end": params["end"]})
+    return max(1, math.ceil(keys / budget))
+
+
+def _scalar(adapter: OfflineAdapter, statement: Any, params: dict[str, Any]) -> int:
+    value = adapter.fetch_arrow(statement, params or None).column(0)[0].as_py()
+    return int(value or 0)
 
 
 def _write_all(

@@ -159,7 +159,7 @@ class SQLiteOnlineStore(OnlineStore):
         self._meta = meta_sql()
         self._session = session_sql()
         conn = self._conn
-        for setting in self._session.settings:  # WAL, busy timeout, cache and mmap sizes
+        for setting in self._session.writer_settings:  # WAL, busy timeout, cache size
             conn.execute(setting)
         with self._lock:
             meta = self._meta

@@ -109,3 +109,18 @@ def test_table_schema_is_none_for_a_missing_table(tmp_path: Path) -> None:
     adapter.execute("CREATE TABLE t (a INTEGER, b VARCHAR)")
     schema = adapter.table_schema("t")
     assert schema is not None and schema.names == ["a", "b"]
+
+
+def test_a_memory_budget_lowers_the_limit_for_its_block_only(tmp_path: Path) -> None:
+    adapter = DuckDBAdapter.from_config({"path": "x.duckdb", "memory_limit": "2GB"}, tmp_path)
+    with adapter.memory_budget(300):
+        assert _setting(adapter, "memory_limit") == "300.0 MiB"
+    profile = _setting(adapter, "memory_limit")
+    with pytest.raises(RuntimeError), adapter.memory_budget(300):
+        raise RuntimeError("a failed read")
+    with adapter.memory_budget(300), adapter.memory_budget(400):
+        assert _setting(adapter, "memory_limit") == "300.0 MiB"
+    assert _setting(adapter, "memory_limit") == profile
+    tight = DuckDBAdapter.from_config({"path": "y.duckdb", "memory_limit": "100MB"}, tmp_path)
+    with tight.memory_budget(300):  # never raised above the profile's own limit
+        assert _setting(tight, "memory_limit").replace(" ", "") in {"95.3MiB", "100.0MB"}
