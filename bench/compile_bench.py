@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -975,10 +975,14 @@ def median_of(
     before: list[Path] | None = None,
     env: dict[str, str] | None = None,
     label: str = "",
+    prepare: Callable[[], None] | None = None,
 ) -> Sample:
-    """One unmeasured warm-up (OS file cache, .pyc files), then the median of `runs`."""
+    """One unmeasured warm-up (OS file cache, .pyc files), then the median of `runs`;
+    `prepare` runs before each (not timed)."""
     samples = []
     for n in range(runs + 1):
+        if prepare is not None:
+            prepare()
         for path in before or []:
             if path.is_dir():
                 shutil.rmtree(path)
@@ -1102,6 +1106,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows: list[list[object]] = [
         ["fsql compile (cold process)", fsql.seconds, fsql.cpu_seconds, fsql.peak_rss_mb, 1.0, 1.0]
     ]
+    command = [*fsql_command(), "compile", "--project-dir", str(fsql_dir)]
+    warm = median_of(command, fsql_dir, args.runs, label="fsql compile, nothing changed")
+    rows.append(
+        [
+            "fsql compile, nothing changed",
+            warm.seconds,
+            warm.cpu_seconds,
+            warm.peak_rss_mb,
+            round(warm.seconds / fsql.seconds, 3),
+            "",
+        ]
+    )
+    models = sorted((fsql_dir / "models").rglob("*.sql"))
+    edits = iter(range(10**6))
+
+    def touch_one() -> None:
+        """A different model gains a comment before each run: one view changed."""
+        path = models[next(edits) * 97 % len(models)]
+        path.write_text(path.read_text() + f"-- edited {time.time_ns()}\n")
+
+    one = median_of(
+        command, fsql_dir, args.runs, label="fsql compile, one model changed", prepare=touch_one
+    )
+    rows.append(
+        [
+            "fsql compile, one model changed",
+            one.seconds,
+            one.cpu_seconds,
+            one.peak_rss_mb,
+            round(one.seconds / fsql.seconds, 3),
+            "",
+        ]
+    )
     versions = ""
     dbt = None if args.no_dbt else ensure_dbt(args.dbt_venv)
     if dbt is not None:

@@ -163,6 +163,9 @@ PROJECT = {
     redis:
       offline: {type: duckdb, path: target/fsql.duckdb}
       online: {type: redis, url: "redis://127.0.0.1:6379/15", key_prefix: "fsqlbench:"}
+    bounded:
+      offline: {type: duckdb, path: target/fsql.duckdb, memory_limit: 1GB}
+      online: {type: sqlite, path: target/online.db}
 """,
     "models/bench.yml": """entities:
   - {name: user, join_keys: [user_id]}
@@ -206,13 +209,21 @@ feature_views:
 }
 
 
-def generate(size: str, root: Path | None = None, seed: int = 20261125) -> Path:
-    """Write the project and data for `size`; skips work when it already exists."""
-    n_features, n_entities = SIZES[size]
+def generate(
+    size: str,
+    root: Path | None = None,
+    seed: int = 20261125,
+    counts: tuple[int, int] | None = None,
+) -> Path:
+    """Write the project and data for `size` (or `counts`: feature rows, entity rows);
+    the data are skipped when they already exist, the project files always written."""
+    n_features, n_entities = counts or SIZES[size]
     root = root or DATA / size
     marker = root / "workload.json"
     meta = {"size": size, "seed": seed, "feature_rows": n_features, "entity_rows": n_entities}
     if marker.exists() and json.loads(marker.read_text()) == meta:
+        for rel, text in PROJECT.items():
+            (root / rel).write_text(text)
         return root
     rng = np.random.default_rng(seed)
     (root / "data").mkdir(parents=True, exist_ok=True)

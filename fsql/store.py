@@ -18,47 +18,44 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from fsql.adapters.base import OfflineAdapter, open_offline
-from fsql.compile.feature_log import feature_log_name, log_sample
 from fsql.compile.plan import CompiledProject, compile_project
-from fsql.compile.push_log import log_columns
 from fsql.compile.selection import FeatureSelection
-from fsql.compile.statements import key_sample
-from fsql.compile.views import push_log_name
 from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.definitions.moments import moment
 from fsql.definitions.types import FeatureType
-from fsql.dialects.base import EngineDialect, get_dialect
+from fsql.dialects.targets import location_args, table_location, target_dialect
 from fsql.errors import ProjectError, RunError
-from fsql.execute.build import ViewBuilder
-from fsql.execute.entities import EVENT_TIMESTAMP, entity_query, read_table_file, to_arrow
-from fsql.execute.feature_log import append_feature_log, log_table
-from fsql.execute.feature_logger import FeatureLogger
-from fsql.execute.outputs import output_format, read_training_meta, write_training_set
-from fsql.execute.push import append_push_log, check_push_log, prepare_push, row_view
-from fsql.execute.training import TrainingSet, compile_training_sql, run_training_set
+from fsql.execute.entities import EVENT_TIMESTAMP
 from fsql.graph.selector import select_views
-from fsql.monitor.skew import DEFAULT_THRESHOLD, SkewReport, compare_feature
+from fsql.monitor.skew import DEFAULT_THRESHOLD, SkewReport
 from fsql.online.base import OnlineStore, OnlineTable
-from fsql.online.freshness import FreshnessRow, check_freshness
 from fsql.online.materialize import MEMORY_MB as MATERIALIZE_MEMORY_MB
-from fsql.online.materialize import MaterializeResult, as_utc, materialize_view
-from fsql.online.materialize import Run as MaterializeRun
+from fsql.online.materialize import MaterializeResult
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
-from fsql.online.parity import ParityReport, ViewParity, compare_view
-from fsql.online.push import write_pushed, write_pushed_windows
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.online.times import datetime_to_us
 from fsql.project.load import load_project
+
+# Imported with this module: what building a store and reading online values need, and
+# the modules whose constants are default arguments below. Engine, training-set, push,
+# freshness and parity code is imported by the methods that use it, so that a short-lived
+# process (`fsql get-online`) does not load it.
+if TYPE_CHECKING:
+    from fsql.adapters.base import OfflineAdapter
+    from fsql.execute.build import ViewBuilder
+    from fsql.execute.feature_logger import FeatureLogger
+    from fsql.execute.training import TrainingSet
+    from fsql.online.freshness import FreshnessRow
+    from fsql.online.parity import ParityReport
 
 Progress = Callable[[str], None]
 _LOG = logging.getLogger("fsql")
@@ -77,6 +74,8 @@ class RetrievalJob:
         feature_service: str | None = None,
         full_feature_names: bool = False,
     ) -> None:
+        from fsql.execute.training import compile_training_sql
+
         self._store = store
         self._entities = entities
         self.selection = selection
@@ -118,6 +117,8 @@ class RetrievalJob:
         produced it (target, feature refs, each view's content hash, the SQL that ran)
         plus the data file's size and sha256, so the pair can be checked when read
         (`fsql.execute.outputs.read_training_meta`). Returns the data file's path."""
+        from fsql.execute.outputs import output_format, write_training_set
+
         out = Path(path)
         output_format(out)  # a wrong suffix fails before the join runs
         table = self.to_arrow()
@@ -159,32 +160,6 @@ class DryRun:
     bytes_processed: int
 
 
-def _table_location(target: Target, dialect: EngineDialect) -> dict[str, str]:
-    """Where view tables live, for engines that need them qualified (BigQuery:
-    `project.dataset`); others resolve unqualified names in the session's schema."""
-    try:
-        return dialect.table_location(target.offline)
-    except KeyError as err:
-        raise ProjectError(
-            f"target '{target.name}': a {target.offline_type} offline engine needs {err.args[0]}",
-            file=target.file,
-            hint="set it under offline: (where fsql builds its tables)",
-        ) from None
-
-
-def _target_dialect(target: Target) -> EngineDialect:
-    """The target's SQL dialect, with the point-in-time strategy its profile asks for."""
-    strategy = target.offline.get("pit_strategy")
-    try:
-        return get_dialect(target.offline_type, None if strategy is None else str(strategy))
-    except ValueError as err:  # an engine this build lacks, or a strategy it cannot run
-        raise ProjectError(
-            str(err),
-            file=target.file,
-            hint="offline engines: duckdb, snowflake, bigquery; pit_strategy: asof or window",
-        ) from None
-
-
 class FeatureStore:
     """One project on one target: training sets, materialization and online reads."""
 
@@ -207,11 +182,11 @@ class FeatureStore:
         config = load_project_config(Path(project_dir), dict(vars or {}))
         self.target: Target = load_target(config.root, config.profile, target, profiles_dir)
         self.project: Project = load_project(project_dir, dict(vars or {}))
-        self.dialect = _target_dialect(self.target)
+        self.dialect = target_dialect(self.target)
         self.compiled: CompiledProject = compile_project(
             self.project,
             self.dialect,
-            **_table_location(self.target, self.dialect),
+            *location_args(table_location(self.target, self.dialect)),
             file_root=self.project.root,  # file sources are the project's, wherever we run
         )
         self.dag = self.project.dag
@@ -244,6 +219,8 @@ class FeatureStore:
     def offline(self) -> OfflineAdapter:
         with self._lock:
             if self._offline is None:
+                from fsql.adapters.base import open_offline
+
                 try:
                     self._offline = open_offline(
                         self.target.offline, self.project.root, self.target.file, self.progress
@@ -355,6 +332,8 @@ class FeatureStore:
         `incremental` views whose tables are current are merged into; `full_refresh`
         rebuilds them in full instead, as dbt's `--full-refresh` does.
         """
+        from fsql.execute.build import ViewBuilder
+
         with self._lock:
             return ViewBuilder(self.offline, self.compiled).build(views, progress, full_refresh)
 
@@ -363,6 +342,8 @@ class FeatureStore:
         built, of another definition, or built from inputs that changed since. Each is
         announced with its reason (`progress`, else the store's), so no command reads a
         stale table silently."""
+        from fsql.execute.build import ViewBuilder
+
         with self._lock:
             builder = ViewBuilder(self.offline, self.compiled)
             stale = builder.stale(views)
@@ -373,6 +354,8 @@ class FeatureStore:
     def entities_from_sql(self, query: str) -> pa.Table:
         """Run a user query (project dialect) on the offline engine as the entity table:
         one SELECT that writes nothing, checked before it runs (`entity_query`)."""
+        from fsql.execute.entities import entity_query
+
         sql = entity_query(query, self.project.dialect, self.dialect.sqlglot_dialect)
         try:
             with self._lock:
@@ -393,6 +376,8 @@ class FeatureStore:
         table's time column is `event_timestamp` unless `timestamp_column` names another.
         `features` are `view:feature` or `view` texts, or `FeatureRef`s (one with an
         alias and a key map joins a view through other entity columns)."""
+        from fsql.execute.entities import read_table_file, to_arrow
+
         where = "entity table"
         if isinstance(entity_df, (str, Path)):
             where = str(entity_df)
@@ -413,6 +398,8 @@ class FeatureStore:
     def _training_set(
         self, entities: pa.Table, selection: FeatureSelection, where: str, timestamp_column: str
     ) -> TrainingSet:
+        from fsql.execute.training import run_training_set
+
         with self._lock:
             self.ensure_built([item.view.name for item in selection.items])
             return run_training_set(
@@ -434,6 +421,8 @@ class FeatureStore:
         `data` is a pandas DataFrame, an Arrow table, or a parquet/csv path. Its columns
         are checked against the view before anything is written. Returns rows pushed.
         """
+        from fsql.execute.entities import read_table_file, to_arrow
+
         if to != "online_and_offline":
             raise ProjectError(f"push: to={to!r} is not supported", hint="use 'online_and_offline'")
         definition = self.project.views.get(view)
@@ -466,6 +455,10 @@ class FeatureStore:
     def _push(self, view: FeatureView, data: pa.Table, where: str) -> int:
         """Check, then the offline log, then the online store: a row served online is
         always in the log that training sets read (fsql.execute.push)."""
+        from fsql.compile.push_log import log_columns
+        from fsql.execute.push import append_push_log, check_push_log, prepare_push, row_view
+        from fsql.online.push import write_pushed, write_pushed_windows
+
         adapter, store = self.offline, self.online
         schema = adapter.table_schema(view.name)
         logged_as = row_view(view, schema, where)  # a windowed view logs its rows
@@ -518,6 +511,9 @@ class FeatureStore:
         incremental: bool,
         progress: Progress | None,
     ) -> list[MaterializeResult]:
+        from fsql.execute.build import ViewBuilder
+        from fsql.online.materialize import as_utc
+
         started = datetime.now(UTC)
         names = self._online_views(views)
         if start is not None:
@@ -545,6 +541,10 @@ class FeatureStore:
         started: datetime,
         progress: Progress | None,
     ) -> MaterializeResult:
+        from fsql.compile.views import push_log_name
+        from fsql.online.materialize import Run as MaterializeRun
+        from fsql.online.materialize import materialize_view
+
         if progress:
             progress(f"materializing {name}")
         run = MaterializeRun(
@@ -573,6 +573,8 @@ class FeatureStore:
 
         `full_refresh` rebuilds `incremental` views in full rather than merging new rows.
         """
+        from fsql.execute.build import ViewBuilder
+
         started = datetime.now(UTC)
         names = self.select(select, exclude)
         end = moment(end, "END", now=started) if end is not None else started
@@ -632,6 +634,8 @@ class FeatureStore:
         written, and status against its `schedule` at `now` (default: the current time);
         see fsql.online.freshness for the rules. `check_inputs=False` reads the online
         store only (no note on incremental views' inputs): the feature server's metrics."""
+        from fsql.online.freshness import check_freshness
+
         names = self._online_views(self.select(select, exclude))
         views = [
             (n, self.project.views[n].schedule, self.project.views[n].content_hash) for n in names
@@ -653,6 +657,8 @@ class FeatureStore:
         new rows, so rows rewritten or deleted in those inputs need a full refresh. Asks
         the offline engine; when it cannot be opened (say, another process holds a DuckDB
         file), the note says so instead."""
+        from fsql.execute.build import ViewBuilder
+
         if not views:
             return {}
         try:
@@ -677,6 +683,8 @@ class FeatureStore:
         "Monitoring"): for up to `sample` keys of each selected online view, drawn at
         random from its table, the online read at `now` (default: the current time)
         against the training set for the same keys at the same time."""
+        from fsql.online.parity import ParityReport, ViewParity, compare_view
+
         if sample < 1:
             raise ProjectError(f"parity: sample must be at least 1, not {sample}")
         at = moment("now" if now is None else now, "now")
@@ -714,6 +722,11 @@ class FeatureStore:
         """Compare each feature of a training set (a file with its `.meta.json`) with the
         values its service served in [start, end) (its feature log): fsql.monitor.skew.
         Both sides are random samples of at most `sample` rows."""
+        from fsql.compile.feature_log import feature_log_name, log_sample
+        from fsql.execute.entities import read_table_file
+        from fsql.execute.outputs import read_training_meta
+        from fsql.monitor.skew import compare_feature
+
         meta = read_training_meta(training)
         name = service or meta.get("feature_service")
         if not name:
@@ -789,6 +802,8 @@ class FeatureStore:
         )
 
     def _sample_keys(self, view: FeatureView, sample: int) -> pa.Table:
+        from fsql.compile.statements import key_sample
+
         with self._lock:
             self.ensure_built([view.name])
             table = self.compiled.relations.view_table(view.name)
@@ -848,6 +863,8 @@ class FeatureStore:
         if logger is None:
             with self._lock:
                 if self._logger is None:
+                    from fsql.execute.feature_logger import FeatureLogger
+
                     self._logger = FeatureLogger(self._write_feature_log)
                 logger = self._logger
         return logger
@@ -869,6 +886,8 @@ class FeatureStore:
         self, service: str, request_us: list[int], columns: dict[str, list[Any]]
     ) -> None:
         """The feature logger's writer: one batch of one service appended to its log."""
+        from fsql.execute.feature_log import append_feature_log, log_table
+
         rows, types = log_table(service, request_us, columns, self._declared_types(service))
         with self._lock:
             try:

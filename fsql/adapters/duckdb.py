@@ -96,6 +96,10 @@ class DuckDBAdapter(OfflineAdapter):
             # fsql reports progress itself; DuckDB's bar would interleave with it on stderr.
             "enable_progress_bar": False,
         }
+        if database == ":memory:":
+            # What does not fit in `memory_limit` spills here (a file database spills
+            # beside itself, `<path>.tmp`); DuckDB creates it only when it spills.
+            settings["temp_directory"] = str(search_path / "target" / ".duckdb.tmp")
         if threads:
             settings["threads"] = int(threads)
         # The profile's limit, restored exactly after a lower budget (`memory_budget`).

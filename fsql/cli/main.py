@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from fsql.cli.options import StoreOptions, common, parse_vars, selection, split_list
-from fsql.definitions.moments import moment
 from fsql.errors import ProjectError
 from fsql.version import __version__
 
 
 def _time(text: str, what: str) -> datetime:
+    from fsql.definitions.moments import moment
+
     return moment(text, what)
 
 
@@ -48,15 +48,27 @@ def cli() -> None:
 def compile_cmd(options: StoreOptions, dry_run: bool) -> None:
     """Parse, validate and compile everything into target/. Touches no database
     (except with --dry-run, which asks the engine for estimates and runs nothing)."""
-    from fsql.compile.writer import write_target
+    from fsql.project.unchanged import unchanged
 
-    with options.open() as store:
-        out = write_target(store.compiled, store.target.name)
-        click.echo(
-            f"compiled {len(store.project.views)} views for {store.dialect.name} into "
-            f"{out / 'compiled'} and {out / 'manifest.json'}"
-        )
-        if dry_run:
+    given = parse_vars(options.vars)
+    current, inputs = unchanged(options.project_dir, options.target, options.profiles_dir, given)
+    if current is not None and not dry_run:
+        click.echo(f"nothing changed since the last compile: target/ holds {current} views")
+        return
+    from fsql.compile.target import compile_to_target
+
+    done = compile_to_target(
+        options.project_dir, options.target, options.profiles_dir, given, inputs
+    )
+    out = done.target
+    cached = done.views - len(done.compiled)
+    click.echo(
+        f"compiled {done.views} views for {done.dialect} into {out / 'compiled'} and "
+        f"{out / 'manifest.json'}"
+        + (f" ({cached} unchanged, from target/partial_parse.json)" if cached else "")
+    )
+    if dry_run:
+        with options.open() as store:
             estimates = store.dry_run()
             for estimate in estimates:
                 click.echo(f"{estimate.view}: {_size(estimate.bytes_processed)} would be processed")
@@ -212,6 +224,8 @@ def push_cmd(options: StoreOptions, view: str, file: str) -> None:
 def _entity_value(text: str) -> Any:
     """A YAML scalar (`7` is the integer 7, `'7'` the string), but text with spaces at
     either end is kept as it is: those spaces belong to a string key."""
+    import yaml
+
     if text != text.strip() or not text:
         return text
     try:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 
 from fsql.cli.errors import run_guarded
 from fsql.errors import ProjectError
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
 def parse_vars(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
+    import yaml  # here: `fsql --help` and `fsql init` parse no YAML
+
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as err:

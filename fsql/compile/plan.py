@@ -207,12 +207,22 @@ def compile_project(
     schema: str | None = None,
     catalog: str | None = None,
     file_root: Path | None = None,
+    *,
+    consume_models: bool = False,
 ) -> CompiledProject:
     """A compiled project whose view plans are built on first use.
 
     `schema` (and `catalog`) qualify the view tables: BigQuery's `project.dataset`;
-    engines whose connection sets a default schema leave them unqualified."""
+    engines whose connection sets a default schema leave them unqualified.
+    `consume_models`: the project is compiled once and dropped (`fsql compile`), so its
+    model trees are resolved in place (see Relations)."""
     relations = Relations(
-        dialect, project.sources, schema, project.dialect, catalog=catalog, file_root=file_root
+        dialect,
+        project.sources,
+        schema,
+        project.dialect,
+        catalog=catalog,
+        file_root=file_root,
+        consume_models=consume_models,
     )
     return CompiledProject(project, dialect, relations, _LazyPlans(project, dialect, relations))

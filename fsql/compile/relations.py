@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlglot import exp
@@ -61,6 +61,12 @@ class Relations:
     # the working directory before its `file_search_path`, so SQL that runs must name
     # the project's files absolutely; compiled SQL made for reading leaves it None.
     file_root: Path | None = None
+    # `fsql compile` builds each view's statements once from a project it then drops:
+    # models are resolved in place rather than copied (copying a large tree costs more
+    # than parsing it), except a tree resolved before (a model that is also its own
+    # incremental rendering), which is copied.
+    consume_models: bool = False
+    _resolved: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def view_table(self, view: str) -> exp.Table:
         table = exp.Table(this=exp.to_identifier(view))
@@ -121,7 +127,11 @@ class Relations:
         from plain names first, so the model names the same objects as fsql's own
         unquoted SQL. Source relations are swapped in afterwards and keep theirs.
         """
-        resolved = query.copy()
+        if self.consume_models and id(query) not in self._resolved:
+            self._resolved.add(id(query))
+            resolved = query
+        else:
+            resolved = query.copy()
         if _case_insensitive(self.model_dialect) and not _case_insensitive(
             self.dialect.sqlglot_dialect
         ):

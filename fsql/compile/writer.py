@@ -11,41 +11,52 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from fsql.compile.manifest import build_manifest
-from fsql.compile.plan import CompiledProject
+from fsql.compile.plan import CompiledProject, ViewPlan
 from fsql.config.secrets import scrub
+
+
+def view_files(plan: ViewPlan) -> dict[str, str]:
+    """Relative path -> SQL text of one view's compiled statements."""
+    base = f"{plan.dialect.name}/{plan.view.name}"
+    files = {f"{base}/model.sql": plan.view.rendered_sql}
+    files[f"{base}/table.sql"] = plan.sql("create") + ";\n"
+    if plan.merge is not None:  # what an incremental build runs instead of table.sql
+        files[f"{base}/table_incremental.sql"] = plan.sql("merge") + ";\n"
+    files[f"{base}/materialize_full.sql"] = plan.sql("latest_full") + ";\n"
+    incremental = "latest_since" if plan.latest_since is not None else "latest_range"
+    files[f"{base}/materialize_incremental.sql"] = plan.sql(incremental) + ";\n"
+    return {rel: scrub(text) for rel, text in files.items()}
 
 
 def compiled_files(compiled: CompiledProject) -> dict[str, str]:
     """Relative path -> SQL text for every view of the project."""
-    dialect = compiled.dialect.name
     files: dict[str, str] = {}
-    for name, plan in compiled.plans.items():
-        base = f"{dialect}/{name}"
-        files[f"{base}/model.sql"] = plan.view.rendered_sql
-        files[f"{base}/table.sql"] = plan.sql("create") + ";\n"
-        if plan.merge is not None:  # what an incremental build runs instead of table.sql
-            files[f"{base}/table_incremental.sql"] = plan.sql("merge") + ";\n"
-        files[f"{base}/materialize_full.sql"] = plan.sql("latest_full") + ";\n"
-        incremental = "latest_since" if plan.latest_since is not None else "latest_range"
-        files[f"{base}/materialize_incremental.sql"] = plan.sql(incremental) + ";\n"
+    for plan in compiled.plans.values():
+        files.update(view_files(plan))
     return files
 
 
-def write_target(compiled: CompiledProject, target_name: str) -> Path:
-    """Write target/compiled and target/manifest.json; returns the target folder."""
+def write_target(
+    compiled: CompiledProject, target_name: str, files: Mapping[str, str] | None = None
+) -> Path:
+    """Write target/compiled (`files`, by default every view's) and target/manifest.json;
+    returns the target folder."""
     target = compiled.project.target_path
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fsql-compile-", dir=target))
     try:
         (staging / "compiled").mkdir()  # a project without views compiles to nothing
-        for rel, text in compiled_files(compiled).items():
+        made: set[Path] = set()
+        for rel, text in (compiled_files(compiled) if files is None else files).items():
             path = staging / "compiled" / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
             path.write_text(scrub(text), encoding="utf-8")
         manifest = build_manifest(compiled.project, target_name, compiled.dialect.name)
         (staging / "manifest.json").write_text(
@@ -63,6 +74,45 @@ def write_target(compiled: CompiledProject, target_name: str) -> Path:
         shutil.rmtree(trash, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def update_target(
+    compiled: CompiledProject,
+    target_name: str,
+    changed: Mapping[str, Mapping[str, str]],
+) -> Path:
+    """Write the compiled files of the `changed` views (view -> relative path -> text) and
+    manifest.json into a target/compiled whose other views are current (the partial-parse
+    cache says so). Each view's folder is swapped in whole, under the same lock as
+    `write_target`; folders of views the project no longer has are removed."""
+    target = compiled.project.target_path
+    dialect_dir = target / "compiled" / compiled.dialect.name
+    staging = Path(tempfile.mkdtemp(prefix=".fsql-compile-", dir=target))
+    trash = Path(tempfile.mkdtemp(prefix=".fsql-old-", dir=target))
+    try:
+        for files in changed.values():
+            for rel, text in files.items():
+                path = staging / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(scrub(text), encoding="utf-8")
+        manifest = build_manifest(compiled.project, target_name, compiled.dialect.name)
+        (staging / "manifest.json").write_text(
+            scrub(json.dumps(manifest, indent=2, sort_keys=False)) + "\n", encoding="utf-8"
+        )
+        with _swap_lock(target):
+            gone = [p for p in dialect_dir.iterdir() if p.name not in compiled.project.views]
+            for n, old in enumerate(gone):
+                old.rename(trash / f"gone{n}")
+            for n, view in enumerate(changed):
+                old = dialect_dir / view
+                if old.exists():
+                    old.rename(trash / f"old{n}")
+                (staging / compiled.dialect.name / view).rename(old)
+            os.replace(staging / "manifest.json", target / "manifest.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(trash, ignore_errors=True)
     return target
 
 

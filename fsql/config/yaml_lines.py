@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,45 @@ def load_yaml_file(path: Path, display: str | None = None) -> Any:
 
 def line_of(value: Any) -> int | None:
     return getattr(value, "line", None)
+
+
+_LINE = "\0line"
+_ITEMS = "\0items"
+
+
+def encode_lines(value: Any) -> Any:
+    """A parsed document as JSON values that keep each mapping's line (a mapping becomes
+    `{"\\0line": n, "\\0items": [[key, value], ...]}`), or None when it holds a value
+    JSON cannot (a date: such a file is parsed again next time)."""
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            encoded = encode_lines(item)
+            if encoded is None and item is not None:
+                return None
+            items.append([key, encoded])
+        return {_LINE: getattr(value, "line", None), _ITEMS: items}
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            encoded = encode_lines(item)
+            if encoded is None and item is not None:
+                return None
+            out.append(encoded)
+        return out
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return None
+
+
+def decode_lines(value: Any) -> Any:
+    """The document `encode_lines` made, with LineDicts again."""
+    if isinstance(value, dict):
+        out = LineDict((key, decode_lines(item)) for key, item in value[_ITEMS])
+        out.line = value[_LINE]
+        return out
+    if isinstance(value, list):
+        return [decode_lines(item) for item in value]
+    return value

@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
@@ -36,6 +34,10 @@ UTC_US = pa.timestamp("us", tz="UTC")
 
 def read_table_file(path: str | Path, what: str = "entity file") -> pa.Table:
     """Read a parquet or csv file into Arrow; a missing or unreadable file is exit 2."""
+    # Imported here: a process that only reads online values needs neither reader.
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     p = Path(path)
     if not p.is_file():
         raise ProjectError(f"{what} not found", file=str(path), hint="check the path")

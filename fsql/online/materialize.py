@@ -36,12 +36,11 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fsql.adapters.base import OfflineAdapter, conform_names
 from fsql.compile.plan import CompiledProject, ViewPlan
 from fsql.config.secrets import scrub
 from fsql.definitions.models import FeatureView
@@ -61,6 +60,9 @@ from fsql.online.base import (
 from fsql.online.open import online_table
 from fsql.online.times import datetime_to_us, us_to_datetime
 from fsql.online.windowed import store_batches
+
+if TYPE_CHECKING:
+    from fsql.adapters.base import OfflineAdapter
 
 Progress = Callable[[str], None]
 # The default memory budget of a materialization's reads, in MiB, and what one key of the
@@ -305,6 +307,8 @@ def _stream(
     """Run the view's latest-per-key query `part` (from `start` to the run's END) and
     write every batch; returns the rows written and the newest event time among them
     (microseconds)."""
+    from fsql.adapters.base import conform_names
+
     view = plan.view
     if view.aggregations:
         return _stream_windows(adapter, plan, run, write, progress)

@@ -68,6 +68,7 @@ class Declarations:
     # reported again as unknown.
     bad_sources: set[tuple[str, str]] = field(default_factory=set)
     view_docs: dict[str, tuple[LineDict, str]] = field(default_factory=dict)
+    view_names: dict[str, str] = field(default_factory=dict)  # casefolded -> as declared
     # View names declared twice or reserved: reported once, never parsed.
     duplicates: set[str] = field(default_factory=set)
     service_docs: list[tuple[LineDict, str]] = field(default_factory=list)
@@ -87,3 +88,9 @@ class ParseContext:
     renderer: ModelRenderer | None = None
     # Rendered SQL -> its tokens, kept from parsing for the content hash.
     tokens: dict[str, list] = field(default_factory=dict)
+    # Per view, the vars and environment variables its rendering read (parse_cache).
+    reads: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Metadata files parsed by an earlier compile (file -> [sha256, document as JSON],
+    # fsql.project.parse_cache), and those of this parse, for the next.
+    yaml_cache: dict[str, list[Any]] | None = None
+    yaml_seen: dict[str, list[Any]] = field(default_factory=dict)

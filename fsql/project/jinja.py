@@ -44,6 +44,9 @@ class RenderRecord:
     sources: list[tuple[str, str]] = field(default_factory=list)
     incremental: bool = False
     this: str = ""
+    # The vars and environment variables it read (the partial-parse cache's inputs).
+    vars: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
 
 
 class _Undefined(jinja2.StrictUndefined):
@@ -127,6 +130,8 @@ class ModelRenderer:
         return source_placeholder(source, table)
 
     def _var(self, name: str, default: Any = jinja2.Undefined) -> Any:
+        if isinstance(name, str) and name not in self._current.vars:
+            self._current.vars.append(name)
         if name in self._vars:
             return self._vars[name]
         if default is not jinja2.Undefined and not isinstance(default, jinja2.Undefined):
@@ -143,6 +148,8 @@ class ModelRenderer:
                 f"env_var('{name}') is a secret and cannot be used in model SQL",
                 hint="secrets belong in profiles.yml only",
             )
+        if isinstance(name, str) and name not in self._current.env:
+            self._current.env.append(name)
         if name in os.environ:
             value = os.environ[name]
         elif default is not None:

@@ -17,10 +17,12 @@ from fsql.config.yaml_lines import line_of
 from fsql.definitions.models import FeatureView, Project
 from fsql.errors import ProjectError, raise_collected
 from fsql.graph.dag import Dag
+from fsql.project.cached_views import CachedViews
 from fsql.project.context import ParseContext
-from fsql.project.files import discover
+from fsql.project.files import ProjectFiles, discover
 from fsql.project.metadata import read_metadata
 from fsql.project.outputs import check_star_outputs, output_columns
+from fsql.project.parse_cache import ParseCache
 from fsql.project.refs import check_model_refs, check_ref
 from fsql.project.services import parse_on_demand, parse_services
 from fsql.project.views import open_renderer, parse_view
@@ -28,17 +30,31 @@ from fsql.project.views import open_renderer, parse_view
 __all__ = ["check_ref", "load_project", "output_columns"]
 
 
-def load_project(project_dir: str | Path = ".", cli_vars: dict[str, Any] | None = None) -> Project:
-    """Read, render, parse and validate a project; raise every problem at once."""
+def load_project(
+    project_dir: str | Path = ".",
+    cli_vars: dict[str, Any] | None = None,
+    cache: ParseCache | None = None,
+    files: ProjectFiles | None = None,
+) -> Project:
+    """Read, render, parse and validate a project; raise every problem at once.
+
+    With `cache` (`fsql compile` only), views whose inputs are unchanged since the cache
+    was written come from it, with placeholder trees (fsql.project.parse_cache).
+    `files`: the project's files when the caller has just found them."""
     config = load_project_config(Path(project_dir), cli_vars)
-    ctx = ParseContext(config, discover(config))
-    if not read_metadata(ctx):
+    ctx = ParseContext(config, files or discover(config))
+    if cache is not None:
+        ctx.yaml_cache = cache.yaml
+    metadata_read = read_metadata(ctx)
+    if cache is not None:
+        cache.fresh_yaml = ctx.yaml_seen
+    if not metadata_read:
         # A file that cannot be read or parsed hides what it declares: checking the
         # rest now would only report consequences. Fix the YAML first.
         raise_collected(ctx.errs.errors)
     sql_files = _model_files(ctx)
     ctx.renderer = open_renderer(ctx)
-    views = _parse_views(ctx, sql_files)
+    views = _parse_views(ctx, sql_files, cache)
     check_model_refs(ctx, views)
     order: tuple[str, ...] = tuple(sorted(views))
     dag = Dag({})
@@ -86,11 +102,14 @@ def _model_files(ctx: ParseContext) -> dict[str, Path]:
     return sql_files
 
 
-def _parse_views(ctx: ParseContext, sql_files: dict[str, Path]) -> dict[str, FeatureView]:
+def _parse_views(
+    ctx: ParseContext, sql_files: dict[str, Path], cache: ParseCache | None = None
+) -> dict[str, FeatureView]:
     """Every declared view that parses; a view without a model, or a model without a
     view, is reported."""
     declared = ctx.declared
     views: dict[str, FeatureView] = {}
+    cached = CachedViews(ctx, sql_files, cache) if cache is not None else None
     for name, (doc, display) in declared.view_docs.items():
         if name in declared.duplicates:
             continue  # reported once; checking either copy would only add noise
@@ -104,9 +123,13 @@ def _parse_views(ctx: ParseContext, sql_files: dict[str, Path]) -> dict[str, Fea
             continue
         if ctx.renderer is None:
             continue  # the macros could not be read: reported
-        view = parse_view(ctx, doc, display, sql_files[name])
+        view = cached.view(name) if cached is not None else None
+        if view is None:
+            view = parse_view(ctx, doc, display, sql_files[name])
         if view is not None:
             views[name] = view
+    if cached is not None:
+        cached.record(views)
     for stem, path in sql_files.items():
         if stem not in declared.view_docs:
             ctx.errs.add(

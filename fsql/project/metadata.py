@@ -3,10 +3,11 @@ views, services and on-demand features, kept for parsing once every file is read
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from fsql.config.yaml_lines import LineDict, line_of, load_yaml_file
+from fsql.config.yaml_lines import LineDict, decode_lines, encode_lines, line_of, load_yaml_file
 from fsql.definitions.models import Entity, Source
 from fsql.errors import ProjectError
 from fsql.project.context import ErrorCollector, ParseContext
@@ -38,12 +39,33 @@ def read_metadata(ctx: ParseContext) -> bool:
     return read_all
 
 
+def _cached_yaml(ctx: ParseContext, path: Path, display: str) -> Any:
+    """The file's document: from the partial-parse cache when its bytes are those it was
+    parsed from, else parsed (and remembered for the next compile when the cache is on)."""
+    if ctx.yaml_cache is None:
+        return load_yaml_file(path, display)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return load_yaml_file(path, display)  # reports the error as it always does
+    digest = hashlib.sha256(data).hexdigest()
+    cached = ctx.yaml_cache.get(display)
+    if cached is not None and cached[0] == digest:
+        doc, encoded = decode_lines(cached[1]), cached[1]
+    else:
+        doc = load_yaml_file(path, display)
+        encoded = encode_lines(doc)
+    if encoded is not None:
+        ctx.yaml_seen[display] = [digest, encoded]
+    return doc
+
+
 def read_yml(ctx: ParseContext, path: Path) -> bool:
     """Read one metadata file; False when it could not be read or parsed as YAML."""
     errs, declared = ctx.errs, ctx.declared
     display = ctx.files.rel(path)
     try:
-        doc = load_yaml_file(path, display)
+        doc = _cached_yaml(ctx, path, display)
     except ProjectError as err:
         errs.errors.append(err)
         return False
@@ -99,7 +121,7 @@ def list_items(doc: dict, key: str, display: str, errs: ErrorCollector) -> list[
 def _view_entry(ctx: ParseContext, item: LineDict, display: str) -> None:
     declared = ctx.declared
     name = item["name"]
-    same = next((v for v in declared.view_docs if v.casefold() == str(name).casefold()), None)
+    same = declared.view_names.get(str(name).casefold())
     if str(name).casefold().startswith(RESERVED_PREFIX):
         ctx.errs.add(
             f"feature view '{name}': names beginning with {RESERVED_PREFIX} are reserved for fsql",
@@ -119,6 +141,7 @@ def _view_entry(ctx: ParseContext, item: LineDict, display: str) -> None:
         declared.duplicates.add(name)
     else:
         declared.view_docs[name] = (item, display)
+        declared.view_names[str(name).casefold()] = name
 
 
 def _entity(ctx: ParseContext, item: LineDict, display: str) -> None:

@@ -106,6 +106,10 @@ def parse_view(
     except ProjectError as err:
         errs.errors.append(err)
         return None
+    ctx.reads[name] = {
+        "vars": sorted({*record.vars, *record_inc.vars}),
+        "env": sorted({*record.env, *record_inc.env}),
+    }
     query = parse_model(ctx, rendered, rel, text)
     inc_query = parse_model(ctx, rendered_inc, rel, text) if rendered_inc != rendered else query
     if query is None or inc_query is None or len(errs.errors) > before:

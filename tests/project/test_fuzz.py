@@ -516,7 +516,7 @@ def test_the_checks_notice_an_unexpected_exception(
     def crash(*_: object, **__: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr("fsql.store.load_project", crash)
+    monkeypatch.setattr("fsql.compile.target.load_project", crash)
     _write(tmp_path, template())
     assert problem(_compile(tmp_path), tmp_path) == "exit code 1"
 

@@ -156,5 +156,5 @@ def test_a_mapped_column_of_another_type_is_named(engine: Engine, tmp_path: Path
     root = engine.make_project(tmp_path, _specs()[:1], ENTITIES)
     frame = _entities()
     frame["origin_id"] = frame["origin_id"].astype(str)
-    with pytest.raises(ProjectError, match="'origin_id'.*location_stats"):
+    with pytest.raises(ProjectError, match=r"'origin_id'.*location_stats"):
         engine.historical(root, frame, [_as("location_stats", "origin", "origin_id")])
