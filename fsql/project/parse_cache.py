@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,12 @@ from fsql.definitions.types import FeatureType
 from fsql.version import __version__
 
 CACHE_FILE = "partial_parse.json"
-# What a cached view's trees are: never compiled (its SQL comes from the cache), and a
-# `fsql compile` is the only command that reads the cache.
-PLACEHOLDER = exp.select(exp.Star())
+# What a cached view's trees are (one per view: nothing shares a tree): never compiled,
+# its SQL comes from the cache, and `fsql compile` is the only command that reads it.
+def _placeholder() -> exp.Query:
+    return exp.select(exp.Star())
+
+
 _TREES = ("query", "incremental_query")
 
 
@@ -166,8 +169,8 @@ def _encode(value: Any) -> Any:
 def view_from_json(data: Mapping[str, Any]) -> FeatureView:
     """A cached view: its definition as parsed, with placeholder trees."""
     values = {name: _decode(name, value) for name, value in data.items() if name not in _TREES}
-    view = FeatureView(query=PLACEHOLDER, incremental_query=PLACEHOLDER, **values)
-    return replace(view)
+    tree = _placeholder()
+    return FeatureView(query=tree, incremental_query=tree, **values)
 
 
 _TUPLES = {"entities", "join_keys", "features", "tags", "refs", "aggregations"}
