@@ -55,10 +55,11 @@ def compile_cmd(options: StoreOptions, dry_run: bool) -> None:
     if current is not None and not dry_run:
         click.echo(f"nothing changed since the last compile: target/ holds {current} views")
         return
+    from fsql.compile.parallel import workers
     from fsql.compile.target import compile_to_target
 
     done = compile_to_target(
-        options.project_dir, options.target, options.profiles_dir, given, inputs
+        options.project_dir, options.target, options.profiles_dir, given, inputs, workers()
     )
     out = done.target
     cached = done.views - len(done.compiled)

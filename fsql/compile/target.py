@@ -3,6 +3,7 @@ write target/, for a profile target, with no connection opened."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,18 @@ def compile_to_target(
     profiles_dir: str | Path | None = None,
     vars: Mapping[str, Any] | None = None,
     inputs: Stamp | None = None,
+    processes: int = 1,
 ) -> Compiled:
     """`fsql compile`: parse, validate and compile into target/, reusing from the
     partial-parse cache (target/partial_parse.json) every view whose inputs did not
     change (fsql.project.parse_cache). Opens no connection. `inputs`: the digest of the
-    inputs taken when the command started (`fsql.project.unchanged`)."""
-    from fsql.compile.writer import update_target, view_files, write_target
+    inputs taken when the command started (`fsql.project.unchanged`). Without a usable
+    cache, a large project is parsed in `processes` processes (fsql.compile.parallel;
+    the CLI asks for one per core: worker processes re-import the caller's main module,
+    which a script or notebook may not allow)."""
+    from fsql.compile.parallel import MIN_VIEWS, prefill
+    from fsql.compile.writer import staging_folder, update_target, view_files, write_target
+    from fsql.project.files import discover
     from fsql.project.parse_cache import ParseCache
     from fsql.project.unchanged import outputs_intact, write_stamp
 
@@ -57,16 +64,32 @@ def compile_to_target(
         "root": str(config.root),  # file sources compile to absolute paths
     }
     cache = ParseCache.open(config.root / config.target_path, context)
-    found = inputs.files if inputs is not None else None
-    project = load_project(project_dir, dict(vars or {}), cache=cache, files=found)
-    compiled = compile_project(
-        project, dialect, *location_args(location), file_root=project.root, consume_models=True
-    )
+    found = inputs.files if inputs is not None and inputs.files else discover(config)
+    models = sorted(path.stem for path in found.sql)
+    staging = None
+    if not cache.entries and len(models) >= MIN_VIEWS and processes > 1:
+        staging = staging_folder(config.root / config.target_path)
+        prefill(cache, project_dir, target, profiles_dir, vars, models, processes, staging)
+    try:
+        project = load_project(project_dir, dict(vars or {}), cache=cache, files=found)
+        compiled = compile_project(
+            project, dialect, *location_args(location), file_root=project.root, consume_models=True
+        )
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     target_path = project.target_path
     files: dict[str, str] = {}
     changed: dict[str, dict[str, str]] = {}
+    written: set[str] = set()  # files the workers wrote into `staging`
     for name in project.views:
         entry = cache.fresh.get(name)
+        if entry is not None and entry.files and name in cache.trusted:
+            files.update(entry.files)  # compiled anew, by a worker
+            changed[name] = entry.files
+            written.update(entry.files)
+            continue
         if entry is not None and entry.files:
             files.update(entry.files)
             continue
@@ -77,10 +100,11 @@ def compile_to_target(
     # Only the changed views' folders are rewritten when the rest of target/compiled is
     # as the last compile left it; otherwise everything, replaced whole.
     dialect_dir = target_path / "compiled" / dialect.name
-    if cache.entries and dialect_dir.is_dir() and outputs_intact(target_path):
+    intact = cache.entries and dialect_dir.is_dir() and outputs_intact(target_path)
+    if staging is None and intact:
         out = update_target(compiled, chosen.name, changed)
     else:
-        out = write_target(compiled, chosen.name, files)
+        out = write_target(compiled, chosen.name, files, staging, written)
     cache.save()
     env = sorted({n for e in cache.fresh.values() for n in e.reads.get("env", [])})
     write_stamp(project_dir, target, profiles_dir, vars, env, len(project.views), inputs)

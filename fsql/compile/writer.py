@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,23 +41,41 @@ def compiled_files(compiled: CompiledProject) -> dict[str, str]:
     return files
 
 
-def write_target(
-    compiled: CompiledProject, target_name: str, files: Mapping[str, str] | None = None
-) -> Path:
-    """Write target/compiled (`files`, by default every view's) and target/manifest.json;
-    returns the target folder."""
-    target = compiled.project.target_path
+def staging_folder(target: Path) -> Path:
+    """A new folder in `target` that a compile's output is written to before it replaces
+    the old output (`write_target`); its `compiled` folder is made."""
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fsql-compile-", dir=target))
+    (staging / "compiled").mkdir()  # a project without views compiles to nothing
+    return staging
+
+
+def write_files(staging: Path, files: Mapping[str, str]) -> None:
+    """Compiled files (relative path -> text) into a staging folder's `compiled`."""
+    made: set[Path] = set()
+    for rel, text in files.items():
+        path = staging / "compiled" / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_text(scrub(text), encoding="utf-8")
+
+
+def write_target(
+    compiled: CompiledProject,
+    target_name: str,
+    files: Mapping[str, str] | None = None,
+    staging: Path | None = None,
+    written: Set[str] = frozenset(),
+) -> Path:
+    """Write target/compiled (`files`, by default every view's) and target/manifest.json;
+    returns the target folder. `staging`: a folder from `staging_folder` where the files
+    in `written` are already (compile workers wrote them)."""
+    target = compiled.project.target_path
+    staging = staging or staging_folder(target)
     try:
-        (staging / "compiled").mkdir()  # a project without views compiles to nothing
-        made: set[Path] = set()
-        for rel, text in (compiled_files(compiled) if files is None else files).items():
-            path = staging / "compiled" / rel
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            path.write_text(scrub(text), encoding="utf-8")
+        todo = compiled_files(compiled) if files is None else files
+        write_files(staging, {r: t for r, t in todo.items() if r not in written})
         manifest = build_manifest(compiled.project, target_name, compiled.dialect.name)
         (staging / "manifest.json").write_text(
             scrub(json.dumps(manifest, indent=2, sort_keys=False)) + "\n", encoding="utf-8"

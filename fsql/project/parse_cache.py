@@ -34,6 +34,8 @@ from fsql.definitions.types import FeatureType
 from fsql.version import __version__
 
 CACHE_FILE = "partial_parse.json"
+
+
 # What a cached view's trees are (one per view: nothing shares a tree): never compiled,
 # its SQL comes from the cache, and `fsql compile` is the only command that reads it.
 def _placeholder() -> exp.Query:
@@ -73,6 +75,9 @@ class ParseCache:
     # Metadata files as parsed: path -> [sha256 of the bytes, document with its lines].
     yaml: dict[str, list[Any]] = field(default_factory=dict)
     fresh_yaml: dict[str, list[Any]] = field(default_factory=dict)
+    # Entries this compile's own workers made (fsql.compile.parallel): taken without a
+    # digest to compare, never read from the file.
+    trusted: set[str] = field(default_factory=set)
 
     @classmethod
     def open(cls, target_path: Path, context: Mapping[str, Any]) -> ParseCache:

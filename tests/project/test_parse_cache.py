@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from fsql.compile.target import compile_to_target
+from fsql.errors import ProjectError
 from fsql.project import parse_cache
 from fsql.project.unchanged import unchanged
 from tests.support.cli_runs import fsql
@@ -202,3 +203,40 @@ def test_the_command_says_what_it_reused(tmp_path: Path, monkeypatch: pytest.Mon
     code, out = fsql(root, "compile")
     assert code == 0 and "(2 unchanged, from target/partial_parse.json)" in out
     assert _outputs(root) == _cold(root)
+
+
+def test_workers_write_what_one_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cold compiles of large projects parse in worker processes (fsql.compile.parallel);
+    here every project is large enough."""
+    monkeypatch.setattr("fsql.compile.parallel.MIN_VIEWS", 1)
+    monkeypatch.delenv(ENV, raising=False)
+    root = _project(tmp_path / "p")
+    star = "select * from {{ ref('a') }}\n"  # its columns come from a: left to the parent
+    (root / "models" / "d.sql").write_text(star)
+    (root / "models" / "d.yml").write_text(yaml.safe_dump({"feature_views": [_view("d")]}))
+    done = compile_to_target(root, processes=2)
+    assert set(done.compiled) == {"a", "b", "c", "d"}
+    parallel = _outputs(root)
+    shutil.rmtree(root / "target")
+    compile_to_target(root, processes=1)
+    assert _outputs(root) == parallel
+    assert compile_to_target(root, processes=2).compiled == ("d",)  # a star: never cached
+
+
+def test_workers_keep_profile_secrets_out_of_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fsql.compile.parallel.MIN_VIEWS", 1)
+    monkeypatch.setenv("FSQL_TEST_PASSWORD", "hunter2-secret")
+    root = _project(tmp_path / "p")
+    profiles = yaml.safe_load((root / "profiles.yml").read_text())
+    offline = profiles["p"]["outputs"]["dev"]["offline"]
+    offline["password"] = "{{ env_var('FSQL_TEST_PASSWORD') }}"
+    (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    leak = MODELS["c"].replace("{{ var('factor') }}", "'{{ env_var('FSQL_TEST_PASSWORD') }}'")
+    (root / "models" / "c.sql").write_text(leak + "\n")
+    with pytest.raises(ProjectError, match="secret"):
+        compile_to_target(root, processes=2)
+    assert not (root / "target" / "compiled").exists()

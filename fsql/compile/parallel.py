@@ -1,0 +1,146 @@
+"""Parsing and compiling a large project's views in several processes, for `fsql compile`.
+
+Rendering, parsing and compiling one view needs nothing of another view, so a compile
+with no usable partial-parse cache splits the views among worker processes (spawned, so
+no engine connection is shared). Each worker reads the project's metadata and profile
+(which registers the profile's secrets, so a model still cannot read one through
+`env_var()`), parses and compiles its views, and returns each as a partial-parse cache
+entry (fsql.project.parse_cache). The parent then loads the project through that cache,
+which checks everything across views (refs, the DAG, services) as it always does. A view
+a worker could not parse (an error, or a `SELECT *` whose columns come from its parents)
+is left to the parent, which parses it and reports its errors itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fsql.compile.plan import _plan
+from fsql.compile.relations import Relations
+from fsql.compile.writer import view_files, write_files
+from fsql.config.profiles import load_target
+from fsql.config.project_file import load_project_config
+from fsql.dialects.targets import location_args, table_location, target_dialect
+from fsql.project.context import ParseContext
+from fsql.project.files import discover
+from fsql.project.metadata import read_metadata
+from fsql.project.parse_cache import Entry, ParseCache, view_to_json
+from fsql.project.views import open_renderer, parse_view
+
+# Below this many views the processes cost more than they save (each worker imports
+# fsql and reads the metadata again: about a second).
+MIN_VIEWS = 300
+
+
+@dataclass(frozen=True)
+class Job:
+    project_dir: str
+    target: str | None
+    profiles_dir: str | None
+    vars: dict[str, Any]
+    views: tuple[str, ...]
+    staging: str  # where its views' compiled files are written (writer.staging_folder)
+
+
+def workers() -> int:
+    """The processes to use: one per core available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def prefill(
+    cache: ParseCache,
+    project_dir: str | Path,
+    target: str | None,
+    profiles_dir: str | Path | None,
+    vars_: Mapping[str, Any] | None,
+    names: Sequence[str],
+    processes: int,
+    staging: Path,
+) -> None:
+    """Parse and compile `names` in `processes` workers into `cache` (as entries the
+    parse that follows trusts, `ParseCache.trusted`), their compiled files written into
+    `staging` (the writes are much of a cold compile's time)."""
+    chunks = [tuple(names[i::processes]) for i in range(processes)]
+    jobs = [
+        Job(
+            str(project_dir),
+            target,
+            None if profiles_dir is None else str(profiles_dir),
+            dict(vars_ or {}),
+            chunk,
+            str(staging),
+        )
+        for chunk in chunks
+        if chunk
+    ]
+    context = multiprocessing.get_context("spawn")
+    made: dict[str, Entry] = {}
+    try:
+        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+            for done in pool.map(parse_and_compile, jobs):
+                made.update(done)
+    except Exception:  # workers could not start or died: the parent parses everything
+        return
+    cache.entries.update(made)
+    cache.trusted.update(made)
+
+
+def parse_and_compile(job: Job) -> dict[str, Entry]:
+    """A worker: its views as cache entries (without digests: the parent computes them);
+    a view that does not parse cleanly is left out."""
+    config = load_project_config(Path(job.project_dir), job.vars)
+    chosen = load_target(config.root, config.profile, job.target, job.profiles_dir)
+    dialect = target_dialect(chosen)
+    schema, catalog = location_args(table_location(chosen, dialect))
+    ctx = ParseContext(config, discover(config))
+    if not read_metadata(ctx):
+        return {}
+    ctx.renderer = open_renderer(ctx)
+    if ctx.renderer is None:
+        return {}
+    relations = Relations(
+        dialect,
+        ctx.declared.sources,
+        schema,
+        config.dialect,
+        catalog=catalog,
+        file_root=config.root,
+        consume_models=True,
+    )
+    models = {path.stem: path for path in ctx.files.sql}
+    out: dict[str, Entry] = {}
+    for name in job.views:
+        found = ctx.declared.view_docs.get(name)
+        if found is None or name not in models or name in ctx.declared.duplicates:
+            continue
+        before = len(ctx.errs.errors)
+        view = parse_view(ctx, found[0], found[1], models[name])
+        if view is None or len(ctx.errs.errors) > before or view.output_columns is None:
+            continue
+        try:
+            files = view_files(_plan(view, dialect, relations))
+            write_files(Path(job.staging), files)
+        except Exception:  # left to the parent, which reports it in its own words
+            continue
+        reads = ctx.reads.get(name, {"vars": [], "env": []})
+        out[name] = Entry(
+            "",
+            {
+                "vars": reads["vars"],
+                "env": reads["env"],
+                "sources": [f"{s}.{t}" for s, t in view.sources],
+                "refs": list(view.refs),
+            },
+            view_to_json(view),
+            files,
+        )
+    return out
