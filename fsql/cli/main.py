@@ -297,7 +297,7 @@ def get_online_cmd(
             now=_time(now, "--now") if now is not None else None,
         )
         selection = store.feature_selection(refs or None, feature_service, full_feature_names)
-        json_columns = {n for n, t in selection.feature_types().items() if t.kind == "json"}
+        json_columns = {n for n, t in selection.feature_types.items() if t.kind == "json"}
     click.echo(render(response.columns, fmt, single=entities_file is None, json=json_columns))
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fsql.compile.plan import _plan
+from fsql.compile.plan import view_plan
 from fsql.compile.relations import Relations
 from fsql.compile.writer import view_files, write_files
 from fsql.config.profiles import load_target
@@ -127,7 +127,7 @@ def parse_and_compile(job: Job) -> dict[str, Entry]:
         if view is None or len(ctx.errs.errors) > before or view.output_columns is None:
             continue
         try:
-            files = view_files(_plan(view, dialect, relations))
+            files = view_files(view_plan(view, dialect, relations))
             write_files(Path(job.staging), files)
         except Exception:  # left to the parent, which reports it in its own words
             continue

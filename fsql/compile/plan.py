@@ -139,7 +139,7 @@ class _LazyPlans(Mapping[str, ViewPlan]):
         if plan is None:
             view = self._project.views[name]  # KeyError for unknown names, as a dict would
             with self._lock:
-                plan = self._done.get(name) or _plan(view, self._dialect, self._relations)
+                plan = self._done.get(name) or view_plan(view, self._dialect, self._relations)
                 self._done[name] = plan
         return plan
 
@@ -150,7 +150,9 @@ class _LazyPlans(Mapping[str, ViewPlan]):
         return len(self._project.views)
 
 
-def _plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> ViewPlan:
+def view_plan(view: FeatureView, dialect: EngineDialect, relations: Relations) -> ViewPlan:
+    """One view's statements for `dialect` (compile workers build them one view at a
+    time, fsql.compile.parallel)."""
     plan = ViewPlan(
         view=view,
         dialect=dialect,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from fsql.compile.on_demand import OnDemandItem, bind_on_demand, hidden_input
 from fsql.compile.pit import PitItem
@@ -29,8 +30,10 @@ class FeatureSelection:
     refs: tuple[str, ...]
     on_demand: tuple[OnDemandItem, ...] = ()
 
+    @cached_property
     def feature_types(self) -> dict[str, FeatureType]:
-        """The declared type of each view feature's output column."""
+        """The declared type of each view feature's output column (computed once: the
+        feature server asks for it on every request)."""
         types: dict[str, FeatureType] = {}
         for item in self.items:
             for feature, out in zip(item.features, item.output_names, strict=True):

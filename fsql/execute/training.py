@@ -102,7 +102,7 @@ def run_training_set(
         statement = compiled.dialect.statement(reading, pretty=True)
         sql = statement.text if reading is tree else compiled.sql(tree, pretty=True)
         result = conform_names(adapter.fetch_arrow(statement), [ROW_ID, *selection.columns])
-        result = conform(result, selection.feature_types())
+        result = conform(result, selection.feature_types)
     except Exception as err:  # driver errors differ per engine
         text = scrub(str(err)).strip().splitlines()
         raise RunError(

@@ -111,7 +111,7 @@ class FeatureServer:
         selection = self.store.feature_selection(
             ask.features, ask.feature_service, ask.full_feature_names
         )
-        nested = {n for n, t in selection.feature_types().items() if t.kind == "json"}
+        nested = {n for n, t in selection.feature_types.items() if t.kind == "json"}
         return _json(protocol.online_response(answer, nested))
 
     async def push(self, request: Request) -> Response:

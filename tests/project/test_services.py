@@ -87,12 +87,13 @@ def test_bad_mapped_entry_is_one_line(tmp_path: Path, entry: dict, text: str) ->
 
 def test_an_alias_is_used_once_per_service(tmp_path: Path) -> None:
     entry = {"view": "v", "as": "a"}
-    one_error(
-        make(tmp_path, view("v"), _entries(entry, entry)), "used twice", "models/services.yml"
-    )
+    root = make(tmp_path, view("v"), _entries(entry, entry))
+    err = one_error(root, "used twice", "models/services.yml")
+    assert "as: 'a' is used twice in the service" in err.message
 
 
 def test_a_global_view_has_no_keys_to_map(tmp_path: Path) -> None:
     entry = {"view": "g", "as": "a", "join_keys": {"user_id": "x"}}
     root = make(tmp_path, view("g", entities=[]), _entries(entry))
-    one_error(root, "has no entities", "models/services.yml")
+    err = one_error(root, "has no entities", "models/services.yml")
+    assert err.message.startswith("feature service 's': view 'g' has no entities")
