@@ -20,41 +20,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-
-from fsql.compile.plan import CompiledProject, compile_project
-from fsql.compile.selection import FeatureSelection
+from fsql.compile.selection import resolve_features
 from fsql.config.profiles import Target, load_target
 from fsql.config.project_file import load_project_config
 from fsql.config.secrets import scrub
+from fsql.defaults import EVENT_TIMESTAMP, MATERIALIZE_MEMORY_MB, SKEW_THRESHOLD
 from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.definitions.moments import moment
 from fsql.definitions.types import FeatureType
 from fsql.dialects.targets import location_args, table_location, target_dialect
 from fsql.errors import ProjectError, RunError
-from fsql.execute.entities import EVENT_TIMESTAMP
 from fsql.graph.selector import select_views
-from fsql.monitor.skew import DEFAULT_THRESHOLD, SkewReport
 from fsql.online.base import OnlineStore, OnlineTable
-from fsql.online.materialize import MEMORY_MB as MATERIALIZE_MEMORY_MB
-from fsql.online.materialize import MaterializeResult
 from fsql.online.on_demand_eval import OnDemandEvaluator
 from fsql.online.open import online_table, open_online
 from fsql.online.serving import OnlineResponse, read_online
 from fsql.online.times import datetime_to_us
-from fsql.project.load import load_project
+from fsql.project.snapshot import Inputs, project_for_reads
 
 # Imported with this module: what building a store and reading online values need, and
 # the modules whose constants are default arguments below. Engine, training-set, push,
 # freshness and parity code is imported by the methods that use it, so that a short-lived
 # process (`fsql get-online`) does not load it.
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from fsql.adapters.base import OfflineAdapter
+    from fsql.compile.plan import CompiledProject
+    from fsql.compile.selection import FeatureSelection
     from fsql.execute.build import ViewBuilder
     from fsql.execute.feature_logger import FeatureLogger
     from fsql.execute.training import TrainingSet
+    from fsql.monitor.skew import SkewReport
     from fsql.online.freshness import FreshnessRow
+    from fsql.online.materialize import MaterializeResult
     from fsql.online.parity import ParityReport
 
 Progress = Callable[[str], None]
@@ -161,7 +160,11 @@ class DryRun:
 
 
 class FeatureStore:
-    """One project on one target: training sets, materialization and online reads."""
+    """One project on one target: training sets, materialization and online reads.
+
+    `for_reads=True` (`fsql get-online`): the store reads online values and does nothing
+    else, so its project may come from the snapshot in target/ (fsql.project.snapshot)
+    instead of a parse; its views then hold no SQL, and compiling one raises."""
 
     def __init__(
         self,
@@ -173,6 +176,7 @@ class FeatureStore:
         hold_offline: bool = True,
         materialize_memory_mb: int = MATERIALIZE_MEMORY_MB,
         partition_keys: int | None = None,
+        for_reads: bool = False,
     ) -> None:
         # Where the store says what it does unasked (stale views rebuilt before a read):
         # the CLI prints it on stderr; the API logs it on the `fsql` logger.
@@ -181,14 +185,17 @@ class FeatureStore:
         # read one through env_var() (models are rendered by load_project).
         config = load_project_config(Path(project_dir), dict(vars or {}))
         self.target: Target = load_target(config.root, config.profile, target, profiles_dir)
-        self.project: Project = load_project(project_dir, dict(vars or {}))
+        if for_reads:
+            self.project: Project = project_for_reads(
+                Inputs(project_dir, target, profiles_dir, dict(vars or {})),
+                config.root / config.target_path,
+            )
+        else:
+            from fsql.project.load import load_project
+
+            self.project = load_project(project_dir, dict(vars or {}))
         self.dialect = target_dialect(self.target)
-        self.compiled: CompiledProject = compile_project(
-            self.project,
-            self.dialect,
-            *location_args(table_location(self.target, self.dialect)),
-            file_root=self.project.root,  # file sources are the project's, wherever we run
-        )
+        self._compiled: CompiledProject | None = None
         self.dag = self.project.dag
         self._tables: dict[str, OnlineTable] = {
             v.name: online_table(v) for v in self.project.views.values()
@@ -212,6 +219,24 @@ class FeatureStore:
             )
         self.materialize_memory_mb = materialize_memory_mb
         self.partition_keys = partition_keys
+
+    @property
+    def compiled(self) -> CompiledProject:
+        """The project compiled for the target (its view plans built on first use)."""
+        compiled = self._compiled
+        if compiled is None:
+            from fsql.compile.plan import compile_project
+
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = compile_project(
+                        self.project,
+                        self.dialect,
+                        *location_args(table_location(self.target, self.dialect)),
+                        file_root=self.project.root,  # file sources are the project's
+                    )
+                compiled = self._compiled
+        return compiled
 
     # -- connections (opened lazily, kept for the store's life) ---------------------------------
 
@@ -318,7 +343,7 @@ class FeatureStore:
         key = (refs, full_feature_names)
         cached = self._selections.get(key)
         if cached is None:
-            cached = self.compiled.select_features(refs, full_feature_names)
+            cached = resolve_features(self.project, refs, full_feature_names)
             self._selections[key] = cached
         return cached
 
@@ -683,6 +708,8 @@ class FeatureStore:
         "Monitoring"): for up to `sample` keys of each selected online view, drawn at
         random from its table, the online read at `now` (default: the current time)
         against the training set for the same keys at the same time."""
+        import pyarrow as pa
+
         from fsql.online.parity import ParityReport, ViewParity, compare_view
 
         if sample < 1:
@@ -700,9 +727,8 @@ class FeatureStore:
             online = self.get_online_features(refs, rows, now=at).to_dict()
             # The entity time column must not be one of the view's keys.
             column = next(c for c in ("parity_time", "parity_at") if c not in view.join_keys)
-            entities = keys.append_column(
-                column, pa.array([at] * len(rows), pa.timestamp("us", "UTC"))
-            )
+            at_column = pa.array([at] * len(rows), pa.timestamp("us", "UTC"))
+            entities = keys.append_column(column, at_column)
             job = self.get_historical_features(entities, refs, timestamp_column=column)
             offline = job.to_arrow().to_pydict()
             features = [f.name for f in view.features]
@@ -716,7 +742,7 @@ class FeatureStore:
         end: datetime | str | None = None,
         *,
         service: str | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float = SKEW_THRESHOLD,
         sample: int = 100_000,
     ) -> SkewReport:
         """Compare each feature of a training set (a file with its `.meta.json`) with the
@@ -725,7 +751,7 @@ class FeatureStore:
         from fsql.compile.feature_log import feature_log_name, log_sample
         from fsql.execute.entities import read_table_file
         from fsql.execute.outputs import read_training_meta
-        from fsql.monitor.skew import compare_feature
+        from fsql.monitor.skew import SkewReport, compare_feature
 
         meta = read_training_meta(training)
         name = service or meta.get("feature_service")
@@ -778,6 +804,8 @@ class FeatureStore:
                 served = self.offline.fetch_arrow(self.dialect.statement(query), bounds)
             finally:
                 self._done_offline()
+        import numpy as np
+
         by_name = {c.casefold(): served.column(i) for i, c in enumerate(served.column_names)}
         rows = np.arange(trained.num_rows)
         if trained.num_rows > sample:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent / "fsql"
 
 # Earlier layers first; a module may import its own package and any earlier layer.
 LAYERS: list[set[str]] = [
-    {"errors", "version", "arrow_buffers"},
+    {"errors", "version", "arrow_buffers", "defaults"},
     {"plugins"},
     {"config", "graph"},
     {"definitions"},

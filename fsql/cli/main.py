@@ -288,7 +288,7 @@ def get_online_cmd(
     else:
         rows = [_entity_row(entity)]
     refs = _features_or_service(features, feature_service)
-    with options.open() as store:
+    with options.open(for_reads=True) as store:
         response = store.get_online_features(
             refs or None,
             rows,

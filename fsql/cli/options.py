@@ -130,7 +130,9 @@ class StoreOptions:
     def progress(self) -> Progress:
         return Progress(quiet=self.quiet)
 
-    def open(self) -> FeatureStore:
+    def open(self, for_reads: bool = False) -> FeatureStore:
+        """The store; `for_reads`: one that reads online values only (`get-online`), whose
+        project may come from its snapshot in target/ (fsql.project.snapshot)."""
         from fsql.store import FeatureStore  # heavy imports only when a command runs
 
         return FeatureStore(
@@ -139,6 +141,7 @@ class StoreOptions:
             profiles_dir=self.profiles_dir,
             vars=parse_vars(self.vars),
             progress=self.progress(),
+            for_reads=for_reads,
         )
 
 

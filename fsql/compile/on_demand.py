@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from fsql.compile.pit import ROW_ID
+from fsql.compile.items import ROW_ID
 from fsql.definitions.models import OnDemandFeature
 from fsql.definitions.types import FeatureType
 from fsql.dialects.base import EngineDialect

@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from fsql.compile.on_demand import OnDemandItem, bind_on_demand, hidden_input
-from fsql.compile.pit import PitItem
+from fsql.compile.items import PitItem
 from fsql.definitions.models import FeatureRef, OnDemandFeature, Project
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError
-from fsql.project.load import check_ref
+from fsql.project.refs import check_ref
 
 
 @dataclass(frozen=True)

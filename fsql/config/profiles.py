@@ -6,18 +6,21 @@ password can be used to connect but never printed, logged or written to target/.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from fsql import plugins
 from fsql.config.secrets import register_secret
 from fsql.config.yaml_lines import line_of, load_yaml_file
 from fsql.errors import ProjectError
+
+# Jinja is imported when a value holds a template: most local profiles hold none, and a
+# short-lived process (`fsql get-online`) should not pay for it.
+if TYPE_CHECKING:
+    import jinja2
 
 PROFILES_FILE = "profiles.yml"
 
@@ -74,10 +77,22 @@ def _env_var(name: str, default: Any = None) -> str:
     )
 
 
-def _render(value: Any, env: jinja2.Environment, file: str, line: int | None) -> Any:
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.globals["env_var"] = _env_var
+    return env
+
+
+def _render(value: Any, file: str, line: int | None) -> Any:
     if isinstance(value, str) and ("{{" in value or "{%" in value):
+        import jinja2
+
         try:
-            return env.from_string(value).render()
+            return _environment().from_string(value).render()
         except ProjectError as err:
             raise ProjectError(err.message, file=file, line=line, hint=err.hint) from None
         except jinja2.TemplateError as err:
@@ -87,9 +102,9 @@ def _render(value: Any, env: jinja2.Environment, file: str, line: int | None) ->
                 f"bad template in value: {type(err).__name__}", file=file, line=line
             ) from None
     if isinstance(value, dict):
-        return {k: _render(v, env, file, line_of(value) or line) for k, v in value.items()}
+        return {k: _render(v, file, line_of(value) or line) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, env, file, line) for v in value]
+        return [_render(v, file, line) for v in value]
     return value
 
 
@@ -129,9 +144,7 @@ def load_target(
         raise ProjectError(
             f"target '{name}' must be a mapping", file=display, line=line_of(outputs)
         )
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-    env.globals["env_var"] = _env_var
-    rendered = _render(out, env, display, line_of(out))
+    rendered = _render(out, display, line_of(out))
     offline = rendered.get("offline") or {"type": "duckdb"}
     online = rendered.get("online") or {"type": "sqlite", "path": "target/online.db"}
     for kind, conf, group, default in (

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
+
+if TYPE_CHECKING:  # column checks are given Arrow types; row checks need none
+    import pyarrow as pa
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -119,6 +120,8 @@ def check_key(value: Any, want: str | None, key: str, view: str) -> Any:
 
 def check_column(dtype: pa.DataType, want: pa.DataType, key: str, view: str, where: str) -> None:
     """An entity or push column of Arrow type `dtype` against the view's key type."""
+    import pyarrow as pa
+
     if pa.types.is_null(dtype):
         return
     have, family = type_family(dtype), type_family(want)

@@ -243,6 +243,7 @@ class OnDemandFeature:
     inputs: tuple[FeatureRef, ...]
     file: str = ""
     line: int | None = None
+    text: str = ""  # the expression as written (a project snapshot parses it again)
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,9 @@ class Project:
     target_path: Path = Path("target")
     # The ref() graph of `views`, built once when the project is parsed.
     dag: Dag = field(default_factory=lambda: Dag({}))
+    # The environment variables the models read when rendered (env_var()): with the
+    # project's files, what its parse depends on (fsql.project.snapshot).
+    env_read: tuple[str, ...] = ()
 
     def view(self, name: str) -> FeatureView | None:
         return self.views.get(name)

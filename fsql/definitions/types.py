@@ -6,12 +6,16 @@ names users write in YAML and how they map to Arrow, the interchange format.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pyarrow as pa
+# pyarrow is imported by the functions that use it: a process that only reads online
+# values (`fsql get-online`) names types without building Arrow columns.
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _SCALAR_NAMES = (
     "int32",
@@ -106,13 +110,15 @@ class FeatureType(str, metaclass=_TypeMeta):
         return FeatureType(self.value.rsplit(",", 1)[-1].split("<", 1)[-1].rstrip(">"))
 
     def arrow(self) -> pa.DataType:
+        import pyarrow as pa
+
         kind = self.kind
         element = self.element
         if kind == "array" and element is not None:
             return pa.list_(element.arrow())
         if kind == "map" and element is not None:
             return pa.map_(pa.string(), element.arrow())
-        return _ARROW[self.value]
+        return _arrow_scalars()[self.value]
 
     def __repr__(self) -> str:
         return f"FeatureType({self.value!r})"
@@ -135,18 +141,22 @@ def _canonical(text: str) -> str:
     return f"array<{element}>" if kind == "array" else f"map<string,{element}>"
 
 
-_ARROW: dict[str, pa.DataType] = {
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "bytes": pa.binary(),
-    "json": pa.string(),  # JSON text, canonical (`json_text`)
-}
+@functools.cache
+def _arrow_scalars() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float32": pa.float32(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
+        "bytes": pa.binary(),
+        "json": pa.string(),  # JSON text, canonical (`json_text`)
+    }
 
 FeatureType.SCALARS = tuple(FeatureType(n) for n in _SCALAR_NAMES)
 (
@@ -175,6 +185,8 @@ def json_text(value: Any) -> str | None:
 def feature_type_of(dtype: pa.DataType) -> FeatureType | None:
     """The feature type whose values an Arrow column of `dtype` holds (None: no such
     type): integers keep their width, decimals are float64, text of any layout string."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(dtype):
         return feature_type_of(dtype.value_type)
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_map(dtype):
@@ -210,6 +222,8 @@ def type_family(dtype: pa.DataType) -> str:
     Integer widths may differ (an int32 id matches an int64 id by value), but an
     integer never silently matches a string: that is the empty-join bug we refuse.
     """
+    import pyarrow as pa
+
     if pa.types.is_integer(dtype):
         return "integer"
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):

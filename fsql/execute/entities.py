@@ -23,12 +23,12 @@ from sqlglot import exp
 from fsql.arrow_buffers import int64_array
 from fsql.compile.on_demand import request_column
 from fsql.compile.pit import ENTITY_TS, ROW_ID, PitItem
+from fsql.defaults import EVENT_TIMESTAMP
 from fsql.definitions.keys import check_column
 from fsql.definitions.models import GLOBAL_KEY
 from fsql.definitions.types import type_family
 from fsql.errors import ProjectError
 
-EVENT_TIMESTAMP = "event_timestamp"
 UTC_US = pa.timestamp("us", tz="UTC")
 
 

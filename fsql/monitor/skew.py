@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from fsql.defaults import SKEW_THRESHOLD
 from fsql.definitions.types import FeatureType
 
 NUMERIC = {FeatureType.INT32, FeatureType.INT64, FeatureType.FLOAT32, FeatureType.FLOAT64}
 CATEGORICAL = {FeatureType.STRING, FeatureType.BOOL}
-DEFAULT_THRESHOLD = 0.01
+DEFAULT_THRESHOLD = SKEW_THRESHOLD
 PSI_BINS = 10
 # PSI's logarithm needs no empty bin: a share of 0 counts as this much.
 _PSI_FLOOR = 1e-4

@@ -19,13 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fsql.definitions.types import FeatureType
 from fsql.errors import RunError
 from fsql.online.times import datetime_to_us
+
+if TYPE_CHECKING:  # batches are written by materialization, which imports it
+    import pyarrow as pa
 
 EVENT_TS = "__event_ts"
 CREATED_TS = "__created_ts"

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from fsql.compile.plan import CompiledProject, ViewPlan
 from fsql.config.secrets import scrub
+from fsql.defaults import MATERIALIZE_MEMORY_MB
 from fsql.definitions.models import FeatureView
 from fsql.definitions.nested import conform
 from fsql.errors import RunError
@@ -69,7 +70,7 @@ Progress = Callable[[str], None]
 # latest-per-key aggregate is taken to need per column of the view's rows. Measured on
 # DuckDB (bench/materialize.py at XL): 8 columns need about 620 bytes a key, and below
 # that the aggregate spills and takes twice as long; 96 leaves a margin.
-MEMORY_MB = 640
+MEMORY_MB = MATERIALIZE_MEMORY_MB
 BYTES_PER_KEY_COLUMN = 96
 RANGE_COVERS_TTL = "range covers the TTL window"
 NEVER = "never materialized"

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from fsql.arrow_buffers import python_array
 from fsql.compile.on_demand import ONLINE_TABLE, OnDemandItem, on_demand_online_query
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError, RunError
+
+if TYPE_CHECKING:  # imported with DuckDB, by the first evaluation
+    import pyarrow as pa
 
 
 def _arrow_column(values: list[Any], ftype: FeatureType) -> pa.Array:
     """`values` as the declared type when they convert as they are (the SQL casts to it
     anyway); otherwise as Arrow infers them, and the SQL cast decides."""
+    import pyarrow as pa
+
+    from fsql.arrow_buffers import python_array
+
     try:
         return python_array(values, ftype.arrow())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
@@ -62,6 +66,8 @@ class OnDemandEvaluator:
         """Each item's values, one per entity row. `inputs` holds the fetched input
         features by output column; request values come from the entity rows, and a row
         without one is an error naming the feature and the column."""
+        import pyarrow as pa
+
         key = tuple(items)
         columns: dict[str, pa.Array] = {}
         for item in key:

@@ -16,10 +16,11 @@ Why SQLite this way (measured in ENGINE_NOTES "Online stores"):
 - join-key columns have no declared type (no affinity): `1` and `'1'` stay
   different keys, as key types matter everywhere else in fsql.
 
-The statements live in `fsql.online.sqlite_sql` (built with sqlglot) and the value
-conversions in `fsql.online.sqlite_values`, the per-view plan (statements generated once
-per view layout, namespace and read batch size) in `fsql.online.sqlite_plan`; this module
-holds the store itself: namespaces, fences, run state, reads and writes.
+The statements live in `fsql.online.sqlite_sql` (built with sqlglot), the value
+conversions in `fsql.online.sqlite_values` and (Arrow batches) `fsql.online.sqlite_rows`,
+the per-view plan (statements generated once per view layout, namespace and read batch
+size) in `fsql.online.sqlite_plan`; this module holds the store itself: namespaces,
+fences, run state, reads and writes.
 
 Threading: writes (and schema changes) share one connection, are serialized by a lock
 and run in one `BEGIN IMMEDIATE` transaction per call. Reads take no lock and use a
@@ -41,18 +42,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from fsql.arrow_buffers import int64_scalar
-from fsql.definitions.keys import key_families
-from fsql.errors import ProjectError, RunError
+from fsql.errors import RunError
 from fsql.online.base import (
-    CREATED_TS,
-    EVENT_TS,
-    VERSION,
     Fence,
     FencedError,
     Found,
@@ -70,16 +63,14 @@ from fsql.online.sqlite_sql import (
     session_sql,
     table_name,
 )
-from fsql.online.sqlite_values import as_table, feature_values, key_column, key_value
-from fsql.online.times import datetime_to_us, to_micros, us_to_datetime
+from fsql.online.sqlite_values import key_value
+from fsql.online.times import datetime_to_us, us_to_datetime
+
+if TYPE_CHECKING:  # writes convert batches in fsql.online.sqlite_rows; reads need none
+    import pyarrow as pa
 
 __all__ = ["SQLiteOnlineStore"]
 
-# A null created_ts is stored as the smallest int64 so that it sorts before any
-# real value in the row-value comparison (SQL NULL would make the guard NULL).
-NULL_CREATED_TS = -(2**63)
-_NULL_CREATED = int64_scalar(NULL_CREATED_TS)
-_ZERO = int64_scalar(0)
 # How often a reader looks again for a namespace it found missing or of another layout.
 _RECHECK_S = 1.0
 _READ_ATTEMPTS = 20
@@ -312,11 +303,13 @@ class SQLiteOnlineStore(OnlineStore):
     def upsert_pending(
         self, table: OnlineTable, token: str, batch: pa.RecordBatch | pa.Table
     ) -> int:
-        rows, offered = self._rows(table, batch)
+        from fsql.online.sqlite_rows import batch_families, store_columns
+
+        rows, offered = store_columns(table, batch)
         if rows is None:
             return offered
         plan = self._plan(table, token)
-        families = key_families(as_table(batch).schema, table.join_keys)
+        families = batch_families(table, batch)
 
         def work(conn: sqlite3.Connection) -> None:
             if conn.execute(self._meta.get_pending, (token,)).fetchone() is None:
@@ -385,61 +378,17 @@ class SQLiteOnlineStore(OnlineStore):
         self._key_types[view] = (families, now)
         return families
 
-    def _rows(
-        self, table: OnlineTable, batch: pa.RecordBatch | pa.Table
-    ) -> tuple[list[list[Any]] | None, int]:
-        """The batch as SQLite columns sorted by key (None when nothing is left to
-        write; `zip(*columns)` gives the rows), and the number of rows offered."""
-        data = as_table(batch)
-        offered = data.num_rows
-        if offered == 0:
-            return None, 0
-        keys = table.join_keys
-        if not keys:
-            raise ProjectError(f"online view {table.view!r} has no join keys")
-        names = set(data.column_names)
-        missing = [c for c in (*keys, EVENT_TS, *table.feature_names) if c not in names]
-        if missing:
-            raise RunError(f"rows for online view {table.view!r} lack columns {', '.join(missing)}")
-        # A row with a null key can never be read (reads of null keys return None)
-        # and cannot be stored in a primary key: drop it.
-        for k in keys:
-            if data.column(k).null_count:
-                data = data.filter(pc.is_valid(data.column(k)))
-        if data.num_rows == 0:
-            return None, offered
-        event = to_micros(data.column(EVENT_TS))
-        if event.null_count:
-            raise RunError(f"rows for online view {table.view!r} have a null {EVENT_TS}")
-        if data.num_rows > 1 and not _sorted(data, keys):
-            order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in keys])
-            data = data.take(order)
-            event = event.take(order)
-        n = data.num_rows
-        if CREATED_TS in names:
-            created = pc.fill_null(to_micros(data.column(CREATED_TS)), _NULL_CREATED).to_pylist()
-        else:
-            created = [NULL_CREATED_TS] * n
-        if VERSION in names:
-            version = pc.fill_null(data.column(VERSION).cast(pa.int64()), _ZERO).to_pylist()
-        else:
-            version = [0] * n
-        columns: list[list[Any]] = [key_column(data.column(k)).to_pylist() for k in keys]
-        columns.append(event.to_pylist())
-        columns.append(created)
-        columns.append(version)
-        columns.extend(feature_values(data.column(f)) for f in table.feature_names)
-        return columns, offered
-
     def upsert(
         self, table: OnlineTable, batch: pa.RecordBatch | pa.Table, fence: Fence | None = None
     ) -> int:
-        rows, offered = self._rows(table, batch)
+        from fsql.online.sqlite_rows import batch_families, store_columns
+
+        rows, offered = store_columns(table, batch)
         if rows is None:
             return offered
         meta = self._meta
         view = table.view
-        families = key_families(as_table(batch).schema, table.join_keys)
+        families = batch_families(table, batch)
 
         def work(conn: sqlite3.Connection) -> None:
             live = self._get_live(conn, view)
@@ -642,19 +591,6 @@ class SQLiteOnlineStore(OnlineStore):
                 reader.close()
             self._readers.clear()
             self._conn.close()
-
-
-def _sorted(data: pa.Table, keys: Sequence[str]) -> bool:
-    """Whether rows with one join key are already in key order (materialization queries
-    sort by key), so the sort can be skipped; composite keys are always sorted."""
-    first = data.column(keys[0])
-    if len(keys) > 1 or not (pa.types.is_integer(first.type) or pa.types.is_string(first.type)):
-        return False
-    column = first.combine_chunks()
-    if len(column) < 2:
-        return True
-    ahead, behind = column.slice(1), column.slice(0, len(column) - 1)
-    return bool(pc.all(pc.greater_equal(ahead, behind)).as_py())
 
 
 def _fenced(view: str, why: str) -> FencedError:

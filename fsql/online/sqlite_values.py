@@ -1,10 +1,11 @@
-"""Value conversions of the SQLite online store, between Arrow, Python and storage.
+"""Value conversions of the SQLite online store, between Python and storage.
 
 Owns how values are stored in `fsql.online.sqlite`: timestamps as int64
 microseconds since the epoch (UTC), dates as days since the epoch, bools as 0/1,
 arrays and maps as JSON text (NaN written as JSON's `NaN`, which Python reads back).
-Writing turns Arrow columns into SQLite-ready Python lists (`to_micros`,
-`feature_values`); reading turns stored values back (`DECODERS`, `us_to_datetime`).
+Reading turns stored values back (`DECODERS`, `us_to_datetime`) and read keys into
+stored ones (`key_value`); writing Arrow batches is fsql.online.sqlite_rows', so that a
+read imports no Arrow.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from fsql.definitions.types import FeatureType
-from fsql.online.times import days_to_date, plain, to_micros, us_to_datetime
+from fsql.online.times import days_to_date, us_to_datetime
 
 # --- timestamps and dates ---------------------------------------------------------------
 
@@ -39,48 +37,15 @@ def decoder(ftype: FeatureType) -> Callable[[Any], Any] | None:
     return DECODERS.get(ftype)
 
 
+# A null created_ts is stored as the smallest int64 so that it sorts before any
+# real value in the row-value comparison (SQL NULL would make the guard NULL).
+NULL_CREATED_TS = -(2**63)
+
 FLOAT_TYPES = frozenset({FeatureType.FLOAT32, FeatureType.FLOAT64})
 NAN = float("nan")
 # SQLite stores a float NaN as NULL; fsql stores it as this text (a REAL column keeps
 # text that is not a number as text) and reads it back as NaN, as Redis does.
 NAN_TEXT = "NaN"
-
-# --- Arrow -> Python columns ----------------------------------------------------------
-
-
-def feature_values(col: pa.ChunkedArray) -> list[Any]:
-    """One feature column as SQLite-ready Python values (timestamps as micros, dates as days)."""
-    col = plain(col)
-    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-        return [None if v is None else json.dumps(v) for v in col.to_pylist()]
-    if pa.types.is_map(col.type):
-        return [None if v is None else json.dumps(dict(v)) for v in col.to_pylist()]
-    if pa.types.is_timestamp(col.type):
-        return to_micros(col).to_pylist()
-    if pa.types.is_date(col.type):
-        return col.cast(pa.date32()).cast(pa.int32()).to_pylist()
-    values = col.to_pylist()
-    if pa.types.is_floating(col.type) and pc.any(pc.is_nan(col)).as_py():
-        values = [NAN_TEXT if v is not None and v != v else v for v in values]
-    # bools bind as 0/1: Python's bool is an int to sqlite3.
-    return values
-
-
-def as_table(batch: pa.RecordBatch | pa.Table) -> pa.Table:
-    if isinstance(batch, pa.RecordBatch):
-        return pa.Table.from_batches([batch])
-    return batch
-
-
-def key_column(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A join-key column as stored: timestamps as UTC instants (naive ones are UTC, as
-    everywhere in fsql), so a key written naive and read aware (or the reverse) is one
-    key; dictionaries decoded."""
-    col = plain(col)
-    if pa.types.is_timestamp(col.type) and col.type.tz != "UTC":
-        return pc.cast(col, pa.timestamp(col.type.unit, tz="UTC"))
-    return col
-
 
 def key_value(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """A read key as stored (see key_column) and as SQLite returns it: datetimes as the

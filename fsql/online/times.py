@@ -4,9 +4,10 @@ UTC; and the Arrow column conversions into that form."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # the column conversions import it; reads use the scalar ones only
+    import pyarrow as pa
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -31,6 +32,8 @@ def datetime_to_us(value: datetime | None) -> int | None:
 
 def plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """A dictionary-encoded column decoded to its value type; others as they are."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(col.type):
         return col.cast(col.type.value_type)
     return col
@@ -38,6 +41,9 @@ def plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def to_micros(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """Timestamps (any unit or zone) and dates -> int64 microseconds UTC; ints as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     col = plain(col)
     if pa.types.is_timestamp(col.type):
         return pc.cast(col, pa.timestamp("us", tz=col.type.tz), safe=False).cast(pa.int64())

@@ -27,16 +27,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from fsql.arrow_buffers import inferred_array, python_array
 from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.models import FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.online.base import CREATED_TS, EVENT_TS, VERSION
 from fsql.online.times import datetime_to_us, to_micros, us_to_datetime
+
+if TYPE_CHECKING:  # storing imports it; reading (`evaluate`) works on Python values
+    import pyarrow as pa
 
 ROWS_COLUMN = "__fsql_rows"
 
@@ -71,6 +71,8 @@ def _value(stored: Any) -> Any:
 
 def _json_ready(dtype: pa.DataType) -> bool:
     """Columns whose Python values JSON holds as they are."""
+    import pyarrow as pa
+
     return (
         pa.types.is_integer(dtype)
         or pa.types.is_floating(dtype)
@@ -106,6 +108,10 @@ def store_batches(
     """Store batches (keys, `__event_ts` = as-of, `__created_ts` NULL, `__fsql_rows`,
     `__version`) from window-row batches sorted by key; each with the newest event time
     among its rows. A key's rows may span input batches: it is written once complete."""
+    import pyarrow as pa
+
+    from fsql.arrow_buffers import inferred_array, python_array
+
     keys = list(view.join_keys)
     columns = [EVENT_TS, CREATED_TS, VERSION, *view.row_columns]
     pending_key: tuple[Any, ...] | None = None

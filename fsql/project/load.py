@@ -85,7 +85,17 @@ def load_project(
         on_demand=on_demand,
         dag=dag,
         target_path=config.root / config.target_path,
+        env_read=_env_read(ctx, cache),
     )
+
+
+def _env_read(ctx: ParseContext, cache: ParseCache | None) -> tuple[str, ...]:
+    """The environment variables the models' rendering read: this parse's, and those
+    recorded for the views that came from the cache."""
+    names = {n for reads in ctx.reads.values() for n in reads["env"]}
+    if cache is not None:
+        names.update(n for e in cache.fresh.values() for n in e.reads.get("env", []))
+    return tuple(sorted(names))
 
 
 def _model_files(ctx: ParseContext) -> dict[str, Path]:

@@ -171,10 +171,11 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def view_from_json(data: Mapping[str, Any]) -> FeatureView:
-    """A cached view: its definition as parsed, with placeholder trees."""
+def view_from_json(data: Mapping[str, Any], tree: Any = None) -> FeatureView:
+    """A cached view: its definition as parsed, with placeholder trees (`tree`, or a
+    `SELECT *` of its own)."""
     values = {name: _decode(name, value) for name, value in data.items() if name not in _TREES}
-    tree = _placeholder()
+    tree = _placeholder() if tree is None else tree
     return FeatureView(query=tree, incremental_query=tree, **values)
 
 

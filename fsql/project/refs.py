@@ -3,9 +3,13 @@ references of feature services and on-demand features."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fsql.definitions.models import FeatureRef, FeatureView
-from fsql.project.context import ParseContext
 from fsql.project.names import hint_names
+
+if TYPE_CHECKING:  # the parse's; `check_ref` is also used when serving, which parses nothing
+    from fsql.project.context import ParseContext
 
 
 def check_ref(ref: FeatureRef, views: dict[str, FeatureView], declared: set[str]) -> str | None:

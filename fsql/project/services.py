@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlglot
-from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from fsql.config.yaml_lines import line_of
@@ -21,6 +19,7 @@ from fsql.definitions.types import FeatureType
 from fsql.dialects.duckdb import expression_statement
 from fsql.project.context import ParseContext
 from fsql.project.engine_parse import duckdb_syntax_error
+from fsql.project.expressions import parse_expression
 from fsql.project.names import IDENT, hint_names, reserved_column
 from fsql.project.refs import feature_ref_problem
 
@@ -213,7 +212,7 @@ def parse_on_demand(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[st
             ftype = FeatureType.parse(doc.get("type"))
             if ftype.composite:
                 raise ValueError(f"type must be a scalar type, not {ftype.value}")
-            expression = _expression(text, ctx.config.dialect)
+            expression = parse_expression(text, ctx.config.dialect)
         except (ValueError, ParseError, TokenError) as err:
             first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
             ctx.errs.add(f"on-demand feature '{name}': {first}", display, line)
@@ -268,43 +267,9 @@ def parse_on_demand(ctx: ParseContext, views: dict[str, FeatureView]) -> dict[st
             )
             continue
         out[name] = OnDemandFeature(
-            name, ftype, expression, tuple(cols), tuple(inputs), display, line
+            name, ftype, expression, tuple(cols), tuple(inputs), display, line, text
         )
     return out
-
-
-# What an on-demand expression may not contain: it is evaluated over the columns of one
-# row (in the training set's outer SELECT, and in-process when serving), so a table,
-# a subquery or a statement would read or change something else.
-_NOT_IN_EXPRESSIONS = (exp.Query, exp.Table, exp.DDL, exp.DML, exp.Command, exp.Block)
-
-
-def _expression(text: str, dialect: str) -> exp.Expr:
-    """`text` parsed as exactly one expression, or ValueError saying why not.
-
-    Parsed strictly as one condition, not as a statement: text that closes the
-    expression and starts something else (`1; DROP TABLE t`, `1 FROM t`) is refused
-    rather than carried into every compiled training query.
-    """
-    engine = sqlglot.Dialect.get_or_raise(dialect)
-    try:
-        parsed = engine.parser().parse_into(exp.Condition, engine.tokenize(text), text)
-    except ParseError as err:
-        first = err.errors[0].get("description") if err.errors else None
-        raise ValueError(
-            f"expression must be one SQL expression ({first or 'it does not parse'})"
-        ) from None
-    expressions = [e for e in parsed if e is not None]
-    if len(expressions) != 1:
-        raise ValueError("expression must be one SQL expression, not several statements")
-    expression = expressions[0]
-    found = expression.find(*_NOT_IN_EXPRESSIONS)
-    if found is not None:
-        raise ValueError(
-            f"expression may not contain {found.key.upper()} "
-            f"({found.sql(dialect=dialect)[:40]}): only request columns and input features"
-        )
-    return expression
 
 
 def _list(value: object) -> list:

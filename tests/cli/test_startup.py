@@ -109,6 +109,37 @@ def test_get_online_loads_no_engine_server_or_training_code(
     assert dialects - {"dialect"} <= DIALECTS
 
 
+# What a read served from the project snapshot (fsql.project.snapshot) never loads: the
+# parse (Jinja, DuckDB's parser, the compiler) and Arrow, which only writes need.
+NOT_WITH_A_SNAPSHOT = [
+    *NOT_FOR_ONLINE_READS,
+    "pyarrow",
+    "numpy",
+    "jinja2",
+    "fsql.project.load",
+    "fsql.project.jinja",
+    "fsql.compile.plan",
+    "fsql.compile.pit",
+    "fsql.online.sqlite_rows",
+]
+
+
+def test_a_second_read_loads_neither_the_parse_nor_arrow(tmp_path: Path) -> None:
+    from tests.conftest import copy_example
+
+    project = copy_example(tmp_path / "shop")  # DuckDB models: parsing them opens DuckDB
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(project), "--quiet"])
+    assert result.exit_code == 0, result.output
+    args = ["get-online", "--features", "user_features:user_lifetime_value"]
+    args += ["--entity", "user_id=7"]
+    first, out = imported(project, tmp_path, *args)
+    assert json.loads(out)["user_lifetime_value"] == 8222.14
+    assert "fsql.project.load" in first  # nothing to read the project from yet: parsed
+    second, again = imported(project, tmp_path, *args)
+    assert json.loads(again) == json.loads(out)
+    assert loaded(second, NOT_WITH_A_SNAPSHOT) == []
+
+
 def test_an_on_demand_feature_opens_duckdb_when_it_is_read(
     online_project: Path, tmp_path: Path
 ) -> None:

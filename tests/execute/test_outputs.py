@@ -434,7 +434,10 @@ table = pa.table({
 if hold:
     def fsync(fd):
         print("holding", flush=True)
-        time.sleep(120)
+        # Short sleeps: a signal the kernel hands to one of Arrow's threads interrupts
+        # no sleep of the main thread, whose handler runs when it next wakes.
+        for _ in range(1200):
+            time.sleep(0.1)
     os.fsync = fsync
 print("writing", flush=True)
 write_training_set(table, out, {"run": "new"})
