@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent / "fsql"
 
 # Earlier layers first; a module may import its own package and any earlier layer.
 LAYERS: list[set[str]] = [
-    {"errors", "version", "arrow_buffers", "defaults"},
+    {"errors", "version", "arrow_buffers", "defaults", "gc_pause"},
     {"plugins"},
     {"config", "graph"},
     {"definitions"},

@@ -27,6 +27,7 @@ from fsql.compile.writer import view_files, write_files
 from fsql.config.profiles import load_target
 from fsql.config.project_file import load_project_config
 from fsql.dialects.targets import location_args, table_location, target_dialect
+from fsql.gc_pause import gc_paused
 from fsql.project.context import ParseContext
 from fsql.project.files import discover
 from fsql.project.metadata import read_metadata
@@ -66,9 +67,10 @@ def prefill(
     processes: int,
     staging: Path,
 ) -> None:
-    """Parse and compile `names` in `processes` workers into `cache` (as entries the
+    """Parse and compile `names` in `processes` processes into `cache` (as entries the
     parse that follows trusts, `ParseCache.trusted`), their compiled files written into
-    `staging` (the writes are much of a cold compile's time)."""
+    `staging` (the writes are much of a cold compile's time). This process is one of
+    them: it takes the first share while the workers start (each imports fsql anew)."""
     chunks = [tuple(names[i::processes]) for i in range(processes)]
     jobs = [
         Job(
@@ -85,15 +87,18 @@ def prefill(
     context = multiprocessing.get_context("spawn")
     made: dict[str, Entry] = {}
     try:
-        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-            for done in pool.map(parse_and_compile, jobs):
-                made.update(done)
-    except Exception:  # workers could not start or died: the parent parses everything
-        return
+        with ProcessPoolExecutor(max_workers=max(1, len(jobs) - 1), mp_context=context) as pool:
+            running = [pool.submit(parse_and_compile, job) for job in jobs[1:]]
+            made.update(parse_and_compile(jobs[0]))
+            for future in running:
+                made.update(future.result())
+    except Exception:  # a worker could not start or died: the parent parses the rest
+        pass
     cache.entries.update(made)
     cache.trusted.update(made)
 
 
+@gc_paused()
 def parse_and_compile(job: Job) -> dict[str, Entry]:
     """A worker: its views as cache entries (without digests: the parent computes them);
     a view that does not parse cleanly is left out."""

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from fsql.compile.on_demand import OnDemandItem, bind_on_demand, hidden_input
 from fsql.compile.items import PitItem
+from fsql.compile.on_demand import OnDemandItem, bind_on_demand, hidden_input
 from fsql.definitions.models import FeatureRef, OnDemandFeature, Project
 from fsql.definitions.types import FeatureType
 from fsql.errors import ProjectError

@@ -13,6 +13,7 @@ from fsql.compile.plan import compile_project
 from fsql.config.profiles import load_target
 from fsql.config.project_file import load_project_config
 from fsql.dialects.targets import location_args, table_location, target_dialect
+from fsql.gc_pause import gc_paused
 from fsql.project.load import load_project
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Compiled:
     dialect: str
 
 
+@gc_paused()
 def compile_to_target(
     project_dir: str | Path = ".",
     target: str | None = None,

@@ -49,6 +49,7 @@ from fsql.compile.stacking import not_null as _not_null
 from fsql.compile.stacking import table_named as _table
 from fsql.compile.views import item_rows_as
 from fsql.definitions.aggregations import Aggregation
+from fsql.dialects.base import built_type
 
 AT = "__fsql_at"  # microseconds since the epoch
 EVENT = "__fsql_ev"  # 1 on the view's rows, NULL on entity rows
@@ -308,7 +309,7 @@ def _stacked(
         exp.alias_(exp.Literal.number(1), EVENT),
         *[_col(c) for c in values],
         *seq,
-        exp.alias_(exp.cast(exp.null(), exp.DataType.build("BIGINT")), ROW_ID),
+        exp.alias_(exp.cast(exp.null(), built_type("BIGINT")), ROW_ID),
         copy=False,
     ).from_(_table(rows), copy=False)
     asking = exp.select(

@@ -104,7 +104,7 @@ class EngineDialect:
         return self.version_hash(values)
 
     def data_type(self, ftype: FeatureType) -> exp.DataType:
-        return _build_type(self.type_name(ftype), self.sqlglot_dialect).copy()
+        return built_type(self.type_name(ftype), self.sqlglot_dialect)
 
     def type_name(self, ftype: FeatureType) -> str:
         """The engine's name of a feature type (`DOUBLE[]`, `ARRAY<FLOAT64>`, `VARIANT`)."""
@@ -118,7 +118,7 @@ class EngineDialect:
         return self.type_map[ftype]
 
     def timestamp(self) -> exp.DataType:
-        return _build_type(self.timestamp_type, self.sqlglot_dialect).copy()
+        return built_type(self.timestamp_type, self.sqlglot_dialect)
 
     def finish(self, tree: exp.Expression) -> exp.Expression:
         """`tree` after the dialect's rewrites (in place: compiled trees are never shared)."""
@@ -136,9 +136,15 @@ class EngineDialect:
         )
 
 
+def built_type(name: str, dialect: str | None = None) -> exp.DataType:
+    """The type `name` of `dialect`, parsed once (a parse costs a tokenizer and a parser;
+    compiling a large project asks for the same few types thousands of times); each
+    caller gets its own copy, since trees own their nodes."""
+    return _parsed_type(name, dialect).copy()
+
+
 @functools.cache
-def _build_type(name: str, dialect: str) -> exp.DataType:
-    """Type names are parsed once; callers get copies, since trees own their nodes."""
+def _parsed_type(name: str, dialect: str | None) -> exp.DataType:
     return exp.DataType.build(name, dialect=dialect)
 
 

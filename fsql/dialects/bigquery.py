@@ -43,7 +43,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from fsql.definitions.types import FeatureType
-from fsql.dialects.base import EngineDialect
+from fsql.dialects.base import EngineDialect, built_type
 from fsql.dialects.statement import Statement
 from fsql.errors import RunError
 
@@ -63,7 +63,7 @@ def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
     )
     head = exp.Substring(this=digest, start=exp.Literal.number(1), length=exp.Literal.number(15))
     text = exp.Concat(expressions=[exp.Literal.string("0x"), head])
-    return exp.cast(text, exp.DataType.build("INT64", dialect="bigquery"))
+    return exp.cast(text, built_type("INT64", "bigquery"))
 
 
 _MICROS = {
@@ -206,7 +206,7 @@ def _literal(value: Any) -> exp.Expr:
     """A parameter value as a typed BigQuery literal, built by sqlglot (never pasted)."""
     if isinstance(value, datetime):
         moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
+        return exp.cast(exp.Literal.string(moment.isoformat()), built_type("TIMESTAMPTZ"))
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, (int, float)):
@@ -253,5 +253,5 @@ def checksum_query(table: exp.Table, columns: Sequence[str]) -> exp.Select:
     hash is `_version_hash` of every column; NUMERIC holds the sum exactly (BIGNUMERIC is
     refused by the emulator), and a sum, unlike BIT_XOR, also moves when a row is added twice."""
     row = _version_hash([exp.column(exp.to_identifier(c, quoted=True)) for c in columns])
-    total = exp.Sum(this=exp.cast(row, exp.DataType.build("NUMERIC", dialect="bigquery")))
+    total = exp.Sum(this=exp.cast(row, built_type("NUMERIC", "bigquery")))
     return exp.select(exp.Count(this=exp.Star()), total).from_(table.copy())

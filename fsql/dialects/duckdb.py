@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from fsql.definitions.types import FeatureType
-from fsql.dialects.base import EngineDialect
+from fsql.dialects.base import EngineDialect, built_type
 
 
 def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
@@ -18,7 +18,7 @@ def _version_hash(values: Sequence[exp.Expression]) -> exp.Expression:
         this=exp.Anonymous(this="hash", expressions=list(values)),
         expression=exp.Literal.number(1),
     )
-    return exp.cast(shifted, exp.DataType.build("BIGINT"))
+    return exp.cast(shifted, built_type("BIGINT"))
 
 
 def table_checksum(identifier: str) -> exp.Select:

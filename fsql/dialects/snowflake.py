@@ -39,7 +39,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from fsql.definitions.types import FeatureType
-from fsql.dialects.base import EngineDialect
+from fsql.dialects.base import EngineDialect, built_type
 from fsql.errors import RunError
 
 # Snowflake's reserved and limited keywords (docs: "Reserved & limited keywords").
@@ -212,7 +212,7 @@ def copy_parquet(
             requires_json=True,
         )
         if kind.this in _SEMI_STRUCTURED:  # uploaded as JSON text (snowflake_values)
-            text = exp.cast(field, exp.DataType.build("VARCHAR"))
+            text = exp.cast(field, built_type("VARCHAR"))
             return exp.cast(exp.ParseJSON(this=text), kind.copy())
         return exp.cast(field, kind.copy())
 
@@ -267,7 +267,7 @@ def checksum_query(table: exp.Table, columns: Sequence[str]) -> exp.Select:
         this="HASH",
         expressions=[exp.column(exp.to_identifier(name, quoted=True)) for name in columns],
     )
-    hash_type = exp.DataType.build("NUMBER(20, 0)", dialect="snowflake")
+    hash_type = built_type("NUMBER(20, 0)", "snowflake")
     return exp.select(
         exp.Count(this=exp.Star()), exp.Sum(this=exp.cast(row_hash, hash_type))
     ).from_(table.copy())

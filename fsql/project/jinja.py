@@ -63,10 +63,13 @@ class ModelRenderer:
         # A model file comes from a pull request and renders where warehouse credentials
         # live: the sandbox keeps it from reaching Python (attributes such as __globals__
         # or __subclasses__, methods that mutate), so it can call only what is below.
+        # No compile-time optimizer: it folds constant expressions, which models hardly
+        # have, and costs a third of compiling a template (each model is compiled once).
         self.env = ImmutableSandboxedEnvironment(
             undefined=_Undefined,
             autoescape=False,
             keep_trailing_newline=True,
+            optimized=False,
         )
         self.env.globals.update(
             ref=self._ref,

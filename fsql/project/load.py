@@ -16,6 +16,7 @@ from fsql.config.project_file import load_project_config
 from fsql.config.yaml_lines import line_of
 from fsql.definitions.models import FeatureView, Project
 from fsql.errors import ProjectError, raise_collected
+from fsql.gc_pause import gc_paused
 from fsql.graph.dag import Dag
 from fsql.project.cached_views import CachedViews
 from fsql.project.context import ParseContext
@@ -30,6 +31,7 @@ from fsql.project.views import open_renderer, parse_view
 __all__ = ["check_ref", "load_project", "output_columns"]
 
 
+@gc_paused()
 def load_project(
     project_dir: str | Path = ".",
     cli_vars: dict[str, Any] | None = None,
