@@ -89,7 +89,8 @@ def prefill(
     try:
         with ProcessPoolExecutor(max_workers=max(1, len(jobs) - 1), mp_context=context) as pool:
             running = [pool.submit(parse_and_compile, job) for job in jobs[1:]]
-            made.update(parse_and_compile(jobs[0]))
+            # The metadata as parsed here serves the parse that follows (`cache.yaml`).
+            made.update(parse_and_compile(jobs[0], cache.yaml))
             for future in running:
                 made.update(future.result())
     except Exception:  # a worker could not start or died: the parent parses the rest
@@ -99,16 +100,21 @@ def prefill(
 
 
 @gc_paused()
-def parse_and_compile(job: Job) -> dict[str, Entry]:
+def parse_and_compile(job: Job, yaml: dict[str, list[Any]] | None = None) -> dict[str, Entry]:
     """A worker: its views as cache entries (without digests: the parent computes them);
-    a view that does not parse cleanly is left out."""
+    a view that does not parse cleanly is left out. `yaml`: receives the metadata files
+    as parsed (the partial-parse cache's form), for the parse in this process after it."""
     config = load_project_config(Path(job.project_dir), job.vars)
     chosen = load_target(config.root, config.profile, job.target, job.profiles_dir)
     dialect = target_dialect(chosen)
     schema, catalog = location_args(table_location(chosen, dialect))
     ctx = ParseContext(config, discover(config))
+    if yaml is not None:
+        ctx.yaml_cache = {}  # nothing to take from it; but the files parsed are recorded
     if not read_metadata(ctx):
         return {}
+    if yaml is not None:
+        yaml.update(ctx.yaml_seen)
     ctx.renderer = open_renderer(ctx)
     if ctx.renderer is None:
         return {}
