@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from fsql.project.context import ParseContext
 from fsql.project.engine_parse import duckdb_syntax_error, empty_list_item, line_and_column
@@ -110,6 +111,9 @@ def reserved_table(query: exp.Query, inc_query: exp.Query, rendered: set[str]) -
 
 
 _KEEP_CASE = {"VAR", "IDENTIFIER", "STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING"}
+# Each token type's name, and whether its text keeps its case, looked up once: an enum's
+# `.name` is a descriptor call, and a large project hashes millions of tokens.
+_KINDS = {kind: (kind.name, kind.name in _KEEP_CASE) for kind in TokenType}
 
 
 def normalized_tokens(tokens: list) -> str:
@@ -120,7 +124,6 @@ def normalized_tokens(tokens: list) -> str:
     """
     parts = []
     for token in tokens:
-        kind = token.token_type.name
-        text = token.text if kind in _KEEP_CASE else token.text.upper()
-        parts.append(f"{kind}:{text}")
+        kind, keep = _KINDS[token.token_type]
+        parts.append(f"{kind}:{token.text if keep else token.text.upper()}")
     return " ".join(parts)
