@@ -11,6 +11,7 @@ each method is a few lines of orchestration, the length is their number.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -28,7 +29,6 @@ from fsql.defaults import EVENT_TIMESTAMP, MATERIALIZE_MEMORY_MB, SKEW_THRESHOLD
 from fsql.definitions.models import FeatureRef, FeatureView, Project
 from fsql.definitions.moments import moment
 from fsql.definitions.types import FeatureType
-from fsql.dialects.targets import location_args, table_location, target_dialect
 from fsql.errors import ProjectError, RunError
 from fsql.graph.selector import select_views
 from fsql.online.base import OnlineStore, OnlineTable
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from fsql.adapters.base import OfflineAdapter
     from fsql.compile.plan import CompiledProject
     from fsql.compile.selection import FeatureSelection
+    from fsql.dialects.base import EngineDialect
     from fsql.execute.build import ViewBuilder
     from fsql.execute.feature_logger import FeatureLogger
     from fsql.execute.training import TrainingSet
@@ -183,7 +184,11 @@ class FeatureStore:
         self.progress: Progress = progress or _LOG.info
         # The profile first: rendering it registers its secrets, so that no model can
         # read one through env_var() (models are rendered by load_project).
-        config = load_project_config(Path(project_dir), dict(vars or {}))
+        # A store for reads checks the dialect only when it parses (the snapshot is of a
+        # parse that checked it).
+        config = load_project_config(
+            Path(project_dir), dict(vars or {}), check_dialect=not for_reads
+        )
         self.target: Target = load_target(config.root, config.profile, target, profiles_dir)
         if for_reads:
             self.project: Project = project_for_reads(
@@ -194,7 +199,6 @@ class FeatureStore:
             from fsql.project.load import load_project
 
             self.project = load_project(project_dir, dict(vars or {}))
-        self.dialect = target_dialect(self.target)
         self._compiled: CompiledProject | None = None
         self.dag = self.project.dag
         self._tables: dict[str, OnlineTable] = {
@@ -220,12 +224,20 @@ class FeatureStore:
         self.materialize_memory_mb = materialize_memory_mb
         self.partition_keys = partition_keys
 
+    @functools.cached_property
+    def dialect(self) -> EngineDialect:
+        """The target engine's dialect (its module loaded on first use: reads need none)."""
+        from fsql.dialects.targets import target_dialect
+
+        return target_dialect(self.target)
+
     @property
     def compiled(self) -> CompiledProject:
         """The project compiled for the target (its view plans built on first use)."""
         compiled = self._compiled
         if compiled is None:
             from fsql.compile.plan import compile_project
+            from fsql.dialects.targets import location_args, table_location
 
             with self._lock:
                 if self._compiled is None:

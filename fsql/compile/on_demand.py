@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from sqlglot import exp
+from typing import TYPE_CHECKING
 
 from fsql.compile.items import ROW_ID
 from fsql.definitions.models import OnDemandFeature
 from fsql.definitions.types import FeatureType
-from fsql.dialects.base import EngineDialect
 from fsql.errors import ProjectError
+
+# Binding is plain data; sqlglot is imported by the functions that build trees, so that
+# resolving a selection (every online read) does not load it.
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from fsql.dialects.base import EngineDialect
 
 # Request columns travel through the slim entity table and the join under this prefix,
 # so they can never collide with a join key or a feature output column.
@@ -64,6 +69,8 @@ class OnDemandItem:
     def expression(self, dialect: EngineDialect) -> exp.Expr:
         """`CAST(<expression with names bound> AS <type>) AS <output>`, types spelled for
         `dialect`. A fresh tree on every call: compiled trees are never shared."""
+        from sqlglot import exp
+
         by_name: dict[str, BoundInput | None] = {}
         by_qualified: dict[tuple[str, str], BoundInput] = {}
         for bound in self.inputs:
@@ -148,6 +155,8 @@ def on_demand_outer_query(
 
     The dialect's rewrites run on the outer query only (the point-in-time query has had
     them), so the subquery is put in place after they ran."""
+    from sqlglot import exp
+
     odf = {item.output_name: item for item in items}
     projections: list[exp.Expr] = [exp.column(ROW_ID)]
     for name in columns:
@@ -170,6 +179,8 @@ def on_demand_outer_query(
 def on_demand_online_query(items: Sequence[OnDemandItem], dialect: EngineDialect) -> exp.Select:
     """`SELECT <each bound, cast expression> FROM __fsql_odf`: the serving-side query over
     an Arrow table of the same request and input columns the training set reads."""
+    from sqlglot import exp
+
     return exp.select(*[item.expression(dialect) for item in items], copy=False).from_(
         exp.to_table(ONLINE_TABLE), copy=False
     )

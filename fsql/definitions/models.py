@@ -12,14 +12,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlglot import exp
+from typing import TYPE_CHECKING, Any
 
 from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.durations import format_duration
 from fsql.definitions.types import FeatureType
 from fsql.graph.dag import Dag
+
+if TYPE_CHECKING:  # trees are made by the parse; reading definitions needs no sqlglot
+    from sqlglot import exp
 
 
 @dataclass(frozen=True)

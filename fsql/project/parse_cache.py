@@ -23,15 +23,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlglot import exp
 
 from fsql.definitions.aggregations import Aggregation
 from fsql.definitions.models import Feature, FeatureView
 from fsql.definitions.types import FeatureType
 from fsql.version import __version__
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 CACHE_FILE = "partial_parse.json"
 
@@ -39,6 +41,8 @@ CACHE_FILE = "partial_parse.json"
 # What a cached view's trees are (one per view: nothing shares a tree): never compiled,
 # its SQL comes from the cache, and `fsql compile` is the only command that reads it.
 def _placeholder() -> exp.Query:
+    from sqlglot import exp
+
     return exp.select(exp.Star())
 
 

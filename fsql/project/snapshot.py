@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import orjson
 
@@ -40,6 +40,9 @@ from fsql.graph.dag import Dag
 from fsql.project.parse_cache import view_from_json, view_to_json
 from fsql.project.unchanged import inputs_digest
 
+if TYPE_CHECKING:
+    from sqlglot import exp
+
 SNAPSHOT_FILE = "project_snapshot.json"
 
 
@@ -55,6 +58,27 @@ class UnloadedTree:
 
     def __repr__(self) -> str:
         return "UnloadedTree()"
+
+
+class ExpressionText:
+    """A snapshot's on-demand expression: its text, parsed (as the project parse does)
+    on first use, so that a read computing no on-demand feature loads no sqlglot. Stands
+    for the tree wherever one is used (`copy()`, `sql()`)."""
+
+    def __init__(self, text: str, dialect: str) -> None:
+        self._text = text
+        self._dialect = dialect
+        self._tree: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._tree is None:
+            from fsql.project.expressions import parse_expression
+
+            self._tree = parse_expression(self._text, self._dialect)
+        return getattr(self._tree, name)
+
+    def __repr__(self) -> str:
+        return f"ExpressionText({self._text!r})"
 
 
 @dataclass
@@ -148,9 +172,7 @@ def project_to_json(project: Project) -> dict[str, Any]:
 
 def project_from_json(doc: Mapping[str, Any]) -> Project:
     """The project a snapshot holds; on-demand expressions are parsed again from their
-    text, as the project parse did."""
-    from fsql.project.expressions import parse_expression
-
+    text when first used, as the project parse did."""
     tree = UnloadedTree()
     views = {v.name: v for v in (view_from_json(d, tree) for d in doc["views"])}
     entities = {
@@ -169,7 +191,7 @@ def project_from_json(doc: Mapping[str, Any]) -> Project:
         name: OnDemandFeature(
             name,
             FeatureType(ftype),
-            parse_expression(text, doc["dialect"]),
+            cast("exp.Expr", ExpressionText(text, doc["dialect"])),
             tuple(RequestColumn(c, FeatureType(t)) for c, t in columns),
             tuple(_unref(r) for r in inputs),
             file,

@@ -58,7 +58,7 @@ def inputs_digest(
 ) -> tuple[str, Path, ProjectFiles]:
     """The digest of everything a compile reads, the project's target folder and its
     files (`files`: as found already)."""
-    config = load_project_config(Path(project_dir), dict(vars_ or {}))
+    config = load_project_config(Path(project_dir), dict(vars_ or {}), check_dialect=False)
     files = files or discover(config)
     digest = hashlib.sha256(__version__.encode())
     profiles = find_profiles(config.root, profiles_dir)
@@ -91,7 +91,7 @@ def unchanged(
     which the compile that follows records (`write_stamp`) rather than reading them
     all again."""
     try:
-        config = load_project_config(Path(project_dir), dict(vars_ or {}))
+        config = load_project_config(Path(project_dir), dict(vars_ or {}), check_dialect=False)
         target_path = config.root / config.target_path
         try:
             stamp = json.loads((target_path / STAMP_FILE).read_text())
@@ -155,5 +155,5 @@ def write_stamp(
 
 
 def _target_path(project_dir: str | Path, vars_: Mapping[str, Any] | None) -> Path:
-    config = load_project_config(Path(project_dir), dict(vars_ or {}))
+    config = load_project_config(Path(project_dir), dict(vars_ or {}), check_dialect=False)
     return config.root / config.target_path

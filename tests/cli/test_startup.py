@@ -121,6 +121,8 @@ NOT_WITH_A_SNAPSHOT = [
     "fsql.compile.plan",
     "fsql.compile.pit",
     "fsql.online.sqlite_rows",
+    "fsql.dialects",  # the target engine's: a read needs only the online store's SQL
+    "fsql.project.expressions",  # on-demand expressions, parsed when one is computed
 ]
 
 
