@@ -26,6 +26,7 @@ from tests.conftest import copy_example
 from tests.support.cli_runs import fsql
 
 ENV = "FSQL_TEST_SNAPSHOT_CURRENCY"
+ON_DEMAND_ROW = {"user_id": 7, "cart_amount": 10.5}
 
 
 def summary(project: Project) -> dict[str, Any]:
@@ -179,6 +180,20 @@ def test_a_snapshot_view_compiles_nothing(example_project: Path) -> None:
             store.compiled.plans["user_features"].sql("create")
     with FeatureStore(example_project) as store:  # parsed: compiles as ever
         assert "user_lifetime_value" in store.compiled.plans["user_features"].sql("create")
+
+
+def test_an_on_demand_feature_of_a_snapshot_is_the_parsed_one(example_project: Path) -> None:
+    code, shown = fsql(example_project, "run", "--quiet")
+    assert code == 0, shown
+    with FeatureStore(example_project) as store:
+        parsed = store.get_online_features(["cart_share_of_ltv"], [ON_DEMAND_ROW]).to_dict()
+    FeatureStore(example_project, for_reads=True).close()  # parses, takes the snapshot
+    with FeatureStore(example_project, for_reads=True) as store:
+        odf = store.project.on_demand["cart_share_of_ltv"]
+        assert "ExpressionText" in repr(odf.expression)  # from the snapshot, not parsed
+        read = store.get_online_features(["cart_share_of_ltv"], [ON_DEMAND_ROW]).to_dict()
+    assert read == parsed
+    assert read["cart_share_of_ltv"][0] == pytest.approx(10.5 / 8222.14)
 
 
 def test_the_snapshot_holds_no_profile_secret(
