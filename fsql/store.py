@@ -1,8 +1,9 @@
 """FeatureStore: the Python API, wiring project, compiler, engine and online store.
 
-A store parses and compiles the project once when it is built; afterwards reads
-only look up cached plans and pooled connections, so a serving process builds one
-store and reuses it. This module holds no SQL of its own.
+A store parses the project once when it is built (a store for reads may load the
+project's snapshot instead) and compiles it on first use; afterwards reads only look up
+cached plans and pooled connections, so a serving process builds one store and reuses
+it. This module holds no SQL of its own.
 
 Size: the public API (FeatureStore, RetrievalJob) is one facade over the packages below;
 each method is a few lines of orchestration, the length is their number.
