@@ -39,6 +39,10 @@ from fsql.project.views import open_renderer, parse_view
 # Below this many views the processes cost more than they save (each worker imports
 # fsql and reads the metadata again: about a second).
 MIN_VIEWS = 300
+# What a worker's start costs (spawning, importing fsql, reading the metadata), in views
+# parsed and compiled meanwhile: this process takes as many more than an even share per
+# worker (measured on 1,000 views: with even shares it idled 1.4 s of a 6.5 s compile).
+START_VIEWS = 100
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def prefill(
     parse that follows trusts, `ParseCache.trusted`), their compiled files written into
     `staging` (the writes are much of a cold compile's time). This process is one of
     them: it takes the first share while the workers start (each imports fsql anew)."""
-    chunks = [tuple(names[i::processes]) for i in range(processes)]
+    chunks = shares(names, processes)
     jobs = [
         Job(
             str(project_dir),
@@ -99,6 +103,21 @@ def prefill(
         pass
     cache.entries.update(made)
     cache.trusted.update(made)
+
+
+@gc_paused()
+def shares(names: Sequence[str], processes: int) -> list[tuple[str, ...]]:
+    """`names` split among `processes`: this process's share first, `START_VIEWS` more
+    than an even share per worker, the rest evenly. Each share is taken at even
+    intervals of the names (files sort by kind), so each gets a mix of the project."""
+    if processes <= 1 or not names:
+        return [tuple(names)]
+    own = min(len(names), (len(names) + START_VIEWS * (processes - 1)) // processes)
+    step = len(names) / max(own, 1)
+    taken = {int(i * step) for i in range(own)}
+    rest = [n for i, n in enumerate(names) if i not in taken]
+    mine = tuple(n for i, n in enumerate(names) if i in taken)
+    return [mine, *(tuple(rest[i :: processes - 1]) for i in range(processes - 1))]
 
 
 @gc_paused()
