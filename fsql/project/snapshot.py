@@ -71,6 +71,10 @@ class ExpressionText:
         self._tree: Any = None
 
     def __getattr__(self, name: str) -> Any:
+        # Only the tree's own methods and attributes: copying or pickling the stand-in
+        # (whose own attributes may not be set yet) must not parse.
+        if name.startswith("_"):
+            raise AttributeError(name)
         if self._tree is None:
             from fsql.project.expressions import parse_expression
 
@@ -115,8 +119,8 @@ def open_snapshot(inputs: Inputs, target_path: Path) -> Snapshot:
     if doc is not None and doc.get("inputs") == digest:
         try:
             project = project_from_json(doc["project"])
-        except (ValueError, TypeError, KeyError, AttributeError):
-            project = None  # written by something else: parse
+        except Exception:  # not what this fsql writes (a refs cycle, bad types): parse
+            project = None
     return Snapshot(path, digest, env, project)
 
 

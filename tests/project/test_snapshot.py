@@ -5,6 +5,7 @@ the snapshot was taken; and a snapshot's views compile nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -211,3 +212,27 @@ def test_the_snapshot_holds_no_profile_secret(
     written = (example_project / "target" / SNAPSHOT_FILE).read_text()
     assert "user_lifetime_value" in written
     assert secret not in written
+
+
+@pytest.mark.parametrize("damage", ["type", "cycle", "shape"])
+def test_a_snapshot_this_fsql_did_not_write_is_parsed_over(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """Its digest matches (target/ is writable by anyone who can build), its content does
+    not load: the read parses, as with no snapshot."""
+    root = tmp_path / "shop"
+    shutil.copytree(shop, root)
+    reads = Reads(root, monkeypatch)
+    reads.read()
+    path = root / "target" / SNAPSHOT_FILE
+    doc = json.loads(path.read_text())
+    views = doc["project"]["views"]
+    if damage == "type":
+        views[0]["features"][0]["feature"][1] = "no-such-type"
+    elif damage == "cycle":
+        views[0]["refs"], views[1]["refs"] = [views[1]["name"]], [views[0]["name"]]
+    else:
+        doc["project"]["services"] = {"not": "a list"}
+    path.write_text(json.dumps(doc))
+    assert summary(reads.read()) == summary(reads.parsed())
+    assert reads.parses == 2
