@@ -31,7 +31,7 @@ from fsql.dialects.base import EngineDialect
 from fsql.dialects.targets import location_args, table_location, target_dialect
 from fsql.gc_pause import gc_paused
 from fsql.project.context import ParseContext
-from fsql.project.files import discover
+from fsql.project.files import ProjectFiles, discover
 from fsql.project.metadata import read_metadata
 from fsql.project.parse_cache import Entry, ParseCache, view_to_json
 from fsql.project.views import open_renderer, parse_view
@@ -53,6 +53,8 @@ class Job:
     vars: dict[str, Any]
     views: tuple[str, ...]
     staging: str  # where its views' compiled files are written (writer.staging_folder)
+    # The project's files as the command found (and checked) them: not looked for again.
+    files: ProjectFiles | None = None
 
 
 def workers() -> int:
@@ -72,6 +74,7 @@ def prefill(
     names: Sequence[str],
     processes: int,
     staging: Path,
+    files: ProjectFiles | None = None,
 ) -> None:
     """Parse and compile `names` in `processes` processes into `cache` (as entries the
     parse that follows trusts, `ParseCache.trusted`), their compiled files written into
@@ -86,6 +89,7 @@ def prefill(
             dict(vars_ or {}),
             chunk,
             str(staging),
+            files,
         )
         for chunk in chunks
         if chunk
@@ -129,7 +133,7 @@ def parse_and_compile(job: Job, yaml: dict[str, list[Any]] | None = None) -> dic
     chosen = load_target(config.root, config.profile, job.target, job.profiles_dir)
     dialect = target_dialect(chosen)
     schema, catalog = location_args(table_location(chosen, dialect))
-    ctx = ParseContext(config, discover(config))
+    ctx = ParseContext(config, job.files or discover(config))
     if yaml is not None:
         ctx.yaml_cache = {}  # nothing to take from it; but the files parsed are recorded
     if not read_metadata(ctx):

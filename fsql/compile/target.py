@@ -71,7 +71,7 @@ def compile_to_target(
     staging = None
     if not cache.entries and len(models) >= MIN_VIEWS and processes > 1:
         staging = staging_folder(config.root / config.target_path)
-        prefill(cache, project_dir, target, profiles_dir, vars, models, processes, staging)
+        prefill(cache, project_dir, target, profiles_dir, vars, models, processes, staging, found)
     try:
         project = load_project(project_dir, dict(vars or {}), cache=cache, files=found)
         compiled = compile_project(

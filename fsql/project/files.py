@@ -35,18 +35,19 @@ def _is_dir(path: Path) -> bool:
 
 def _walk(root: Path, folders: tuple[str, ...], suffixes: tuple[str, ...]) -> tuple[Path, ...]:
     found: list[Path] = []
+    real_root = root.resolve()
     for folder in folders:
         if not _is_dir(root / folder):
             continue
         base = (root / folder).resolve()
         for path in base.rglob("*"):
-            if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
-                _check_inside(path, base, root)
+            if path.suffix.lower() in suffixes and not path.name.startswith(".") and path.is_file():
+                _check_inside(path, base, root, real_root)
                 found.append(path)
     return tuple(sorted(set(found)))
 
 
-def _check_inside(path: Path, base: Path, root: Path) -> None:
+def _check_inside(path: Path, base: Path, root: Path, real_root: Path) -> None:
     """A file found under a project folder must not be a link to a file outside it.
 
     Compile copies each rendered model into target/ (often kept as a CI artifact) and
@@ -55,7 +56,7 @@ def _check_inside(path: Path, base: Path, root: Path) -> None:
     checked against the folder they were found in.
     """
     real = path.resolve()
-    if not (real.is_relative_to(base) or real.is_relative_to(root.resolve())):
+    if not (real.is_relative_to(base) or real.is_relative_to(real_root)):
         try:
             shown = path.relative_to(root).as_posix()
         except ValueError:
