@@ -129,9 +129,10 @@ def save_snapshot(snapshot: Snapshot, inputs: Inputs, project: Project) -> None:
     written when an input changed while it was parsed (the digest taken again differs):
     the snapshot would describe files that no longer exist. Best effort: a target/ that
     cannot be written only costs the next read a parse."""
-    digest = _digest(inputs, project.env_read)
-    if project.env_read == snapshot.env and digest != snapshot.digest:
+    now = _digest(inputs, snapshot.env)  # as `open_snapshot` took it, before the parse
+    if now != snapshot.digest:
         return
+    digest = now if project.env_read == snapshot.env else _digest(inputs, project.env_read)
     doc = {"inputs": digest, "env": list(project.env_read), "project": project_to_json(project)}
     tmp = snapshot.path.with_name(f".{snapshot.path.name}.{os.getpid()}")
     try:

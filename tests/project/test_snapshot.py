@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,26 @@ def test_a_snapshot_this_fsql_did_not_write_is_parsed_over(
     path.write_text(json.dumps(doc))
     assert summary(reads.read()) == summary(reads.parsed())
     assert reads.parses == 2
+
+
+def test_a_file_changed_while_the_project_is_parsed_is_not_snapshotted(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot would describe the files as they were: the next read parses again."""
+    root = tmp_path / "shop"
+    shutil.copytree(shop, root)
+    EDITS["model reads an env var"](Reads(root, monkeypatch), monkeypatch)  # env names
+    yml = root / "models/user/user.yml"
+
+    def parse_then_edit(*args: Any, **kwargs: Any) -> Project:
+        project = load_project(*args, **kwargs)
+        if "3650d" in yml.read_text():
+            _edit(yml, "ttl: 3650d", "ttl: 3000d")  # lands after the parse read the file
+        return project
+
+    monkeypatch.setattr(load_module, "load_project", parse_then_edit)
+    first = project_for_reads(Inputs(root, None, None, {}), root / "target")
+    assert first.views["user_features"].ttl == timedelta(days=3650)
+    assert first.env_read == (ENV,)
+    again = project_for_reads(Inputs(root, None, None, {}), root / "target")
+    assert again.views["user_features"].ttl == timedelta(days=3000)
