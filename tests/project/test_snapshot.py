@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fsql.definitions.models import Project
@@ -86,6 +86,27 @@ def _toggle(values: dict[str, Any], key: str, one: Any, other: Any) -> None:
     values[key] = other if values.get(key) == one else one
 
 
+def _toggle_view(root: Path) -> None:
+    """A view added (model and YAML), or removed again."""
+    model, yml = root / "models/user/ltv_copy.sql", root / "models/user/ltv_copy.yml"
+    if model.exists():
+        model.unlink()
+        yml.unlink()
+        return
+    model.write_text(
+        "select user_id, event_timestamp, user_lifetime_value as ltv_copy\n"
+        "from {{ ref('user_features') }}\n"
+    )
+    view = {
+        "name": "ltv_copy",
+        "entities": ["user"],
+        "timestamp": "event_timestamp",
+        "online": True,
+        "features": [{"name": "ltv_copy", "type": "float64"}],
+    }
+    yml.write_text(json.dumps({"feature_views": [view]}))  # JSON is YAML
+
+
 # Each edit changes what a parse gives; `Reads` is the project being read.
 EDITS: dict[str, Callable[[Reads, pytest.MonkeyPatch], None]] = {
     "feature description": lambda r, _: _edit(
@@ -112,6 +133,7 @@ EDITS: dict[str, Callable[[Reads, pytest.MonkeyPatch], None]] = {
         "select\n",
         f"select '{{{{ env_var('{ENV}', 'eur') }}}}' as currency,\n",
     ),
+    "new view": lambda r, _: _toggle_view(r.root),
     "env var": lambda _, m: m.setenv(ENV, "usd" if os.environ.get(ENV) != "usd" else "gbp"),
     "macro": lambda r, _: _edit(
         r.root / "macros/time.sql", "Time-bucketing helpers", "Time bucketing helpers"
@@ -143,6 +165,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(steps=st.lists(st.sampled_from(sorted(EDITS) + sorted(NOTHING)), max_size=5))
+@example(steps=["model reads an env var", "env var", "an unread env var", "env var"])
+@example(steps=["new view", "snapshot damaged", "new view", "cli var"])
 def test_reads_see_the_parsed_project_after_any_sequence_of_edits(
     steps: list[str], shop: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
