@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -284,3 +285,23 @@ def test_a_file_changed_while_the_project_is_parsed_is_not_snapshotted(
     assert first.env_read == (ENV,)
     again = project_for_reads(Inputs(root, None, None, {}), root / "target")
     assert again.views["user_features"].ttl == timedelta(days=3000)
+
+
+def test_a_logged_service_read_from_a_snapshot_writes_its_log(example_project: Path) -> None:
+    """The feature log's writer needs the compiled relations, not the views' trees."""
+    services = example_project / "models/services.yml"
+    _edit(
+        services,
+        "  - name: churn_model\n",
+        "  - name: churn_model\n    logging: {sample_rate: 1.0}\n",
+    )
+    code, shown = fsql(example_project, "run", "--quiet")
+    assert code == 0, shown
+    row = {"user_id": 7, "item_id": 3}
+    for _ in range(2):  # the first parses and takes the snapshot, the second loads it
+        with FeatureStore(example_project, for_reads=True) as store:
+            store.get_online_features(feature_service="churn_model", entity_rows=[row])
+    assert "UnloadedTree" in repr(store.project.views["user_features"].query)
+    with duckdb.connect(str(example_project / "target/fsql.duckdb"), read_only=True) as con:
+        logged = con.execute("select count(*) from churn_model__log").fetchone()
+    assert logged == (2,)
