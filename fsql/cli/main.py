@@ -101,6 +101,7 @@ def run_cmd(
     from fsql.compile.writer import write_target
 
     progress = options.progress()
+    keep_snapshot = options.snapshot_keeper()
     with options.open() as store:
         write_target(store.compiled, store.target.name)
         built, results = store.run(
@@ -108,6 +109,7 @@ def run_cmd(
         )
         for result in results:
             progress(f"{result.view}: {result.rows:,} keys written ({result.reason})")
+        keep_snapshot(store.project)  # the reads that follow load no parse
     click.echo(f"built {len(built)} views, materialized {len(results)} online views")
 
 

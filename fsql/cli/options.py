@@ -17,6 +17,7 @@ from fsql.cli.errors import run_guarded
 from fsql.errors import ProjectError
 
 if TYPE_CHECKING:
+    from fsql.definitions.models import Project
     from fsql.store import FeatureStore
 
 
@@ -129,6 +130,25 @@ class StoreOptions:
 
     def progress(self) -> Progress:
         return Progress(quiet=self.quiet)
+
+    def snapshot_keeper(self) -> Callable[[Project], None]:
+        """Taken before a command parses the project; called with that project once the
+        command has succeeded, it leaves the snapshot `get-online` reads
+        (fsql.project.snapshot), unless one is current or an input changed meanwhile."""
+        from pathlib import Path
+
+        from fsql.config.project_file import load_project_config
+        from fsql.project.snapshot import Inputs, open_snapshot, save_snapshot
+
+        inputs = Inputs(self.project_dir, self.target, self.profiles_dir, parse_vars(self.vars))
+        try:
+            config = load_project_config(Path(self.project_dir), dict(inputs.vars))
+            snapshot = open_snapshot(inputs, config.root / config.target_path)
+        except ProjectError:  # the command itself reports it
+            return lambda project: None
+        if snapshot.project is not None:
+            return lambda project: None
+        return lambda project: save_snapshot(snapshot, inputs, project)
 
     def open(self, for_reads: bool = False) -> FeatureStore:
         """The store; `for_reads`: one that reads online values only (`get-online`), whose

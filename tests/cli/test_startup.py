@@ -126,7 +126,9 @@ NOT_WITH_A_SNAPSHOT = [
 ]
 
 
-def test_a_second_read_loads_neither_the_parse_nor_arrow(tmp_path: Path) -> None:
+def test_reads_after_a_run_load_neither_the_parse_nor_arrow(tmp_path: Path) -> None:
+    """`fsql run` leaves the project's snapshot; a read after an edit parses and leaves a
+    new one for the reads after it."""
     from tests.conftest import copy_example
 
     project = copy_example(tmp_path / "shop")  # DuckDB models: parsing them opens DuckDB
@@ -136,10 +138,14 @@ def test_a_second_read_loads_neither_the_parse_nor_arrow(tmp_path: Path) -> None
     args += ["--entity", "user_id=7"]
     first, out = imported(project, tmp_path, *args)
     assert json.loads(out)["user_lifetime_value"] == 8222.14
-    assert "fsql.project.load" in first  # nothing to read the project from yet: parsed
-    second, again = imported(project, tmp_path, *args)
+    assert loaded(first, NOT_WITH_A_SNAPSHOT) == []
+    model = project / "models" / "user" / "user_features.sql"
+    model.write_text(model.read_text() + "-- edited\n")
+    edited, again = imported(project, tmp_path, *args)
     assert json.loads(again) == json.loads(out)
-    assert loaded(second, NOT_WITH_A_SNAPSHOT) == []
+    assert "fsql.project.load" in edited  # the snapshot is not of these files: parsed
+    last, _ = imported(project, tmp_path, *args)
+    assert loaded(last, NOT_WITH_A_SNAPSHOT) == []
 
 
 def test_an_on_demand_feature_opens_duckdb_when_it_is_read(
