@@ -188,7 +188,7 @@ def step_fsql(root: str, store: str, window: str, memory_mb: str = "") -> None:
     """fsql through the public API; connections are opened before the clock starts.
     `memory_mb` (when given) is the store's materialization memory budget."""
     from fsql import FeatureStore
-    from fsql.online.materialize import MEMORY_MB
+    from fsql.defaults import MATERIALIZE_MEMORY_MB
 
     marks: dict[str, float] = {}
 
@@ -198,7 +198,7 @@ def step_fsql(root: str, store: str, window: str, memory_mb: str = "") -> None:
             marks["split"] = time.perf_counter()
             marks["cpu"] = cpu_now(store)  # replaces the start: CPU after the build
 
-    budget = int(memory_mb) if memory_mb else MEMORY_MB
+    budget = int(memory_mb) if memory_mb else MATERIALIZE_MEMORY_MB
     with FeatureStore(root, target=TARGETS[store], materialize_memory_mb=budget) as fs:
         opened = time.perf_counter()
         _ = fs.offline, fs.online

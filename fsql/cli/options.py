@@ -143,10 +143,10 @@ class StoreOptions:
         inputs = Inputs(self.project_dir, self.target, self.profiles_dir, parse_vars(self.vars))
         try:
             config = load_project_config(Path(self.project_dir), dict(inputs.vars))
-            snapshot = open_snapshot(inputs, config.root / config.target_path)
+            snapshot = open_snapshot(inputs, config.root / config.target_path, load=False)
         except ProjectError:  # the command itself reports it
             return lambda project: None
-        if snapshot.project is not None:
+        if snapshot.current:
             return lambda project: None
         return lambda project: save_snapshot(snapshot, inputs, project)
 

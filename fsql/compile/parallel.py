@@ -109,7 +109,6 @@ def prefill(
     cache.trusted.update(made)
 
 
-@gc_paused()
 def shares(names: Sequence[str], processes: int) -> list[tuple[str, ...]]:
     """`names` split among `processes`: this process's share first, `START_VIEWS` more
     than an even share per worker, the rest evenly. Each share is taken at even

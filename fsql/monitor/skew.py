@@ -29,7 +29,6 @@ from fsql.definitions.types import FeatureType
 
 NUMERIC = {FeatureType.INT32, FeatureType.INT64, FeatureType.FLOAT32, FeatureType.FLOAT64}
 CATEGORICAL = {FeatureType.STRING, FeatureType.BOOL}
-DEFAULT_THRESHOLD = SKEW_THRESHOLD
 PSI_BINS = 10
 # PSI's logarithm needs no empty bin: a share of 0 counts as this much.
 _PSI_FLOOR = 1e-4
@@ -92,7 +91,7 @@ def compare_feature(
     ftype: FeatureType,
     training: Sequence[Any],
     serving: Sequence[Any],
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = SKEW_THRESHOLD,
 ) -> FeatureSkew:
     """The comparison of one feature's training and serving values."""
     train, serve = _present(training), _present(serving)

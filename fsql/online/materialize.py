@@ -66,11 +66,10 @@ if TYPE_CHECKING:
     from fsql.adapters.base import OfflineAdapter
 
 Progress = Callable[[str], None]
-# The default memory budget of a materialization's reads, in MiB, and what one key of the
-# latest-per-key aggregate is taken to need per column of the view's rows. Measured on
+# What one key of the latest-per-key aggregate is taken to need per column of the view's
+# rows, against the memory budget (fsql.defaults.MATERIALIZE_MEMORY_MB). Measured on
 # DuckDB (bench/materialize.py at XL): 8 columns need about 620 bytes a key, and below
 # that the aggregate spills and takes twice as long; 96 leaves a margin.
-MEMORY_MB = MATERIALIZE_MEMORY_MB
 BYTES_PER_KEY_COLUMN = 96
 RANGE_COVERS_TTL = "range covers the TTL window"
 NEVER = "never materialized"
@@ -100,7 +99,7 @@ class Run:
     push_log: bool = False  # the view has an offline push log to read too
     # The engine memory a materialization's latest-per-key read may use (MiB), and the
     # keys per key-hash partition (None: as many as the budget holds, see `partitions`).
-    memory_mb: int = MEMORY_MB
+    memory_mb: int = MATERIALIZE_MEMORY_MB
     partition_keys: int | None = None
 
 

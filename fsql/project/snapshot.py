@@ -93,6 +93,7 @@ class Snapshot:
     digest: str  # of the inputs now, under the environment variables recorded
     env: tuple[str, ...]
     project: Project | None
+    current: bool = False  # taken from the inputs as they are now
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,10 @@ class Inputs:
     vars: Mapping[str, Any]
 
 
-def open_snapshot(inputs: Inputs, target_path: Path) -> Snapshot:
+def open_snapshot(inputs: Inputs, target_path: Path, load: bool = True) -> Snapshot:
     """The snapshot in `target_path`, with its project when it was taken from the inputs
-    as they are now (None otherwise: no file, another fsql, anything changed)."""
+    as they are now (None otherwise: no file, another fsql, anything changed).
+    `load=False`: only whether it is current, its project not decoded."""
     path = target_path / SNAPSHOT_FILE
     try:
         doc = orjson.loads(path.read_bytes())
@@ -116,12 +118,13 @@ def open_snapshot(inputs: Inputs, target_path: Path) -> Snapshot:
         doc, env = None, ()
     digest = _digest(inputs, env)
     project = None
-    if doc is not None and doc.get("inputs") == digest:
+    current = doc is not None and doc.get("inputs") == digest
+    if current and load:
         try:
             project = project_from_json(doc["project"])
         except Exception:  # not what this fsql writes (a refs cycle, bad types): parse
-            project = None
-    return Snapshot(path, digest, env, project)
+            current = False
+    return Snapshot(path, digest, env, project, current)
 
 
 def save_snapshot(snapshot: Snapshot, inputs: Inputs, project: Project) -> None:
