@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +39,13 @@ from fsql.project.views import open_renderer, parse_view
 # Below this many views the processes cost more than they save (each worker imports
 # fsql and reads the metadata again: about a second).
 MIN_VIEWS = 300
-# What a worker's start costs (spawning, importing fsql, reading the metadata), in views
-# parsed and compiled meanwhile: this process takes as many more than an even share per
-# worker (measured on 1,000 views: with even shares it idled 1.4 s of a 6.5 s compile).
-START_VIEWS = 100
+# Whether the command's own process parses views beside its workers (it would otherwise
+# idle while they work); tests turn it off to make the workers do everything.
+PARENT_CLAIMS = True
+
+# The index of the next view to claim, shared by the command's process and its workers
+# (a worker receives it when it starts: `_receive_counter`).
+_counter: Any = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Job:
     target: str | None
     profiles_dir: str | None
     vars: dict[str, Any]
-    views: tuple[str, ...]
+    views: tuple[str, ...]  # every view to compile; each process claims the next in turn
     staging: str  # where its views' compiled files are written (writer.staging_folder)
     # The project's files as the command found (and checked) them: not looked for again.
     files: ProjectFiles | None = None
@@ -79,48 +82,63 @@ def prefill(
     """Parse and compile `names` in `processes` processes into `cache` (as entries the
     parse that follows trusts, `ParseCache.trusted`), their compiled files written into
     `staging` (the writes are much of a cold compile's time). This process is one of
-    them: it takes the first share while the workers start (each imports fsql anew)."""
-    chunks = shares(names, processes)
-    jobs = [
-        Job(
-            str(project_dir),
-            target,
-            None if profiles_dir is None else str(profiles_dir),
-            dict(vars_ or {}),
-            chunk,
-            str(staging),
-            files,
-        )
-        for chunk in chunks
-        if chunk
-    ]
+    them. Views are claimed one at a time from a shared counter, so no process idles
+    while another still has a share to do: the workers start late (each imports fsql
+    and reads the metadata anew) and views differ in cost."""
+    global _counter
+    job = Job(
+        str(project_dir),
+        target,
+        None if profiles_dir is None else str(profiles_dir),
+        dict(vars_ or {}),
+        tuple(names),
+        str(staging),
+        files,
+    )
     context = multiprocessing.get_context("spawn")
+    counter = context.Value("q", 0)
     made: dict[str, Entry] = {}
     try:
-        with ProcessPoolExecutor(max_workers=max(1, len(jobs) - 1), mp_context=context) as pool:
-            running = [pool.submit(parse_and_compile, job) for job in jobs[1:]]
-            # The metadata as parsed here serves the parse that follows (`cache.yaml`).
-            made.update(parse_and_compile(jobs[0], cache.yaml))
+        with ProcessPoolExecutor(
+            max_workers=max(1, processes - 1),
+            mp_context=context,
+            initializer=_receive_counter,
+            initargs=(counter,),
+        ) as pool:
+            running = [pool.submit(parse_and_compile, job) for _ in range(processes - 1)]
+            if PARENT_CLAIMS:
+                _counter = counter
+                # The metadata as parsed here serves the parse that follows (`cache.yaml`).
+                made.update(parse_and_compile(job, cache.yaml))
             for future in running:
                 made.update(future.result())
     except Exception:  # a worker could not start or died: the parent parses the rest
         pass
+    finally:
+        _counter = None
     cache.entries.update(made)
     cache.trusted.update(made)
 
 
-def shares(names: Sequence[str], processes: int) -> list[tuple[str, ...]]:
-    """`names` split among `processes`: this process's share first, `START_VIEWS` more
-    than an even share per worker, the rest evenly. Each share is taken at even
-    intervals of the names (files sort by kind), so each gets a mix of the project."""
-    if processes <= 1 or not names:
-        return [tuple(names)]
-    own = min(len(names), (len(names) + START_VIEWS * (processes - 1)) // processes)
-    step = len(names) / max(own, 1)
-    taken = {int(i * step) for i in range(own)}
-    rest = [n for i, n in enumerate(names) if i not in taken]
-    mine = tuple(n for i, n in enumerate(names) if i in taken)
-    return [mine, *(tuple(rest[i :: processes - 1]) for i in range(processes - 1))]
+def _receive_counter(counter: Any) -> None:
+    """A worker's start: the shared counter it claims views from."""
+    global _counter
+    _counter = counter
+
+
+def claimed(names: Sequence[str]) -> Iterator[str]:
+    """The names this process claims, in turn with the others sharing the counter (each
+    name goes to exactly one process); all of them when no counter is shared."""
+    if _counter is None:
+        yield from names
+        return
+    while True:
+        with _counter.get_lock():
+            index = _counter.value
+            if index >= len(names):
+                return
+            _counter.value = index + 1
+        yield names[index]
 
 
 @gc_paused()
@@ -153,7 +171,7 @@ def parse_and_compile(job: Job, yaml: dict[str, list[Any]] | None = None) -> dic
     )
     models = {path.stem: path for path in ctx.files.sql}
     out: dict[str, Entry] = {}
-    for name in job.views:
+    for name in claimed(job.views):
         found = ctx.declared.view_docs.get(name)
         if found is None or name not in models or name in ctx.declared.duplicates:
             continue

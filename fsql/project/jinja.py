@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from fsql.config.secrets import is_secret
 from fsql.config.yaml_lines import read_text
 from fsql.errors import ProjectError
+from fsql.project.jinja_direct import DirectFailed, Program, program_of, run
 
 REF_PREFIX = "__fsql_ref__"
 SRC_PREFIX = "__fsql_src__"
@@ -56,8 +58,13 @@ class _Undefined(jinja2.StrictUndefined):
 class ModelRenderer:
     """Renders model templates; one instance per project load (macros parsed once)."""
 
-    def __init__(self, vars_: dict[str, Any], macro_files: dict[str, str]) -> None:
+    def __init__(
+        self, vars_: dict[str, Any], macro_files: dict[str, str], direct: bool = True
+    ) -> None:
+        """`direct`: run simple templates without compiling them (False: Jinja renders
+        every template, the reference the direct rendering is tested against)."""
         self._vars = vars_
+        self._direct = direct
         self._current = RenderRecord()
         self._templates: dict[str, jinja2.Template] = {}
         # A model file comes from a pull request and renders where warehouse credentials
@@ -71,13 +78,17 @@ class ModelRenderer:
             keep_trailing_newline=True,
             optimized=False,
         )
-        self.env.globals.update(
-            ref=self._ref,
-            source=self._source,
-            var=self._var,
-            env_var=self._env_var,
-            is_incremental=self._is_incremental,
-        )
+        functions: dict[str, Callable[..., Any]] = {
+            "ref": self._ref,
+            "source": self._source,
+            "var": self._var,
+            "env_var": self._env_var,
+            "is_incremental": self._is_incremental,
+        }
+        # What a direct rendering may call (besides macros).
+        self._functions: tuple[Callable[..., Any], ...] = tuple(functions.values())
+        self._programs: dict[str, Program | None] = {}
+        self.env.globals.update(functions)
         for display, text in macro_files.items():
             template: jinja2.Template | None = None
             try:
@@ -175,7 +186,22 @@ class ModelRenderer:
     def render(
         self, text: str, display: str, view: str, incremental: bool
     ) -> tuple[str, RenderRecord]:
-        """Render one model; errors carry the model file and the template line."""
+        """Render one model; errors carry the model file and the template line. A
+        template that only outputs calls and tests them is run without being compiled
+        (fsql.project.jinja_direct); the others, and any run that fails, go to Jinja."""
+        if text not in self._programs:
+            self._programs[text] = program_of(self.env, text) if self._direct else None
+        program = self._programs[text]
+        if program is not None:
+            record = RenderRecord(incremental=incremental, this=ref_placeholder(view))
+            self._current = record
+            try:
+                rendered = run(program, {"this": record.this}, self.env.globals, self._functions)
+                return rendered, record
+            except DirectFailed:
+                pass  # rendered again by Jinja below, which reports the error its own way
+            finally:
+                self._current = RenderRecord()
         record = RenderRecord(incremental=incremental, this=ref_placeholder(view))
         self._current = record
         try:

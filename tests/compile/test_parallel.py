@@ -1,42 +1,94 @@
-"""How a cold compile splits its views among processes (fsql.compile.parallel.shares)."""
+"""How a cold compile shares its views among processes (fsql.compile.parallel.claimed):
+each view goes to exactly one process, whichever is free, with real processes racing."""
 
 from __future__ import annotations
 
+import multiprocessing
+from typing import Any
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsql.compile import parallel
-from fsql.compile.parallel import START_VIEWS, shares
+from fsql.compile.parallel import claimed
+
+SPAWN = multiprocessing.get_context("spawn")
 
 
-@given(
-    count=st.integers(min_value=0, max_value=3000),
-    processes=st.integers(min_value=1, max_value=8),
-)
-def test_every_view_goes_to_exactly_one_process_in_order(count: int, processes: int) -> None:
-    names = [f"v{i:05d}" for i in range(count)]
-    split = shares(names, processes)
-    assert len(split) == (processes if count else 1)
-    flat = [n for share in split for n in share]
-    assert sorted(flat) == names  # each once
-    for share in split:
-        assert list(share) == sorted(share)  # in the order given
-    if processes > 1 and count:
-        even = count // processes
-        assert len(split[0]) == min(count, (count + START_VIEWS * (processes - 1)) // processes)
-        assert len(split[0]) >= even
-        assert max(len(s) for s in split[1:]) - min(len(s) for s in split[1:]) <= 1
+_barrier: Any = None  # a worker's: every claimant starts claiming at once
 
 
-def test_the_commands_process_takes_more_while_workers_start() -> None:
-    names = [f"v{i:04d}" for i in range(1000)]
-    own, worker = shares(names, 2)
-    assert (len(own), len(worker)) == (550, 450)
-    # Spread over the names, not the first 550: the project's kinds sort together.
-    assert own[0] == "v0000" and own[-1] > "v0990"
+def _start(counter: Any, barrier: Any) -> None:
+    """A worker's start, as `prefill` starts one, plus the barrier."""
+    global _barrier
+    parallel._receive_counter(counter)
+    _barrier = barrier
 
 
-def test_without_a_start_cost_the_shares_are_even(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "START_VIEWS", 0)
-    assert [len(s) for s in shares([f"v{i}" for i in range(10)], 2)] == [5, 5]
+def _claim_all(names: list[str], slow_after: int, barrier: Any = None) -> list[str]:
+    """A claimant: claims until nothing is left, each view taking a moment, and ten
+    times as long after `slow_after` claims (a process that falls behind must leave the
+    rest to the others)."""
+    import time
+
+    (barrier or _barrier).wait(timeout=60)
+    got = []
+    for name in claimed(names):
+        got.append(name)
+        time.sleep(0.005 if len(got) > slow_after else 0.0005)
+    return got
+
+
+def test_without_a_shared_counter_a_process_takes_every_view() -> None:
+    assert list(claimed(["a", "b", "c"])) == ["a", "b", "c"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(count=st.integers(min_value=0, max_value=60), takes=st.lists(st.booleans(), max_size=60))
+def test_interleaved_claims_take_each_view_once_in_order(count: int, takes: list[bool]) -> None:
+    """Two claimants on one counter, taking turns in any order."""
+    names = [f"v{i:03d}" for i in range(count)]
+    counter = SPAWN.Value("q", 0)
+    parallel._counter = counter
+    try:
+        first, second = claimed(names), claimed(names)
+        got: list[list[str]] = [[], []]
+        for turn in [*takes, *([False] * count), *([True] * count)]:
+            for name in first if turn else second:
+                got[0 if turn else 1].append(name)
+                break
+    finally:
+        parallel._counter = None
+    assert sorted(got[0] + got[1]) == names
+    assert got[0] == sorted(got[0]) and got[1] == sorted(got[1])
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_racing_processes_take_each_view_exactly_once(processes: int) -> None:
+    """Worker processes started as `prefill` starts them, and this process, claim from
+    one counter at once; one worker slows down after a few views."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = [f"v{i:04d}" for i in range(600 * processes)]
+    counter = SPAWN.Value("q", 0)
+    barrier = SPAWN.Barrier(processes)
+    with ProcessPoolExecutor(
+        max_workers=processes - 1, mp_context=SPAWN, initializer=_start, initargs=(counter, barrier)
+    ) as pool:
+        running = [
+            pool.submit(_claim_all, names, 5 if i == 0 else len(names))
+            for i in range(processes - 1)
+        ]
+        parallel._counter = counter
+        try:
+            mine = _claim_all(names, len(names), barrier)
+        finally:
+            parallel._counter = None
+        theirs: list[list[str]] = [future.result() for future in running]
+    everything = [*mine, *(n for got in theirs for n in got)]
+    assert sorted(everything) == names  # each view once: none lost, none twice
+    assert all(got == sorted(got) for got in [mine, *theirs])
+    assert len(mine) > len(names) // processes  # took over what the slow one left
+    assert 5 <= len(theirs[0]) < len(names) // (2 * processes)
+    assert all(theirs[1:])

@@ -211,7 +211,7 @@ def test_workers_write_what_one_process_writes(
     """Cold compiles of large projects parse in worker processes (fsql.compile.parallel);
     here every project is large enough."""
     monkeypatch.setattr("fsql.compile.parallel.MIN_VIEWS", 1)
-    monkeypatch.setattr("fsql.compile.parallel.START_VIEWS", 0)  # a worker gets views
+    monkeypatch.setattr("fsql.compile.parallel.PARENT_CLAIMS", False)  # workers parse all
     monkeypatch.delenv(ENV, raising=False)
     root = _project(tmp_path / "p")
     star = "select * from {{ ref('a') }}\n"  # its columns come from a: left to the parent
@@ -230,7 +230,7 @@ def test_workers_keep_profile_secrets_out_of_models(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("fsql.compile.parallel.MIN_VIEWS", 1)
-    monkeypatch.setattr("fsql.compile.parallel.START_VIEWS", 0)  # a worker gets views
+    monkeypatch.setattr("fsql.compile.parallel.PARENT_CLAIMS", False)  # workers parse all
     monkeypatch.setenv("FSQL_TEST_PASSWORD", "hunter2-secret")
     root = _project(tmp_path / "p")
     profiles = yaml.safe_load((root / "profiles.yml").read_text())
