@@ -1,8 +1,10 @@
 """Parsing and compiling a large project's views in several processes, for `fsql compile`.
 
 Rendering, parsing and compiling one view needs nothing of another view, so a compile
-with no usable partial-parse cache splits the views among worker processes (spawned, so
-no engine connection is shared). Each worker reads the project's metadata and profile
+with no usable partial-parse cache shares the views among worker processes (spawned, so
+no engine connection is shared) and the command's own: each claims the next view from a
+shared counter when it is free, so none idles while another still has views. Each
+worker reads the project's metadata and profile
 (which registers the profile's secrets, so a model still cannot read one through
 `env_var()`), parses and compiles its views, and returns each as a partial-parse cache
 entry (fsql.project.parse_cache). The parent then loads the project through that cache,
