@@ -6,10 +6,14 @@ under the same load. The earlier commit is checked out into a temporary git work
 run through the same interpreter and packages with `PYTHONPATH` pointing at it (the
 command runs in the project folder, so neither version's folder is on the path
 otherwise; compile workers inherit the variable). Each round compiles the project of
-`bench/compile_bench.py` (generated when missing) cold, target/ removed first, once with
-each version, and takes wall time and CPU (user + sys, workers included) from `wait4`.
+`bench/compile_bench.py` (generated when missing) cold, once with each version, and takes
+wall time and CPU (user + sys, workers included) from `wait4`. The previous target/ is
+moved aside before each run and removed at the end, or deleted with `--delete-output`
+(why: `bench/compile_bench.py`'s docstring, on this disk's cost of new files just after
+deletions).
 
     python bench/compile_against.py --commit 1cbdbac [--views 1000] [--rounds 3]
+                                    [--delete-output]
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, table
-from bench.compile_bench import OUT, generate
+from bench.compile_bench import ASIDE, OUT, clear_output, generate
 
 FSQL = str(Path(sys.executable).with_name("fsql"))
 
 
-def timed_compile(project: Path, pythonpath: str | None) -> tuple[float, float]:
+def timed_compile(project: Path, pythonpath: str | None, delete: bool) -> tuple[float, float]:
     """Wall and CPU seconds of one cold `fsql compile` (its workers' CPU included)."""
-    shutil.rmtree(project / "target", ignore_errors=True)
+    clear_output([project / "target"], delete)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     if pythonpath is not None:
@@ -57,12 +61,25 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--delete-output",
+        action="store_true",
+        help="delete the previous target/ before each run (default: move it aside)",
+    )
     args = parser.parse_args()
+    try:
+        _compare(args)
+    finally:
+        shutil.rmtree(ASIDE, ignore_errors=True)
+
+
+def _compare(args: argparse.Namespace) -> None:
 
     project = OUT / "fsql"
-    if not (project / "fsql_project.yml").is_file() or len(
-        list((project / "models").rglob("*.sql"))
-    ) != args.views:
+    if (
+        not (project / "fsql_project.yml").is_file()
+        or len(list((project / "models").rglob("*.sql"))) != args.views
+    ):
         generate(args.views, args.seed)
     compileall.compile_dir(REPO / "fsql", quiet=1)
     with tempfile.TemporaryDirectory(prefix="fsql-against-") as tmp:
@@ -75,10 +92,11 @@ def main() -> None:
         try:
             compileall.compile_dir(tree / "fsql", quiet=1)
             runs: dict[str, list[tuple[float, float]]] = {args.commit: [], "this checkout": []}
-            timed_compile(project, None)  # warm the file cache; not measured
+            delete = args.delete_output
+            timed_compile(project, None, delete)  # warm the file cache; not measured
             for _ in range(args.rounds):
-                runs[args.commit].append(timed_compile(project, str(tree)))
-                runs["this checkout"].append(timed_compile(project, None))
+                runs[args.commit].append(timed_compile(project, str(tree), delete))
+                runs["this checkout"].append(timed_compile(project, None, delete))
         finally:
             subprocess.run(
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
