@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, table
-from bench.compile_bench import ASIDE, OUT, clear_output, generate
+from bench.compile_bench import OUT, clear_output, generate, remove_aside
 
 FSQL = str(Path(sys.executable).with_name("fsql"))
 
@@ -70,7 +69,7 @@ def main() -> None:
     try:
         _compare(args)
     finally:
-        shutil.rmtree(ASIDE, ignore_errors=True)
+        remove_aside()
 
 
 def _compare(args: argparse.Namespace) -> None:
