@@ -3,14 +3,14 @@
 Rendering, parsing and compiling one view needs nothing of another view, so a compile
 with no usable partial-parse cache shares the views among worker processes (spawned, so
 no engine connection is shared) and the command's own: each claims the next view from a
-shared counter when it is free, so none idles while another still has views. Each
-worker reads the project's metadata and profile
-(which registers the profile's secrets, so a model still cannot read one through
-`env_var()`), parses and compiles its views, and returns each as a partial-parse cache
-entry (fsql.project.parse_cache). The parent then loads the project through that cache,
-which checks everything across views (refs, the DAG, services) as it always does. A view
-a worker could not parse (an error, or a `SELECT *` whose columns come from its parents)
-is left to the parent, which parses it and reports its errors itself.
+shared counter when it is free, so none idles while another still has views. Each worker
+reads the project's metadata and profile (which registers the profile's secrets, so a
+model still cannot read one through `env_var()`), parses and compiles the views it
+claims, and returns each as a partial-parse cache entry (fsql.project.parse_cache). The
+parent then loads the project through that cache, which checks everything across views
+(refs, the DAG, services) as it always does. A view a worker could not parse (an error,
+or a `SELECT *` whose columns come from its parents) is left to the parent, which parses
+it and reports its errors itself.
 """
 
 from __future__ import annotations
