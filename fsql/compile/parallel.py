@@ -107,7 +107,7 @@ def prefill(
             initializer=_receive_counter,
             initargs=(counter,),
         ) as pool:
-            running = [pool.submit(parse_and_compile, job) for _ in range(processes - 1)]
+            running = [pool.submit(worker, job) for _ in range(processes - 1)]
             if PARENT_CLAIMS:
                 _counter = counter
                 # The metadata as parsed here serves the parse that follows (`cache.yaml`).
@@ -120,6 +120,12 @@ def prefill(
         _counter = None
     cache.entries.update(made)
     cache.trusted.update(made)
+
+
+def worker(job: Job) -> dict[str, Entry]:
+    """What each worker process runs (a module-level name, so a test can give the
+    workers one that dies)."""
+    return parse_and_compile(job)
 
 
 def _receive_counter(counter: Any) -> None:

@@ -5,9 +5,11 @@ what a cold compile writes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -224,6 +226,29 @@ def test_workers_write_what_one_process_writes(
     compile_to_target(root, processes=1)
     assert _outputs(root) == parallel
     assert compile_to_target(root, processes=2).compiled == ("d",)  # a star: never cached
+
+
+def _dying_worker(job: Any) -> dict[str, Any]:
+    """A worker that claims two views and dies before returning anything."""
+    from fsql.compile.parallel import claimed
+
+    views = claimed(job.views)
+    next(views, None)
+    next(views, None)
+    os._exit(3)
+
+
+def test_a_worker_that_dies_leaves_its_views_to_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fsql.compile.parallel.MIN_VIEWS", 1)
+    monkeypatch.setattr("fsql.compile.parallel.PARENT_CLAIMS", False)
+    monkeypatch.setattr("fsql.compile.parallel.worker", _dying_worker)
+    monkeypatch.delenv(ENV, raising=False)
+    root = _project(tmp_path / "p")
+    done = compile_to_target(root, processes=3)
+    assert set(done.compiled) == {"a", "b", "c"}
+    assert _outputs(root) == _cold(root)
 
 
 def test_workers_keep_profile_secrets_out_of_models(
