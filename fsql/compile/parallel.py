@@ -48,6 +48,10 @@ PARENT_CLAIMS = True
 # The index of the next view to claim, shared by the command's process and its workers
 # (a worker receives it when it starts: `_receive_counter`).
 _counter: Any = None
+# Seconds a process waits for the counter's lock before it stops claiming: a worker
+# killed while holding it (the lock is held for microseconds a view) would otherwise
+# stop every other process for good. What nobody claimed is parsed by the command after.
+CLAIM_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -140,12 +144,17 @@ def claimed(names: Sequence[str]) -> Iterator[str]:
     if _counter is None:
         yield from names
         return
+    lock = _counter.get_lock()
     while True:
-        with _counter.get_lock():
+        if not lock.acquire(timeout=CLAIM_TIMEOUT):
+            return  # its holder died (see CLAIM_TIMEOUT)
+        try:
             index = _counter.value
             if index >= len(names):
                 return
             _counter.value = index + 1
+        finally:
+            lock.release()
         yield names[index]
 
 

@@ -4,6 +4,7 @@ each view goes to exactly one process, whichever is free, with real processes ra
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from typing import Any
 
 import pytest
@@ -92,3 +93,33 @@ def test_racing_processes_take_each_view_exactly_once(processes: int) -> None:
     assert len(mine) > len(names) // processes  # took over what the slow one left
     assert 5 <= len(theirs[0]) < len(names) // (2 * processes)
     assert all(theirs[1:])
+
+
+def _take_the_lock_and_die(counter: Any) -> None:
+    counter.get_lock().acquire()
+    import os
+
+    os._exit(9)
+
+
+def test_a_process_that_died_holding_the_lock_stops_nobody_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker killed between taking and releasing the counter's lock: the others stop
+    claiming after CLAIM_TIMEOUT (what is left goes to the command's own parse) instead
+    of waiting forever."""
+    counter = SPAWN.Value("q", 0)
+    dying = SPAWN.Process(target=_take_the_lock_and_die, args=(counter,))
+    dying.start()
+    dying.join(timeout=60)
+    assert dying.exitcode == 9
+    monkeypatch.setattr(parallel, "CLAIM_TIMEOUT", 0.2)
+    monkeypatch.setattr(parallel, "_counter", counter)
+    got: list[str] = []
+    # In a thread, so that waiting forever fails the test instead of hanging the suite.
+    waiting = threading.Thread(target=lambda: got.extend(claimed(["a", "b"])), daemon=True)
+    waiting.start()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive(), "claimed() waits for a lock that a dead process holds"
+    assert got == []
+    assert counter.get_obj().value == 0  # read without the lock, which stays taken
