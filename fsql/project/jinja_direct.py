@@ -83,52 +83,49 @@ def run(
     called. Raises DirectFailed (chained to the cause) when anything goes wrong."""
     out: list[str] = []
     try:
-        _run(program, variables, names, callables, out)
+        _Run(variables, names, callables, out).pieces(program)
     except Exception as err:
         raise DirectFailed(str(err)) from err
     return "".join(out)
 
 
-def _run(
-    program: Program,
-    variables: Mapping[str, Any],
-    names: Mapping[str, Any],
-    callables: Collection[Callable[..., Any]],
-    out: list[str],
-) -> None:
-    for piece in program:
-        if isinstance(piece, str):
-            out.append(piece)
-        elif isinstance(piece, Output):
-            out.append(str(_value(piece, variables, names, callables)))
+@dataclass(frozen=True)
+class _Run:
+    """One rendering: where names resolve, what may be called, the text so far."""
+
+    variables: Mapping[str, Any]
+    names: Mapping[str, Any]
+    callables: Collection[Callable[..., Any]]
+    out: list[str]
+
+    def pieces(self, program: Program) -> None:
+        for piece in program:
+            if isinstance(piece, str):
+                self.out.append(piece)
+            elif isinstance(piece, Output):
+                self.out.append(str(self.value(piece)))
+            else:
+                body = piece.otherwise
+                for negated, test, then in piece.tests:
+                    if bool(self.value(test)) != negated:
+                        body = then
+                        break
+                self.pieces(body)
+
+    def value(self, output: Output) -> Any:
+        if output.name in self.variables:
+            value = self.variables[output.name]
+        elif output.name in self.names:
+            value = self.names[output.name]
         else:
-            body = piece.otherwise
-            for negated, test, then in piece.tests:
-                if bool(_value(test, variables, names, callables)) != negated:
-                    body = then
-                    break
-            _run(body, variables, names, callables, out)
-
-
-def _value(
-    output: Output,
-    variables: Mapping[str, Any],
-    names: Mapping[str, Any],
-    callables: Collection[Callable[..., Any]],
-) -> Any:
-    if output.name in variables:
-        value = variables[output.name]
-    elif output.name in names:
-        value = names[output.name]
-    else:
-        raise KeyError(output.name)  # undefined: Jinja says so in its own words
-    if isinstance(value, jinja2.Undefined):
-        raise KeyError(output.name)
-    if output.args is None:
-        return value
-    if not isinstance(value, jinja2.runtime.Macro) and value not in callables:
-        raise TypeError(f"{output.name} is not callable here")
-    return value(*output.args)
+            raise KeyError(output.name)  # undefined: Jinja says so in its own words
+        if isinstance(value, jinja2.Undefined):
+            raise KeyError(output.name)
+        if output.args is None:
+            return value
+        if not isinstance(value, jinja2.runtime.Macro) and value not in self.callables:
+            raise TypeError(f"{output.name} is not callable here")
+        return value(*output.args)
 
 
 class _Reader:
